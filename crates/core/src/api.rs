@@ -1,0 +1,377 @@
+//! JSON wire types of the REST API (`<T>/v1/...`), shared by the server and the client.
+//! Times are RFC 3339 strings in UTC. Field names are part of the public interface.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// The error body every non-2xx JSON answer carries.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    /// Stable machine-readable code, e.g. `not_found`, `version_conflict`.
+    pub error: String,
+    /// Human-readable explanation that says what to do.
+    pub message: String,
+    /// The request id (also in the `x-request-id` response header).
+    pub request_id: String,
+}
+
+/// Which kind of atomic piece.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PieceKind {
+    Skill,
+    Agent,
+    Command,
+}
+
+impl PieceKind {
+    pub const ALL: [PieceKind; 3] = [PieceKind::Skill, PieceKind::Agent, PieceKind::Command];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PieceKind::Skill => "skill",
+            PieceKind::Agent => "agent",
+            PieceKind::Command => "command",
+        }
+    }
+
+    /// The URL segment under `/v1/`: `skills`, `agents`, `commands`.
+    pub fn plural(self) -> &'static str {
+        match self {
+            PieceKind::Skill => "skills",
+            PieceKind::Agent => "agents",
+            PieceKind::Command => "commands",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<PieceKind> {
+        match s {
+            "skill" | "skills" => Some(PieceKind::Skill),
+            "agent" | "agents" => Some(PieceKind::Agent),
+            "command" | "commands" => Some(PieceKind::Command),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for PieceKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One stored file of a piece or plugin version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FileInfo {
+    /// Path relative to the piece or plugin root, `/`-separated.
+    pub path: String,
+    /// `file`, `executable` or `symlink`.
+    pub mode: String,
+    pub size: u64,
+    /// Hex sha256 of the body (the storage address).
+    pub sha256: String,
+}
+
+/// A version of a skill, agent or command.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PieceVersion {
+    pub kind: PieceKind,
+    pub slug: String,
+    pub version: String,
+    pub description: Option<String>,
+    /// The frontmatter of the main file (`SKILL.md` or the markdown file), as JSON.
+    #[schema(value_type = Object)]
+    pub metadata: serde_json::Value,
+    /// sha256 over the version's file list; equal digests mean equal content.
+    pub digest: String,
+    pub archived: bool,
+    pub created_at: String,
+    pub created_by: String,
+    pub files: Vec<FileInfo>,
+}
+
+/// A piece with its latest (non-archived) version.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Piece {
+    pub kind: PieceKind,
+    pub slug: String,
+    /// The highest non-archived version, if any.
+    pub latest: Option<PieceVersion>,
+    pub version_count: u64,
+    pub created_at: String,
+}
+
+/// The answer to a piece publish.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PublishPieceResult {
+    /// False when identical content already existed and was reused.
+    pub created: bool,
+    pub version: PieceVersion,
+}
+
+/// A piece pinned inside a plugin version.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PluginContent {
+    pub kind: PieceKind,
+    pub slug: String,
+    pub version: String,
+    /// Where the piece sits in the plugin tree, e.g. `skills/greet` or `agents/reviewer.md`.
+    pub path: String,
+    /// True when this pinned version has been archived (it still ships in this plugin).
+    pub archived: bool,
+}
+
+/// How a plugin is sourced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SourcingMode {
+    Internal,
+    External,
+    Mirror,
+}
+
+impl SourcingMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourcingMode::Internal => "internal",
+            SourcingMode::External => "external",
+            SourcingMode::Mirror => "mirror",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "internal" => Some(Self::Internal),
+            "external" => Some(Self::External),
+            "mirror" => Some(Self::Mirror),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Author {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+/// Catalogue metadata of a plugin (what the marketplace entry shows).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PluginMetadata {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<Author>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub homepage: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub license: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keywords: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+}
+
+/// One published version of an internal plugin.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PluginVersion {
+    /// 1, 2, 3… in publish order.
+    pub seq: u64,
+    /// The explicit semver, if the version was published with one.
+    pub version: Option<String>,
+    /// The version string Claude Code will see (explicit semver, else the commit's first 12 hex).
+    pub effective_version: String,
+    /// The git commit that serves this version.
+    pub commit: String,
+    pub digest: String,
+    pub created_at: String,
+    pub created_by: String,
+}
+
+/// A plugin as the API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Plugin {
+    pub slug: String,
+    pub mode: SourcingMode,
+    #[serde(flatten)]
+    pub metadata: PluginMetadata,
+    /// The version being served (internal and mirror plugins).
+    pub current: Option<PluginVersion>,
+    /// All versions, newest first (only in the single-plugin view).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub versions: Vec<PluginVersion>,
+    /// The pieces the current version pins.
+    #[serde(default)]
+    pub contents: Vec<PluginContent>,
+    /// The current version's file tree (only in the single-plugin view).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<FileInfo>,
+    /// Absolute git URL Claude Code clones (internal and mirror plugins).
+    pub git_url: Option<String>,
+    /// For external plugins: the upstream source exactly as the catalogue lists it.
+    #[schema(value_type = Object)]
+    pub external_source: Option<serde_json::Value>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// A reference to a registered piece in a compose request.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ContentRef {
+    pub kind: PieceKind,
+    pub slug: String,
+    /// Exact version; the latest non-archived version when omitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
+/// Inline configuration files of a composed plugin. Each is validated against
+/// the shape Claude Code accepts.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct PluginBlobs {
+    /// Written to `hooks/hooks.json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object)]
+    pub hooks: Option<serde_json::Value>,
+    /// Written to `.mcp.json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object)]
+    pub mcp_servers: Option<serde_json::Value>,
+    /// Written to `.lsp.json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object)]
+    pub lsp_servers: Option<serde_json::Value>,
+    /// Written to `monitors/monitors.json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object)]
+    pub monitors: Option<serde_json::Value>,
+}
+
+/// `POST /v1/plugins`: compose an internal plugin, or list an external one.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CreatePlugin {
+    pub slug: String,
+    /// `internal` (default) or `external`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<SourcingMode>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(flatten)]
+    pub metadata: PluginMetadata,
+    #[serde(default)]
+    pub contents: Vec<ContentRef>,
+    #[serde(default)]
+    pub blobs: PluginBlobs,
+    /// External plugins: the catalogue `source` object, e.g. `{"source":"github","repo":"o/r"}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object)]
+    pub source: Option<serde_json::Value>,
+}
+
+/// `PATCH /v1/plugins/{slug}`: fields left out stay as they are. A change of
+/// contents, blobs or version publishes a new plugin version.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct UpdatePlugin {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<PluginMetadata>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contents: Option<Vec<ContentRef>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blobs: Option<PluginBlobs>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object)]
+    pub source: Option<serde_json::Value>,
+}
+
+/// A piece that a plugin publish registered or reused.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PublishedPiece {
+    pub kind: PieceKind,
+    pub slug: String,
+    pub version: String,
+    /// True when this publish created the version; false when identical content was reused.
+    pub created: bool,
+    /// Other plugins that still pin an older version of this piece.
+    #[serde(default)]
+    pub plugins_on_older_versions: Vec<String>,
+}
+
+/// The answer to `POST /v1/plugins/publish` (and to create/patch).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PublishPluginResult {
+    /// False when identical content was already served (nothing changed).
+    pub created: bool,
+    pub plugin: Plugin,
+    #[serde(default)]
+    pub pieces: Vec<PublishedPiece>,
+    /// Non-fatal remarks, e.g. a name Claude Code's validator refuses.
+    #[serde(default)]
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Token {
+    pub id: i64,
+    pub name: String,
+    pub role: crate::Role,
+    /// The first characters of the token, to recognise it.
+    pub prefix: String,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+    pub revoked_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CreateToken {
+    pub name: String,
+    pub role: crate::Role,
+}
+
+/// The answer to a token creation: the only time the secret is shown.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CreatedToken {
+    pub token: Token,
+    pub secret: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    #[schema(value_type = Object)]
+    pub detail: serde_json::Value,
+    pub request_id: Option<String>,
+    pub created_at: String,
+}
+
+/// `GET /v1/whoami`: the tenant and role a token acts as.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct WhoAmI {
+    pub tenant: String,
+    pub tenant_display_name: String,
+    pub role: crate::Role,
+    pub token_name: String,
+    /// The tenant root `<T>` built from the server's public URL.
+    pub tenant_url: String,
+    /// The URL to give `claude plugin marketplace add`.
+    pub marketplace_url: String,
+}
+
+/// A page of a list answer.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}

@@ -1,0 +1,172 @@
+//! API tokens: created with a random secret shown once, stored as a sha256 hash, one tenant
+//! and one role each, revocable; and the authentication of a presented secret.
+
+use rand::Rng;
+use sha2::{Digest, Sha256};
+use skill_pool_core::Role;
+use skill_pool_core::api::Token;
+use skill_pool_store::audit::NewAudit;
+use skill_pool_store::tokens::TokenRow;
+use skill_pool_store::{TenantId, format_ms};
+
+use crate::{Actor, Registry, RegistryError, Result};
+
+const SECRET_PREFIX: &str = "sp_";
+const SECRET_LEN: usize = 40;
+const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// A new token and its secret (shown once).
+#[derive(Debug)]
+pub struct CreatedSecret {
+    pub token: Token,
+    pub secret: String,
+}
+
+pub fn hash_secret(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+fn new_secret() -> String {
+    let mut rng = rand::rng();
+    let body: String = (0..SECRET_LEN).map(|_| BASE62[rng.random_range(0..BASE62.len())] as char).collect();
+    format!("{SECRET_PREFIX}{body}")
+}
+
+pub fn token_view(row: &TokenRow) -> Token {
+    Token {
+        id: row.id,
+        name: row.name.clone(),
+        role: Role::parse(&row.role).unwrap_or(Role::Member),
+        prefix: row.prefix.clone(),
+        created_at: format_ms(row.created_at),
+        last_used_at: row.last_used_at.map(format_ms),
+        revoked_at: row.revoked_at.map(format_ms),
+    }
+}
+
+/// The token behind a presented secret.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub token_id: i64,
+    pub tenant: TenantId,
+    pub role: Role,
+    pub name: String,
+}
+
+impl Registry {
+    pub async fn create_token(&self, actor: &Actor, name: &str, role: Role) -> Result<CreatedSecret> {
+        actor.require(Role::Admin)?;
+        let name = name.trim();
+        if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
+            return Err(RegistryError::BadRequest("a token name must have 1 to 100 printable characters".into()));
+        }
+        let secret = new_secret();
+        let prefix: String = secret.chars().take(SECRET_PREFIX.len() + 6).collect();
+        let mut tx = self.store().write().await?;
+        let row = tx.insert_token(actor.tenant, name, role.as_str(), &hash_secret(&secret), &prefix).await?;
+        tx.insert_audit(
+            actor.tenant,
+            NewAudit {
+                actor: &actor.name,
+                action: "token.create",
+                target: &format!("token:{}#{}", row.name, row.id),
+                detail: serde_json::json!({ "role": role, "prefix": prefix }),
+                request_id: actor.request_id.as_deref(),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(CreatedSecret { token: token_view(&row), secret })
+    }
+
+    pub async fn list_tokens(&self, actor: &Actor) -> Result<Vec<Token>> {
+        actor.require(Role::Admin)?;
+        Ok(self.store().list_tokens(actor.tenant).await?.iter().map(token_view).collect())
+    }
+
+    pub async fn revoke_token(&self, actor: &Actor, id: i64) -> Result<Token> {
+        actor.require(Role::Admin)?;
+        let mut tx = self.store().write().await?;
+        let row = tx
+            .revoke_token(actor.tenant, id)
+            .await?
+            .ok_or_else(|| RegistryError::NotFound(format!("token {id} not found")))?;
+        tx.insert_audit(
+            actor.tenant,
+            NewAudit {
+                actor: &actor.name,
+                action: "token.revoke",
+                target: &format!("token:{}#{}", row.name, row.id),
+                detail: serde_json::json!({}),
+                request_id: actor.request_id.as_deref(),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(token_view(&row))
+    }
+
+    /// Checks a presented secret on a tenant's root. A token of another tenant is `NotFound`,
+    /// so a caller learns nothing about the tenant it addressed.
+    pub async fn authenticate(&self, tenant: TenantId, secret: &str) -> Result<Authenticated> {
+        let row = self
+            .store()
+            .token_by_hash(&hash_secret(secret))
+            .await?
+            .ok_or_else(|| RegistryError::Unauthorized("unknown token: check SKILL_POOL_TOKEN or run `skill-pool login`".into()))?;
+        if row.tenant_id != tenant {
+            return Err(RegistryError::NotFound("not found".into()));
+        }
+        if row.revoked_at.is_some() {
+            return Err(RegistryError::Unauthorized("this token has been revoked: ask an admin for a new one".into()));
+        }
+        if let Err(e) = self.store().touch_token(row.id).await {
+            tracing::warn!(error = %e, "could not record token use");
+        }
+        Ok(Authenticated {
+            token_id: row.id,
+            tenant,
+            role: Role::parse(&row.role).unwrap_or(Role::Member),
+            name: row.name,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_long_random_and_prefixed() {
+        let a = new_secret();
+        let b = new_secret();
+        assert_ne!(a, b);
+        assert!(a.starts_with("sp_"));
+        assert_eq!(a.len(), 3 + SECRET_LEN);
+        assert_eq!(hash_secret(&a).len(), 64);
+    }
+}
+
+impl Registry {
+    /// The audit log, newest first; `before` is the `next_cursor` of the previous page.
+    pub async fn audit(&self, actor: &Actor, before: Option<i64>, limit: i64) -> Result<skill_pool_core::api::Page<skill_pool_core::api::AuditEntry>> {
+        actor.require(Role::Admin)?;
+        let rows = self.store().list_audit(actor.tenant, before, limit + 1).await?;
+        let more = rows.len() as i64 > limit;
+        let rows = &rows[..rows.len().min(limit as usize)];
+        let items = rows
+            .iter()
+            .map(|r| skill_pool_core::api::AuditEntry {
+                id: r.id,
+                actor: r.actor.clone(),
+                action: r.action.clone(),
+                target: r.target.clone(),
+                detail: serde_json::from_str(&r.detail).unwrap_or_else(|_| serde_json::json!({})),
+                request_id: r.request_id.clone(),
+                created_at: format_ms(r.created_at),
+            })
+            .collect();
+        let next_cursor = if more { rows.last().map(|r| r.id.to_string()) } else { None };
+        Ok(skill_pool_core::api::Page { items, next_cursor })
+    }
+}

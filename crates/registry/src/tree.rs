@@ -1,0 +1,119 @@
+//! File lists: storing uploaded bodies, digests of file lists, and the git view of a tree.
+
+use sha2::{Digest, Sha256};
+use skill_pool_core::api::FileInfo;
+use skill_pool_core::archive::{FileMode, UploadFile};
+use skill_pool_git::object::{EntryMode, ObjectId, TreeFile, blob_id};
+use skill_pool_store::BlobStore;
+use skill_pool_store::pieces::FileRow;
+
+use crate::{Registry, RegistryError, Result};
+
+/// File bodies hashed but not yet written: they reach the blob store only right before the
+/// transaction that references them commits, so refused input leaves nothing on disk.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Bodies(std::sync::Arc<Vec<(String, Vec<u8>)>>);
+
+impl Bodies {
+    pub(crate) fn merge(parts: impl IntoIterator<Item = Bodies>) -> Bodies {
+        let mut all = Vec::new();
+        for p in parts {
+            all.extend(p.0.iter().cloned());
+        }
+        Bodies(std::sync::Arc::new(all))
+    }
+}
+
+impl Registry {
+    /// Hashes the files (sha256 for storage, git blob id for commits) and describes them.
+    pub(crate) async fn prepare_files(&self, files: Vec<UploadFile>) -> Result<(Vec<FileRow>, Bodies)> {
+        tokio::task::spawn_blocking(move || {
+            let mut rows = Vec::with_capacity(files.len());
+            let mut bodies = Vec::with_capacity(files.len());
+            for f in files {
+                let sha256 = BlobStore::address(&f.data);
+                rows.push(FileRow {
+                    path: f.path,
+                    mode: f.mode.as_str().to_string(),
+                    size: f.data.len() as i64,
+                    sha256: sha256.clone(),
+                    git_oid: blob_id(&f.data).to_hex(),
+                });
+                bodies.push((sha256, f.data));
+            }
+            (rows, Bodies(std::sync::Arc::new(bodies)))
+        })
+        .await
+        .map_err(RegistryError::from)
+    }
+
+    /// Writes bodies to the blob store (content-addressed: repeats cost nothing).
+    pub(crate) async fn write_bodies(&self, bodies: &Bodies) -> Result<()> {
+        let blobs = self.store().blobs().clone();
+        let bodies = bodies.clone();
+        tokio::task::spawn_blocking(move || {
+            for (address, data) in bodies.0.iter() {
+                if !blobs.contains(address) {
+                    blobs.put(data).map_err(RegistryError::io("writing a file body"))?;
+                }
+            }
+            Ok(())
+        })
+        .await?
+    }
+}
+
+/// sha256 over the sorted `(path, mode, body sha256)` list: equal digests mean equal trees.
+pub(crate) fn digest(files: &[FileRow]) -> String {
+    let mut sorted: Vec<&FileRow> = files.iter().collect();
+    sorted.sort_by(|a, b| a.path.cmp(&b.path));
+    let mut hasher = Sha256::new();
+    for f in sorted {
+        hasher.update(f.path.as_bytes());
+        hasher.update([0]);
+        hasher.update(f.mode.as_bytes());
+        hasher.update([0]);
+        hasher.update(f.sha256.as_bytes());
+        hasher.update(b"\n");
+    }
+    hex::encode(hasher.finalize())
+}
+
+pub(crate) fn tree_files(files: &[FileRow]) -> Result<Vec<TreeFile>> {
+    files
+        .iter()
+        .map(|f| {
+            let mode = match FileMode::parse(&f.mode) {
+                Some(FileMode::Regular) => EntryMode::File,
+                Some(FileMode::Executable) => EntryMode::Executable,
+                Some(FileMode::Symlink) => EntryMode::Symlink,
+                None => return Err(RegistryError::Internal(format!("stored file {} has unknown mode {}", f.path, f.mode))),
+            };
+            let blob: ObjectId = f
+                .git_oid
+                .parse()
+                .map_err(|_| RegistryError::Internal(format!("stored file {} has a bad git id", f.path)))?;
+            Ok(TreeFile { path: f.path.clone(), mode, blob, sha256: f.sha256.clone() })
+        })
+        .collect()
+}
+
+pub(crate) fn file_info(f: &FileRow) -> FileInfo {
+    FileInfo { path: f.path.clone(), mode: f.mode.clone(), size: f.size.max(0) as u64, sha256: f.sha256.clone() }
+}
+
+/// Reads the bodies of `files` back as upload files (for downloads).
+pub(crate) async fn load_files(registry: &Registry, files: Vec<FileRow>) -> Result<Vec<UploadFile>> {
+    let blobs = registry.store().blobs().clone();
+    tokio::task::spawn_blocking(move || {
+        files
+            .into_iter()
+            .map(|f| {
+                let data = blobs.get(&f.sha256).map_err(RegistryError::io(format!("reading the body of {}", f.path)))?;
+                let mode = FileMode::parse(&f.mode).unwrap_or(FileMode::Regular);
+                Ok(UploadFile { path: f.path, mode, data })
+            })
+            .collect::<Result<Vec<_>>>()
+    })
+    .await?
+}

@@ -1,0 +1,145 @@
+//! Server configuration: flags and environment variables (interface.md's table), and the
+//! plain [`ServerConfig`] the library takes (tests build it directly).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Args;
+
+/// Where the data lives; shared by `serve` and the admin subcommands.
+#[derive(Debug, Clone, Args)]
+pub struct StorageArgs {
+    /// Git repos, file bodies and the SQLite database live here.
+    #[arg(long, env = "SKILL_POOL_DATA_DIR", default_value = "./skill-pool-data", value_name = "DIR")]
+    pub data_dir: PathBuf,
+    /// `sqlite://…` (embedded default: `sqlite://<data-dir>/skill-pool.db`) or `postgres://…`.
+    #[arg(long, env = "SKILL_POOL_DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+}
+
+impl StorageArgs {
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("skill-pool.db").display()))
+    }
+}
+
+/// `skill-pool-server serve` options.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    /// Listen address.
+    #[arg(long, env = "SKILL_POOL_BIND", default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    pub bind: SocketAddr,
+    /// The base every absolute URL in marketplace.json is built from (default `http://<bind>`).
+    #[arg(long, env = "SKILL_POOL_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+    /// When set, `<tenant>.<base-domain>` addresses a tenant by its Host header.
+    #[arg(long, env = "SKILL_POOL_BASE_DOMAIN", value_name = "DOMAIN")]
+    pub base_domain: Option<String>,
+    /// The tenant served at the bare public URL (default: the first tenant created).
+    #[arg(long, env = "SKILL_POOL_DEFAULT_TENANT", value_name = "SLUG")]
+    pub default_tenant: Option<String>,
+    /// The tenant created on the first start on an empty database.
+    #[arg(long, env = "SKILL_POOL_BOOTSTRAP_TENANT", default_value = "default", value_name = "SLUG")]
+    pub bootstrap_tenant: String,
+    /// Job queue in Redis; unset → jobs run in-process (no retry, no durability across restarts).
+    #[arg(long, env = "SKILL_POOL_REDIS_URL", value_name = "URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+    /// How often the mirror worker wakes, in seconds.
+    #[arg(long, env = "SKILL_POOL_MIRROR_TICK_SECS", default_value_t = 60, value_name = "SECS")]
+    pub mirror_tick_secs: u64,
+    /// Mirror pulls in parallel.
+    #[arg(long, env = "SKILL_POOL_MIRROR_CONCURRENCY", default_value_t = 4, value_name = "N")]
+    pub mirror_concurrency: usize,
+    /// Comma list of hosts/CIDRs a mirror or import may reach (private addresses are refused unless listed).
+    #[arg(long, env = "SKILL_POOL_MIRROR_ALLOWED_HOSTS", value_name = "LIST")]
+    pub mirror_allowed_hosts: Option<String>,
+    /// Public-surface requests per minute per client address (burst: a quarter of it); 0 turns the limit off.
+    #[arg(long, env = "SKILL_POOL_RATE_LIMIT_PER_MIN", default_value_t = 1200, value_name = "N")]
+    pub rate_limit_per_min: u32,
+    /// Largest accepted upload (compressed), e.g. `64MiB`, `500KB`, `1048576`; unpacked limit 4× that, at most 20,000 files.
+    #[arg(long, env = "SKILL_POOL_MAX_UPLOAD_BYTES", default_value = "64MiB", value_parser = parse_size, value_name = "SIZE")]
+    pub max_upload_bytes: u64,
+}
+
+/// Parses `64MiB`, `500KB`, `1G`, `1048576`.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().map_err(|_| format!("`{s}` is not a size: use e.g. 64MiB or 1048576"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        other => return Err(format!("unknown size unit `{other}`: use B, KiB, MiB or GiB")),
+    };
+    n.checked_mul(mult).filter(|v| *v > 0).ok_or_else(|| format!("`{s}` is out of range"))
+}
+
+/// What the server library needs to run.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    /// Without a trailing slash.
+    pub public_url: String,
+    pub base_domain: Option<String>,
+    pub default_tenant: Option<String>,
+    pub bootstrap_tenant: String,
+    pub rate_limit_per_min: u32,
+    pub max_upload_bytes: u64,
+}
+
+impl ServerConfig {
+    pub fn from_args(args: &ServeArgs, bound: SocketAddr) -> ServerConfig {
+        ServerConfig {
+            data_dir: args.storage.data_dir.clone(),
+            database_url: args.storage.database_url(),
+            public_url: args
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{bound}"))
+                .trim_end_matches('/')
+                .to_string(),
+            base_domain: args.base_domain.clone().map(|d| d.trim_start_matches('.').to_ascii_lowercase()),
+            default_tenant: args.default_tenant.clone(),
+            bootstrap_tenant: args.bootstrap_tenant.clone(),
+            rate_limit_per_min: args.rate_limit_per_min,
+            max_upload_bytes: args.max_upload_bytes,
+        }
+    }
+
+    /// Defaults for tests and embedding: SQLite under `data_dir`, public URL from the bound address.
+    pub fn for_data_dir(data_dir: PathBuf, bound: SocketAddr) -> ServerConfig {
+        ServerConfig {
+            database_url: format!("sqlite://{}", data_dir.join("skill-pool.db").display()),
+            data_dir,
+            public_url: format!("http://{bound}"),
+            base_domain: None,
+            default_tenant: None,
+            bootstrap_tenant: "default".into(),
+            rate_limit_per_min: 1200,
+            max_upload_bytes: 64 << 20,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_size("500KB"), Ok(500 << 10));
+        assert_eq!(parse_size("1048576"), Ok(1 << 20));
+        assert!(parse_size("12 parsecs").is_err());
+        assert!(parse_size("0").is_err());
+    }
+}

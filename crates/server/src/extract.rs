@@ -1,0 +1,124 @@
+//! Extractors that reject in our error shape: the authenticated caller, JSON bodies,
+//! queries, path parameters, and bounded upload bodies.
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use serde::de::DeserializeOwned;
+use skill_pool_registry::Actor;
+
+use crate::AppState;
+use crate::error::{ApiError, REQUEST_ID_HEADER};
+use crate::tenant::RoutedTenant;
+
+/// The tenant of the request (always present behind `dispatch`).
+pub struct Tenant(pub RoutedTenant);
+
+impl<S: Send + Sync> FromRequestParts<S> for Tenant {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        parts
+            .extensions
+            .get::<RoutedTenant>()
+            .cloned()
+            .map(Tenant)
+            .ok_or_else(|| ApiError::not_found("no tenant addressed"))
+    }
+}
+
+/// The authenticated caller: a bearer token of the routed tenant.
+pub struct Caller {
+    pub actor: Actor,
+    pub tenant: RoutedTenant,
+    pub token_name: String,
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Tenant(tenant) = Tenant::from_request_parts(parts, state).await?;
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or_else(|| ApiError::unauthorized("missing token: send `Authorization: Bearer <token>`"))?;
+        let secret = header
+            .to_str()
+            .ok()
+            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| ApiError::unauthorized("malformed Authorization header: use `Bearer <token>`"))?;
+        let auth = state.registry.authenticate(tenant.id, secret).await?;
+        let request_id = parts.headers.get(REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()).map(str::to_string);
+        Ok(Caller {
+            actor: Actor { tenant: tenant.id, role: auth.role, name: format!("token:{}#{}", auth.name, auth.token_id), request_id },
+            tenant,
+            token_name: auth.name,
+        })
+    }
+}
+
+/// JSON body with rejections in our shape.
+pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(Json(v)),
+            Err(rejection) => {
+                let status = rejection.status();
+                let code = if status == StatusCode::UNSUPPORTED_MEDIA_TYPE { "unsupported_media_type" } else { "bad_request" };
+                let status = if status == StatusCode::UNSUPPORTED_MEDIA_TYPE { status } else { StatusCode::BAD_REQUEST };
+                Err(ApiError::new(status, code, rejection.body_text()))
+            }
+        }
+    }
+}
+
+/// Query string with rejections in our shape.
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(v)| Query(v))
+            .map_err(|r| ApiError::bad_request(r.body_text()))
+    }
+}
+
+/// Path parameters with rejections in our shape.
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| Path(v))
+            .map_err(|r| ApiError::not_found(r.body_text()))
+    }
+}
+
+/// A request body read whole, refused past `SKILL_POOL_MAX_UPLOAD_BYTES` with `413`.
+pub struct Upload(pub bytes::Bytes);
+
+impl FromRequest<AppState> for Upload {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let limit = state.config.max_upload_bytes;
+        let too_large = || ApiError::too_large(format!("the upload is larger than the server's limit of {limit} bytes (SKILL_POOL_MAX_UPLOAD_BYTES)"));
+        if let Some(len) = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok()) {
+            if len > limit {
+                return Err(too_large());
+            }
+        }
+        let body = axum::body::to_bytes(req.into_body(), limit as usize).await.map_err(|_| too_large())?;
+        if body.is_empty() {
+            return Err(ApiError::bad_request("the request body is empty"));
+        }
+        Ok(Upload(body))
+    }
+}

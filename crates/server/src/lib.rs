@@ -1,0 +1,118 @@
+//! skill-pool's HTTP server: tenant routing, the `/v1` API, the public catalogue and git
+//! endpoint, health and metrics. Handlers parse, make one `registry` call, and render.
+
+pub mod config;
+pub mod error;
+mod extract;
+mod metrics;
+mod openapi;
+mod ratelimit;
+mod routes;
+mod tenant;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use skill_pool_registry::{Registry, RegistryConfig};
+use skill_pool_store::{BlobStore, Store, StoreOptions};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+pub use config::{ServerConfig, ServeArgs, StorageArgs};
+
+/// Shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub registry: Registry,
+    pub config: Arc<ServerConfig>,
+    metrics: Arc<metrics::Metrics>,
+    limiter: Option<Arc<ratelimit::Limiter>>,
+    tenants: Arc<tenant::TenantCache>,
+    tenant_router: Router,
+}
+
+/// Opens the store named by the configuration and applies migrations.
+pub async fn open_store(data_dir: &std::path::Path, database_url: &str) -> anyhow::Result<Store> {
+    std::fs::create_dir_all(data_dir).with_context(|| format!("creating the data directory {}", data_dir.display()))?;
+    let store = Store::connect(database_url, BlobStore::new(data_dir.join("blobs")), &StoreOptions::default())
+        .await
+        .with_context(|| format!("connecting to {}", skill_pool_store::redact_url(database_url)))?;
+    store.migrate().await.context("applying database migrations")?;
+    Ok(store)
+}
+
+pub fn registry_for(store: Store, config: &ServerConfig) -> Registry {
+    Registry::new(
+        store,
+        RegistryConfig {
+            data_dir: config.data_dir.clone(),
+            public_url: config.public_url.clone(),
+            max_upload_bytes: config.max_upload_bytes,
+        },
+    )
+}
+
+/// The whole application as a router (for tests that drive it in-process).
+pub fn app(registry: Registry, config: ServerConfig) -> Router {
+    let config = Arc::new(config);
+    let metrics = Arc::new(metrics::Metrics::new());
+    let limiter = (config.rate_limit_per_min > 0).then(|| Arc::new(ratelimit::Limiter::new(config.rate_limit_per_min)));
+    let state = AppState {
+        registry,
+        config: config.clone(),
+        metrics: metrics.clone(),
+        limiter,
+        tenants: Arc::new(tenant::TenantCache::default()),
+        tenant_router: Router::new(),
+    };
+    let tenant_router = routes::tenant_router(&state)
+        .layer(axum::middleware::from_fn_with_state(metrics.clone(), metrics::track))
+        .with_state(state.clone());
+    let state = AppState { tenant_router, ..state };
+    Router::new()
+        .route("/healthz", get(routes::ops::healthz))
+        .route("/readyz", get(routes::ops::readyz))
+        .route("/metrics", get(routes::ops::metrics))
+        .route_layer(axum::middleware::from_fn_with_state(metrics, metrics::track))
+        .fallback(tenant::dispatch)
+        .with_state(state)
+        .layer(DefaultBodyLimit::disable())
+        .layer(axum::middleware::from_fn(error::render_errors))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+            let request_id = req.headers().get(error::REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %request_id)
+        }))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// Runs the server on `listener` until `shutdown` resolves, then drains connections.
+/// On an empty database it first creates the bootstrap tenant and admin token.
+pub async fn serve(config: ServerConfig, listener: tokio::net::TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    let store = open_store(&config.data_dir, &config.database_url).await?;
+    let registry = registry_for(store.clone(), &config);
+    if let Some(boot) = registry.bootstrap(&config.bootstrap_tenant).await.context("bootstrapping the first tenant")? {
+        tracing::info!(
+            tenant = %boot.tenant.slug,
+            token_file = %boot.token_file.display(),
+            "first start: created tenant `{}` and an admin token, written to {} (mode 0600)",
+            boot.tenant.slug,
+            boot.token_file.display()
+        );
+    }
+    let local = listener.local_addr().ok();
+    tracing::info!(addr = ?local, public_url = %config.public_url, database = %skill_pool_store::redact_url(&config.database_url), "skill-pool listening");
+    let app = app(registry, config);
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("serving HTTP")?;
+    store.close().await;
+    tracing::info!("skill-pool stopped");
+    Ok(())
+}

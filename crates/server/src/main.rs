@@ -1,0 +1,204 @@
+//! `skill-pool-server`: the server (`serve`, the default) and its admin subcommands, which
+//! work on the same database as a running server (no restart needed).
+
+use std::io::Read;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use skill_pool_core::Role;
+use skill_pool_registry::Actor;
+use skill_pool_server::{ServeArgs, ServerConfig, StorageArgs, open_store, registry_for};
+use tracing_subscriber::EnvFilter;
+
+/// skill-pool: a self-hosted, multi-tenant registry and Claude Code plugin marketplace.
+#[derive(Debug, Parser)]
+#[command(name = "skill-pool-server", version, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+    /// Log as JSON lines instead of text (env SKILL_POOL_LOG_FORMAT=json).
+    #[arg(long, env = "SKILL_POOL_LOG_JSON", global = true)]
+    log_json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (the default when no subcommand is given).
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate(StorageArgs),
+    /// Manage tenants.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Manage portal users.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum TenantCommand {
+    /// Create a tenant: `<slug>` is its marketplace name (lowercase letters, digits, hyphens).
+    Create {
+        slug: String,
+        /// The name shown as the marketplace owner (default: the slug).
+        #[arg(long)]
+        display_name: Option<String>,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// List tenants.
+    List {
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create an API token and print it once, alone on the last line of standard output.
+    Create {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long, value_parser = ["admin", "member"])]
+        role: String,
+        #[arg(long, default_value = "cli")]
+        name: String,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create a portal user; the password is read from standard input (at least 12 characters).
+    Create {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        username: String,
+        #[arg(long, value_parser = ["admin", "member"])]
+        role: String,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+}
+
+fn init_logging(json: bool) {
+    let filter = EnvFilter::try_from_env("SKILL_POOL_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let json = json || std::env::var("SKILL_POOL_LOG_FORMAT").is_ok_and(|v| v == "json");
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutdown requested, draining connections");
+}
+
+async fn tenant_id(registry: &skill_pool_registry::Registry, slug: &str) -> anyhow::Result<skill_pool_store::TenantId> {
+    match registry.tenant_by_slug(slug).await? {
+        Some(t) => Ok(t.id),
+        None => bail!("tenant `{slug}` not found: create it with `skill-pool-server tenant create {slug}`"),
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        None => serve(cli.serve).await,
+        Some(Command::Serve(args)) => serve(args).await,
+        Some(Command::Migrate(storage)) => {
+            open_store(&storage.data_dir, &storage.database_url()).await?;
+            eprintln!("migrations applied");
+            Ok(())
+        }
+        Some(Command::Tenant(TenantCommand::Create { slug, display_name, storage })) => {
+            let registry = admin_registry(&storage).await?;
+            let tenant = registry.create_tenant(&slug, display_name.as_deref()).await?;
+            println!("created tenant {} ({})", tenant.slug, tenant.display_name);
+            Ok(())
+        }
+        Some(Command::Tenant(TenantCommand::List { storage })) => {
+            let registry = admin_registry(&storage).await?;
+            for t in registry.store().list_tenants().await? {
+                println!("{}\t{}", t.slug, t.display_name);
+            }
+            Ok(())
+        }
+        Some(Command::Token(TokenCommand::Create { tenant, role, name, storage })) => {
+            let registry = admin_registry(&storage).await?;
+            let id = tenant_id(&registry, &tenant).await?;
+            let role = Role::parse(&role).context("role")?;
+            let created = registry.create_token(&Actor::operator(id), &name, role).await?;
+            println!("created {role} token `{}` for tenant {tenant}; it is shown only once:", created.token.name);
+            println!("{}", created.secret);
+            Ok(())
+        }
+        Some(Command::User(UserCommand::Create { tenant, username, role, storage })) => {
+            let registry = admin_registry(&storage).await?;
+            let id = tenant_id(&registry, &tenant).await?;
+            let role = Role::parse(&role).context("role")?;
+            let mut password = String::new();
+            std::io::stdin().read_to_string(&mut password).context("reading the password from standard input")?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            registry.create_user(id, &username, password, role).await?;
+            println!("created {role} user {username} in tenant {tenant}");
+            Ok(())
+        }
+    }
+}
+
+async fn admin_registry(storage: &StorageArgs) -> anyhow::Result<skill_pool_registry::Registry> {
+    let store = open_store(&storage.data_dir, &storage.database_url()).await?;
+    let config = ServerConfig::for_data_dir(storage.data_dir.clone(), "127.0.0.1:8080".parse()?);
+    Ok(registry_for(store, &config))
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(args.bind).await.with_context(|| format!("binding {}", args.bind))?;
+    let bound = listener.local_addr()?;
+    let config = ServerConfig::from_args(&args, bound);
+    skill_pool_server::serve(config, listener, shutdown_signal()).await
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_json);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,57 @@
+//! The public surface's rate limit: per client address, `SKILL_POOL_RATE_LIMIT_PER_MIN` a
+//! minute with a burst of a quarter of it. Past it: `429` with `Retry-After`.
+
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+use crate::AppState;
+use crate::error::ApiError;
+
+pub struct Limiter {
+    inner: DefaultKeyedRateLimiter<IpAddr>,
+}
+
+impl Limiter {
+    pub fn new(per_minute: u32) -> Limiter {
+        let rate = NonZeroU32::new(per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new((per_minute / 4).max(1)).unwrap_or(NonZeroU32::MIN);
+        Limiter { inner: RateLimiter::keyed(Quota::per_minute(rate).allow_burst(burst)) }
+    }
+
+    /// `Err(seconds to wait)` when the address is over its limit.
+    pub fn check(&self, addr: IpAddr) -> Result<(), u64> {
+        self.inner.check_key(&addr).map_err(|not_until| {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            wait.as_secs() + 1
+        })?;
+        if self.inner.len() > 100_000 {
+            self.inner.retain_recent();
+        }
+        Ok(())
+    }
+}
+
+pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if let Some(limiter) = &state.limiter {
+        let addr = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+        if let Some(addr) = addr {
+            if let Err(wait) = limiter.check(addr) {
+                let mut err = ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    format!("too many requests from this address: try again in {wait} s"),
+                );
+                err.retry_after = Some(wait);
+                return err.into_response();
+            }
+        }
+    }
+    next.run(req).await
+}

@@ -1,0 +1,216 @@
+//! `/v1`: the REST API for curators and admins. Each handler parses, calls the registry once,
+//! and renders.
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use skill_pool_core::api::{
+    AuditEntry, CreatePlugin, CreateToken, CreatedToken, Page, Piece, PieceKind, PieceVersion, Plugin, PublishPieceResult,
+    PublishPluginResult, Token, UpdatePlugin, WhoAmI,
+};
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::extract::{Caller, Json, Path, Query, Upload};
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct ListQuery {
+    /// From `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// 1–500, default 100.
+    pub limit: Option<i64>,
+}
+
+impl ListQuery {
+    fn limit(&self) -> Result<i64, ApiError> {
+        match self.limit {
+            None => Ok(100),
+            Some(n) if (1..=500).contains(&n) => Ok(n),
+            Some(n) => Err(ApiError::bad_request(format!("limit {n} is out of range: use 1 to 500"))),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct PublishQuery {
+    /// The registry name; defaults to the folder (CLI) or the frontmatter name.
+    pub slug: Option<String>,
+    /// Strict semver; omitted → next patch (pieces) or commit-sha versioning (plugins).
+    pub version: Option<String>,
+}
+
+fn kind_of(segment: &str) -> Result<PieceKind, ApiError> {
+    match segment {
+        "skills" => Ok(PieceKind::Skill),
+        "agents" => Ok(PieceKind::Agent),
+        "commands" => Ok(PieceKind::Command),
+        _ => Err(ApiError::not_found("no such route: see /v1/openapi.json")),
+    }
+}
+
+fn created<T: serde::Serialize>(created: bool, body: T) -> Response {
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    (status, axum::Json(body)).into_response()
+}
+
+#[utoipa::path(get, path = "/v1/whoami", tag = "tokens", responses((status = 200, body = WhoAmI)))]
+pub async fn whoami(State(state): State<AppState>, caller: Caller) -> Result<axum::Json<WhoAmI>, ApiError> {
+    let tenant_url = state.registry.tenant_url(&caller.tenant.slug);
+    Ok(axum::Json(WhoAmI {
+        tenant: caller.tenant.slug.clone(),
+        tenant_display_name: caller.tenant.display_name.clone(),
+        role: caller.actor.role,
+        token_name: caller.token_name,
+        marketplace_url: tenant_url.clone(),
+        tenant_url,
+    }))
+}
+
+#[utoipa::path(get, path = "/v1/{kind}", tag = "pieces", params(("kind" = String, Path, description = "skills, agents or commands"), ListQuery), responses((status = 200, body = Page<Piece>)))]
+pub async fn list_pieces(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(kind): Path<String>,
+    Query(q): Query<ListQuery>,
+) -> Result<axum::Json<Page<Piece>>, ApiError> {
+    let kind = kind_of(&kind)?;
+    Ok(axum::Json(state.registry.list_pieces(&caller.actor, kind, q.cursor.as_deref(), q.limit()?).await?))
+}
+
+#[utoipa::path(post, path = "/v1/{kind}", tag = "pieces", params(("kind" = String, Path, description = "skills (tar.gz body), agents or commands (markdown body)"), PublishQuery),
+    request_body(content = Vec<u8>, description = "a skill folder as tar.gz, or the markdown file of an agent or command"),
+    responses((status = 201, body = PublishPieceResult), (status = 200, body = PublishPieceResult, description = "identical content reused")))]
+pub async fn publish_piece(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(kind): Path<String>,
+    Query(q): Query<PublishQuery>,
+    Upload(body): Upload,
+) -> Result<Response, ApiError> {
+    let kind = kind_of(&kind)?;
+    let result = match kind {
+        PieceKind::Skill => state.registry.publish_skill(&caller.actor, q.slug.as_deref(), q.version.as_deref(), &body).await?,
+        _ => state.registry.publish_markdown(&caller.actor, kind, q.slug.as_deref(), q.version.as_deref(), &body).await?,
+    };
+    Ok(created(result.created, result))
+}
+
+#[utoipa::path(get, path = "/v1/{kind}/{slug}", tag = "pieces", params(("kind" = String, Path), ("slug" = String, Path)), responses((status = 200, body = Piece)))]
+pub async fn show_piece(State(state): State<AppState>, caller: Caller, Path((kind, slug)): Path<(String, String)>) -> Result<axum::Json<Piece>, ApiError> {
+    Ok(axum::Json(state.registry.show_piece(&caller.actor, kind_of(&kind)?, &slug).await?))
+}
+
+#[utoipa::path(get, path = "/v1/{kind}/{slug}/versions", tag = "pieces", params(("kind" = String, Path), ("slug" = String, Path)), responses((status = 200, body = Page<PieceVersion>)))]
+pub async fn piece_versions(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((kind, slug)): Path<(String, String)>,
+) -> Result<axum::Json<Page<PieceVersion>>, ApiError> {
+    let items = state.registry.piece_versions(&caller.actor, kind_of(&kind)?, &slug).await?;
+    Ok(axum::Json(Page { items, next_cursor: None }))
+}
+
+#[utoipa::path(get, path = "/v1/{kind}/{slug}/versions/{version}", tag = "pieces", params(("kind" = String, Path), ("slug" = String, Path), ("version" = String, Path)), responses((status = 200, body = PieceVersion)))]
+pub async fn piece_version(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((kind, slug, version)): Path<(String, String, String)>,
+) -> Result<axum::Json<PieceVersion>, ApiError> {
+    Ok(axum::Json(state.registry.piece_version(&caller.actor, kind_of(&kind)?, &slug, &version).await?))
+}
+
+#[utoipa::path(get, path = "/v1/{kind}/{slug}/versions/{version}/download", tag = "pieces", params(("kind" = String, Path), ("slug" = String, Path), ("version" = String, Path)), responses((status = 200, content_type = "application/gzip", body = Vec<u8>)))]
+pub async fn download_piece(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((kind, slug, version)): Path<(String, String, String)>,
+) -> Result<Response, ApiError> {
+    let version = (version != "latest").then_some(version);
+    let (name, bytes) = state.registry.download_piece(&caller.actor, kind_of(&kind)?, &slug, version.as_deref()).await?;
+    Ok((
+        [(header::CONTENT_TYPE, "application/gzip".to_string()), (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\""))],
+        bytes,
+    )
+        .into_response())
+}
+
+#[utoipa::path(post, path = "/v1/{kind}/{slug}/versions/{version}/archive", tag = "pieces", params(("kind" = String, Path), ("slug" = String, Path), ("version" = String, Path)), responses((status = 200, body = PieceVersion)))]
+pub async fn archive_piece(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((kind, slug, version)): Path<(String, String, String)>,
+) -> Result<axum::Json<PieceVersion>, ApiError> {
+    Ok(axum::Json(state.registry.archive_piece_version(&caller.actor, kind_of(&kind)?, &slug, &version).await?))
+}
+
+#[utoipa::path(get, path = "/v1/plugins", tag = "plugins", params(ListQuery), responses((status = 200, body = Page<Plugin>)))]
+pub async fn list_plugins(State(state): State<AppState>, caller: Caller, Query(q): Query<ListQuery>) -> Result<axum::Json<Page<Plugin>>, ApiError> {
+    Ok(axum::Json(state.registry.list_plugins(&caller.actor, q.cursor.as_deref(), q.limit()?).await?))
+}
+
+#[utoipa::path(get, path = "/v1/plugins/{slug}", tag = "plugins", params(("slug" = String, Path)), responses((status = 200, body = Plugin)))]
+pub async fn show_plugin(State(state): State<AppState>, caller: Caller, Path(slug): Path<String>) -> Result<axum::Json<Plugin>, ApiError> {
+    Ok(axum::Json(state.registry.show_plugin(&caller.actor, &slug).await?))
+}
+
+#[utoipa::path(post, path = "/v1/plugins", tag = "plugins", request_body = CreatePlugin, responses((status = 201, body = PublishPluginResult)))]
+pub async fn create_plugin(State(state): State<AppState>, caller: Caller, Json(req): Json<CreatePlugin>) -> Result<Response, ApiError> {
+    let result = state.registry.create_plugin(&caller.actor, req).await?;
+    Ok(created(result.created, result))
+}
+
+#[utoipa::path(patch, path = "/v1/plugins/{slug}", tag = "plugins", params(("slug" = String, Path)), request_body = UpdatePlugin, responses((status = 200, body = PublishPluginResult)))]
+pub async fn update_plugin(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(slug): Path<String>,
+    Json(req): Json<UpdatePlugin>,
+) -> Result<axum::Json<PublishPluginResult>, ApiError> {
+    Ok(axum::Json(state.registry.update_plugin(&caller.actor, &slug, req).await?))
+}
+
+#[utoipa::path(delete, path = "/v1/plugins/{slug}", tag = "plugins", params(("slug" = String, Path)), responses((status = 204)))]
+pub async fn delete_plugin(State(state): State<AppState>, caller: Caller, Path(slug): Path<String>) -> Result<StatusCode, ApiError> {
+    state.registry.delete_plugin(&caller.actor, &slug).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/v1/plugins/publish", tag = "plugins", params(PublishQuery),
+    request_body(content = Vec<u8>, description = "a plugin folder in Claude Code layout, as tar.gz", content_type = "application/gzip"),
+    responses((status = 201, body = PublishPluginResult), (status = 200, body = PublishPluginResult, description = "identical content already served")))]
+pub async fn publish_plugin(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<PublishQuery>,
+    Upload(body): Upload,
+) -> Result<Response, ApiError> {
+    let result = state.registry.publish_plugin_folder(&caller.actor, q.slug.as_deref(), q.version.as_deref(), &body).await?;
+    Ok(created(result.created, result))
+}
+
+#[utoipa::path(get, path = "/v1/tokens", tag = "tokens", responses((status = 200, body = Page<Token>)))]
+pub async fn list_tokens(State(state): State<AppState>, caller: Caller) -> Result<axum::Json<Page<Token>>, ApiError> {
+    Ok(axum::Json(Page { items: state.registry.list_tokens(&caller.actor).await?, next_cursor: None }))
+}
+
+#[utoipa::path(post, path = "/v1/tokens", tag = "tokens", request_body = CreateToken, responses((status = 201, body = CreatedToken)))]
+pub async fn create_token(State(state): State<AppState>, caller: Caller, Json(req): Json<CreateToken>) -> Result<Response, ApiError> {
+    let created = state.registry.create_token(&caller.actor, &req.name, req.role).await?;
+    Ok((StatusCode::CREATED, axum::Json(CreatedToken { token: created.token, secret: created.secret })).into_response())
+}
+
+#[utoipa::path(delete, path = "/v1/tokens/{id}", tag = "tokens", params(("id" = i64, Path)), responses((status = 204)))]
+pub async fn revoke_token(State(state): State<AppState>, caller: Caller, Path(id): Path<i64>) -> Result<StatusCode, ApiError> {
+    state.registry.revoke_token(&caller.actor, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/v1/audit", tag = "audit", params(ListQuery), responses((status = 200, body = Page<AuditEntry>)))]
+pub async fn audit(State(state): State<AppState>, caller: Caller, Query(q): Query<ListQuery>) -> Result<axum::Json<Page<AuditEntry>>, ApiError> {
+    let before = match q.cursor.as_deref() {
+        Some(c) => Some(c.parse::<i64>().map_err(|_| ApiError::bad_request("cursor: use the next_cursor of the previous page"))?),
+        None => None,
+    };
+    Ok(axum::Json(state.registry.audit(&caller.actor, before, q.limit()?).await?))
+}

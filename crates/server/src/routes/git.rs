@@ -1,0 +1,103 @@
+//! Git smart HTTP, read-only: `info/refs` and `git-upload-pack` for internal (and mirrored)
+//! plugins, protocol v0 and v2. The repo is brought to the served commit first; then
+//! `git upload-pack --stateless-rpc` answers, streamed.
+
+use std::io::Read;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use skill_pool_git::upload_pack::{self, Protocol};
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::extract::{Path, Query, Tenant};
+
+/// Negotiation requests are small; a bound keeps a hostile body from costing memory.
+const MAX_REQUEST_BYTES: usize = 16 << 20;
+
+#[derive(Debug, Deserialize)]
+pub struct InfoRefsQuery {
+    service: Option<String>,
+}
+
+fn plugin_slug(repo: &str) -> Result<&str, ApiError> {
+    repo.strip_suffix(".git").filter(|s| !s.is_empty()).ok_or_else(|| ApiError::not_found("repository not found"))
+}
+
+fn protocol(headers: &HeaderMap) -> Protocol {
+    let v2 = headers.get("git-protocol").and_then(|v| v.to_str().ok()).is_some_and(|v| v.split(':').any(|p| p.trim() == "version=2"));
+    if v2 { Protocol::V2 } else { Protocol::V0 }
+}
+
+fn no_cache(res: &mut Response, content_type: &'static str) {
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, max-age=0, must-revalidate"));
+}
+
+pub async fn info_refs(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(repo): Path<String>,
+    Query(q): Query<InfoRefsQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    match q.service.as_deref() {
+        Some("git-upload-pack") => {}
+        Some("git-receive-pack") => return Err(read_only()),
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "smart_http_only",
+                "this server speaks git smart HTTP only: use git 1.6.6 or newer",
+            ));
+        }
+    }
+    let path = state.registry.git_repo_for(tenant.id, plugin_slug(&repo)?).await?;
+    let body = upload_pack::advertise_refs(&path, protocol(&headers)).await.map_err(skill_pool_registry::RegistryError::from)?;
+    let mut res = body.into_response();
+    no_cache(&mut res, upload_pack::content_type_advertisement());
+    Ok(res)
+}
+
+pub async fn upload_pack(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(repo): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let path = state.registry.git_repo_for(tenant.id, plugin_slug(&repo)?).await?;
+    let raw = axum::body::to_bytes(body, MAX_REQUEST_BYTES)
+        .await
+        .map_err(|_| ApiError::too_large("the git request is too large"))?;
+    let gzipped = headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
+    let request = if gzipped {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(&raw[..])
+            .take(MAX_REQUEST_BYTES as u64 + 1)
+            .read_to_end(&mut out)
+            .map_err(|e| ApiError::bad_request(format!("the gzip request body is corrupt: {e}")))?;
+        if out.len() > MAX_REQUEST_BYTES {
+            return Err(ApiError::too_large("the git request is too large"));
+        }
+        bytes::Bytes::from(out)
+    } else {
+        raw
+    };
+    let stream = upload_pack::upload_pack(&path, protocol(&headers), request).await.map_err(skill_pool_registry::RegistryError::from)?;
+    let mut res = Body::from_stream(stream).into_response();
+    no_cache(&mut res, upload_pack::content_type_result());
+    Ok(res)
+}
+
+fn read_only() -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, "read_only", "plugin repositories are read-only: publish with `skill-pool plugin publish`")
+}
+
+pub async fn receive_pack() -> impl IntoResponse {
+    read_only()
+}

@@ -1,0 +1,40 @@
+//! The tenant router: everything under a tenant root `<T>`.
+
+pub mod api;
+pub mod git;
+pub mod ops;
+pub mod public;
+
+use axum::Router;
+use axum::routing::{delete, get, post};
+
+use crate::AppState;
+
+/// `state` is used by layers built here (its own `tenant_router` is not read).
+pub fn tenant_router(state: &AppState) -> Router<AppState> {
+    let public = Router::new()
+        .route("/", get(public::root))
+        .route("/.claude-plugin/marketplace.json", get(public::catalogue))
+        .route("/marketplace", get(public::marketplace_page))
+        .route("/git/plugins/{repo}/info/refs", get(git::info_refs))
+        .route("/git/plugins/{repo}/git-upload-pack", post(git::upload_pack))
+        .route("/git/plugins/{repo}/git-receive-pack", post(git::receive_pack))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), crate::ratelimit::limit));
+    let v1 = Router::new()
+        .route("/v1/openapi.json", get(crate::openapi::document))
+        .route("/v1/whoami", get(api::whoami))
+        .route("/v1/plugins", get(api::list_plugins).post(api::create_plugin))
+        .route("/v1/plugins/publish", post(api::publish_plugin))
+        .route("/v1/plugins/{slug}", get(api::show_plugin).patch(api::update_plugin).delete(api::delete_plugin))
+        .route("/v1/tokens", get(api::list_tokens).post(api::create_token))
+        .route("/v1/tokens/{id}", delete(api::revoke_token))
+        .route("/v1/audit", get(api::audit))
+        .route("/v1/{kind}", get(api::list_pieces).post(api::publish_piece))
+        .route("/v1/{kind}/{slug}", get(api::show_piece))
+        .route("/v1/{kind}/{slug}/versions", get(api::piece_versions))
+        .route("/v1/{kind}/{slug}/versions/{version}", get(api::piece_version))
+        .route("/v1/{kind}/{slug}/versions/{version}/download", get(api::download_piece))
+        .route("/v1/{kind}/{slug}/versions/{version}/archive", post(api::archive_piece));
+    public.merge(v1).fallback(|| async { crate::error::ApiError::not_found("no such route: see /v1/openapi.json") })
+}
+

@@ -1,0 +1,110 @@
+//! The public catalogue: `marketplace.json`, content negotiation at the tenant root, and the
+//! HTML marketplace page. Served from the registry's rendered cache: bytes, gzip, ETag.
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use skill_pool_core::catalogue::Catalogue;
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::extract::Tenant;
+
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(|enc| {
+        let mut parts = enc.split(';');
+        let name = parts.next().unwrap_or("").trim();
+        let zero_q = parts.any(|p| matches!(p.trim(), "q=0" | "q=0.0" | "q=0.00" | "q=0.000"));
+        (name.eq_ignore_ascii_case("gzip") || name == "*") && !zero_q
+    })
+}
+
+/// Whether the client prefers HTML (a browser) over the catalogue JSON (Claude Code sends
+/// `application/json, text/plain, */*`).
+fn prefers_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.split(',').any(|m| m.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("text/html"))))
+}
+
+fn etag_matches(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*" || t.trim().strip_prefix("W/") == Some(etag)))
+}
+
+pub async fn catalogue(State(state): State<AppState>, Tenant(tenant): Tenant, headers: HeaderMap) -> Result<Response, ApiError> {
+    let rendered = state.registry.catalogue(tenant.id).await?;
+    let mut res = if etag_matches(&headers, &rendered.etag) {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else if accepts_gzip(&headers) {
+        let mut res = rendered.gzip.clone().into_response();
+        res.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        res
+    } else {
+        rendered.json.clone().into_response()
+    };
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let Ok(etag) = HeaderValue::from_str(&rendered.etag) {
+        h.insert(header::ETAG, etag);
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(header::VARY, HeaderValue::from_static("Accept, Accept-Encoding"));
+    Ok(res)
+}
+
+pub async fn root(state: State<AppState>, tenant: Tenant, headers: HeaderMap) -> Result<Response, ApiError> {
+    if prefers_html(&headers) {
+        return marketplace_page(state, tenant).await;
+    }
+    catalogue(state, tenant, headers).await
+}
+
+#[derive(Template)]
+#[template(path = "marketplace.html")]
+struct MarketplacePage<'a> {
+    catalogue: &'a Catalogue,
+    display_name: &'a str,
+    tenant_url: &'a str,
+}
+
+pub async fn marketplace_page(State(state): State<AppState>, Tenant(tenant): Tenant) -> Result<Response, ApiError> {
+    let rendered = state.registry.catalogue(tenant.id).await?;
+    let tenant_url = state.registry.tenant_url(&tenant.slug);
+    let page = MarketplacePage { catalogue: &rendered.catalogue, display_name: &tenant.display_name, tenant_url: &tenant_url };
+    let html = page.render().map_err(|e| {
+        tracing::error!(error = %e, "rendering the marketplace page");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+    })?;
+    Ok((
+        [(header::VARY, HeaderValue::from_static("Accept")), (header::CACHE_CONTROL, HeaderValue::from_static("no-cache"))],
+        Html(html),
+    )
+        .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(name: header::HeaderName, v: &str) -> HeaderMap {
+        let mut m = HeaderMap::new();
+        m.insert(name, HeaderValue::from_str(v).unwrap());
+        m
+    }
+
+    #[test]
+    fn negotiation() {
+        assert!(!prefers_html(&h(header::ACCEPT, "application/json, text/plain, */*")));
+        assert!(prefers_html(&h(header::ACCEPT, "text/html,application/xhtml+xml,*/*;q=0.8")));
+        assert!(!prefers_html(&HeaderMap::new()));
+        assert!(accepts_gzip(&h(header::ACCEPT_ENCODING, "gzip, compress, deflate, br")));
+        assert!(!accepts_gzip(&h(header::ACCEPT_ENCODING, "gzip;q=0, br")));
+        assert!(!accepts_gzip(&h(header::ACCEPT_ENCODING, "br")));
+        assert!(etag_matches(&h(header::IF_NONE_MATCH, "\"a\", \"b\""), "\"b\""));
+    }
+}

@@ -1,0 +1,130 @@
+//! Tenant routing: `/t/<tenant>/…`, `Host: <tenant>.<base-domain>`, or the default tenant at
+//! the bare public URL. The routed tenant goes into the request extensions; the path is
+//! rewritten to the tenant-relative path and handed to the tenant router.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::extract::{Request, State};
+use axum::http::{Uri, header};
+use axum::response::{IntoResponse, Response};
+use skill_pool_store::TenantId;
+use skill_pool_store::tenants::TenantRow;
+use tower::ServiceExt;
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// The tenant a request addresses.
+#[derive(Debug, Clone)]
+pub struct RoutedTenant {
+    pub id: TenantId,
+    pub slug: String,
+    pub display_name: String,
+}
+
+/// Positive lookups only, briefly: a tenant created by `skill-pool-server tenant create`
+/// on the same database is visible at once.
+#[derive(Default)]
+pub struct TenantCache {
+    by_slug: Mutex<HashMap<String, (TenantRow, Instant)>>,
+}
+
+const TENANT_TTL: Duration = Duration::from_secs(10);
+
+impl TenantCache {
+    async fn get(&self, state: &AppState, slug: &str) -> Result<Option<TenantRow>, ApiError> {
+        if let Some((row, at)) = self.by_slug.lock().unwrap_or_else(|p| p.into_inner()).get(slug) {
+            if at.elapsed() < TENANT_TTL {
+                return Ok(Some(row.clone()));
+            }
+        }
+        let row = state.registry.tenant_by_slug(slug).await?;
+        if let Some(row) = &row {
+            self.by_slug.lock().unwrap_or_else(|p| p.into_inner()).insert(slug.to_string(), (row.clone(), Instant::now()));
+        }
+        Ok(row)
+    }
+}
+
+/// Splits `/t/<slug>/rest` into (`slug`, `/rest`).
+fn split_tenant_path(path: &str) -> Option<(&str, &str)> {
+    let rest = path.strip_prefix("/t/")?;
+    match rest.find('/') {
+        Some(i) => Some((&rest[..i], &rest[i..])),
+        None => Some((rest, "/")),
+    }
+}
+
+fn host_tenant<'a>(host: &'a str, base_domain: &str) -> Option<&'a str> {
+    let host = host.rsplit_once(':').filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit())).map_or(host, |(h, _)| h);
+    let prefix = host.strip_suffix(base_domain)?.strip_suffix('.')?;
+    (!prefix.is_empty() && !prefix.contains('.')).then_some(prefix)
+}
+
+pub async fn dispatch(State(state): State<AppState>, mut req: Request) -> Response {
+    let path = req.uri().path().to_string();
+    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).map(str::to_ascii_lowercase);
+    let by_host = match (&state.config.base_domain, &host) {
+        (Some(base), Some(host)) => host_tenant(host, base).map(str::to_string),
+        _ => None,
+    };
+    let (slug, rest) = if let Some(slug) = by_host {
+        (slug, path.clone())
+    } else if let Some((slug, rest)) = split_tenant_path(&path) {
+        (slug.to_string(), rest.to_string())
+    } else {
+        let default = match &state.config.default_tenant {
+            Some(d) => Some(d.clone()),
+            None => match state.registry.store().first_tenant().await {
+                Ok(t) => t.map(|t| t.slug),
+                Err(e) => return ApiError::from(skill_pool_registry::RegistryError::from(e)).into_response(),
+            },
+        };
+        match default {
+            Some(d) => (d, path.clone()),
+            None => return ApiError::not_found("no tenant exists yet: create one with `skill-pool-server tenant create`").into_response(),
+        }
+    };
+    let tenant = match state.tenants.get(&state, &slug).await {
+        Ok(Some(t)) => t,
+        Ok(None) => return ApiError::not_found(format!("tenant `{slug}` not found")).into_response(),
+        Err(e) => return e.into_response(),
+    };
+    let new_uri = match req.uri().query() {
+        Some(q) => format!("{rest}?{q}"),
+        None => rest,
+    };
+    match new_uri.parse::<Uri>() {
+        Ok(uri) => *req.uri_mut() = uri,
+        Err(_) => return ApiError::bad_request("malformed request path").into_response(),
+    }
+    req.extensions_mut().insert(RoutedTenant { id: tenant.id, slug: tenant.slug, display_name: tenant.display_name });
+    match state.tenant_router.clone().oneshot(req).await {
+        Ok(res) => res,
+        Err(never) => match never {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_tenant_paths() {
+        assert_eq!(split_tenant_path("/t/acme/v1/skills"), Some(("acme", "/v1/skills")));
+        assert_eq!(split_tenant_path("/t/acme"), Some(("acme", "/")));
+        assert_eq!(split_tenant_path("/t/acme/"), Some(("acme", "/")));
+        assert_eq!(split_tenant_path("/v1/skills"), None);
+    }
+
+    #[test]
+    fn host_tenants() {
+        assert_eq!(host_tenant("acme.pool.example.com", "pool.example.com"), Some("acme"));
+        assert_eq!(host_tenant("acme.pool.example.com:8080", "pool.example.com"), Some("acme"));
+        assert_eq!(host_tenant("pool.example.com", "pool.example.com"), None);
+        assert_eq!(host_tenant("a.b.pool.example.com", "pool.example.com"), None);
+        assert_eq!(host_tenant("evilpool.example.com", "pool.example.com"), None);
+    }
+}

@@ -1,0 +1,152 @@
+//! A real skill-pool server on 127.0.0.1:<ephemeral port> for one test, on its own database.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use skill_pool_core::Role;
+use skill_pool_registry::{Actor, Registry};
+use skill_pool_server::{ServerConfig, open_store, registry_for};
+use skill_pool_store::testing::TestDb;
+
+pub struct TestServer {
+    pub url: String,
+    pub db: TestDb,
+    pub registry: Registry,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    pub http: reqwest::Client,
+}
+
+/// A tenant created for a test, with an admin and a member token.
+#[derive(Debug, Clone)]
+pub struct TestTenant {
+    pub slug: String,
+    /// `<url>/t/<slug>`
+    pub root: String,
+    pub admin: String,
+    pub member: String,
+}
+
+impl TestServer {
+    pub async fn start(db: TestDb) -> TestServer {
+        Self::start_with(db, |_| {}).await
+    }
+
+    pub async fn start_with(db: TestDb, tweak: impl FnOnce(&mut ServerConfig)) -> TestServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let mut config = ServerConfig::for_data_dir(db.data_path().to_path_buf(), addr);
+        config.database_url = db.url.clone();
+        tweak(&mut config);
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(skill_pool_server::serve(config.clone(), listener, async move {
+            let _ = rx.await;
+        }));
+        let url = format!("http://{addr}");
+        let http = reqwest::Client::builder().no_proxy().build().expect("http client");
+        for _ in 0..200 {
+            if let Ok(r) = http.get(format!("{url}/healthz")).send().await {
+                if r.status().is_success() {
+                    break;
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        // The same registry the admin subcommands use, on the same database.
+        let store = open_store(db.data_path(), &db.url).await.expect("store");
+        let registry = registry_for(store, &config);
+        TestServer { url, db, registry, shutdown: Some(tx), task: Some(task), http }
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.db.data_path()
+    }
+
+    /// The admin token written by the first-start bootstrap.
+    pub fn bootstrap_token(&self) -> String {
+        std::fs::read_to_string(self.data_dir().join("admin-token")).expect("admin-token file").trim().to_string()
+    }
+
+    pub async fn tenant(&self, slug: &str) -> TestTenant {
+        let tenant = self.registry.create_tenant(slug, Some(&format!("{slug} display"))).await.expect("create tenant");
+        let op = Actor::operator(tenant.id);
+        let admin = self.registry.create_token(&op, "test-admin", Role::Admin).await.expect("admin token").secret;
+        let member = self.registry.create_token(&op, "test-member", Role::Member).await.expect("member token").secret;
+        TestTenant { slug: slug.to_string(), root: format!("{}/t/{slug}", self.url), admin, member }
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("server task").expect("server ran cleanly");
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A binary of this workspace (built by `cargo test --workspace` / nextest before tests run).
+pub fn workspace_bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
+    let path = dir.join(name);
+    assert!(path.exists(), "{} not built: run the tests with `cargo test --workspace` (or scripts/test.sh)", path.display());
+    path
+}
+
+/// Runs the `skill-pool` CLI against a tenant, with its config in a temporary folder.
+pub fn cli(tenant: &TestTenant, token: &str, args: &[&str]) -> std::process::Output {
+    let config_home = tempfile::tempdir().expect("config dir");
+    std::process::Command::new(workspace_bin("skill-pool"))
+        .args(args)
+        .env("SKILL_POOL_URL", &tenant.root)
+        .env("SKILL_POOL_TOKEN", token)
+        .env("XDG_CONFIG_HOME", config_home.path())
+        .env("HOME", config_home.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run skill-pool")
+}
+
+/// A tar.gz of `(path, mode, bytes)` entries, as the CLI would upload.
+pub fn tar_gz(entries: &[(&str, u32, &[u8])]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast()));
+    for (path, mode, data) in entries {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(*mode);
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_path(path).expect("path");
+        header.set_cksum();
+        builder.append(&header, *data).expect("append");
+    }
+    builder.into_inner().expect("tar").finish().expect("gzip")
+}
+
+pub fn skill_md(name: &str, description: &str, body: &str) -> String {
+    format!("---\nname: {name}\ndescription: {description}\n---\n{body}\n")
+}
+
+/// Counts the files under a directory (the blob store), to check that refused input wrote nothing.
+pub fn count_files(dir: &Path) -> usize {
+    fn walk(dir: &Path, n: &mut usize) {
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for e in entries.flatten() {
+                let p = e.path();
+                if p.is_dir() { walk(&p, n) } else { *n += 1 }
+            }
+        }
+    }
+    let mut n = 0;
+    walk(dir, &mut n);
+    n
+}

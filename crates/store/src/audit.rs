@@ -1,0 +1,73 @@
+//! The audit log: who did what to which target, when, under which request id.
+
+use sqlx::Row;
+
+use crate::{Result, Store, TenantId, Tx, now_ms};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRow {
+    pub id: i64,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub detail: String,
+    pub request_id: Option<String>,
+    pub created_at: i64,
+}
+
+/// What one audit row says; written in the same transaction as the change it records.
+#[derive(Debug, Clone)]
+pub struct NewAudit<'a> {
+    pub actor: &'a str,
+    pub action: &'a str,
+    pub target: &'a str,
+    pub detail: serde_json::Value,
+    pub request_id: Option<&'a str>,
+}
+
+impl Tx {
+    pub async fn insert_audit(&mut self, tenant: TenantId, entry: NewAudit<'_>) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO audit_log (tenant_id, actor, action, target, detail, request_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(tenant.0)
+        .bind(entry.actor)
+        .bind(entry.action)
+        .bind(entry.target)
+        .bind(entry.detail.to_string())
+        .bind(entry.request_id)
+        .bind(now_ms())
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Newest first; `before` is an exclusive id cursor.
+    pub async fn list_audit(&self, tenant: TenantId, before: Option<i64>, limit: i64) -> Result<Vec<AuditRow>> {
+        let rows = sqlx::query(
+            "SELECT id, actor, action, target, detail, request_id, created_at FROM audit_log \
+             WHERE tenant_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
+        )
+        .bind(tenant.0)
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditRow {
+                    id: r.try_get("id")?,
+                    actor: r.try_get("actor")?,
+                    action: r.try_get("action")?,
+                    target: r.try_get("target")?,
+                    detail: r.try_get("detail")?,
+                    request_id: r.try_get("request_id")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,360 @@
+//! Plugins and their versions: the pinned pieces and the plugin's own files of each version.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::pieces::{FileRow, file_from_row};
+use crate::{Result, Store, TenantId, Tx, now_ms};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginRow {
+    pub id: i64,
+    pub tenant_id: TenantId,
+    pub slug: String,
+    pub mode: String,
+    /// `PluginMetadata` as JSON text.
+    pub metadata: String,
+    pub external_source: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginVersionRow {
+    pub id: i64,
+    pub plugin_id: i64,
+    pub seq: i64,
+    pub version: Option<String>,
+    pub commit_id: String,
+    pub digest: String,
+    /// The inline blobs of a composed version, as JSON text.
+    pub blobs: Option<String>,
+    pub created_at: i64,
+    pub created_by: String,
+}
+
+/// A piece version a plugin version pins, and where its files sit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PinnedPieceRow {
+    pub piece_version_id: i64,
+    pub mount_path: String,
+    pub kind: String,
+    pub slug: String,
+    pub version: String,
+    pub archived_at: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewPluginVersion<'a> {
+    pub seq: i64,
+    pub version: Option<&'a str>,
+    pub commit_id: &'a str,
+    pub digest: &'a str,
+    pub blobs: Option<&'a str>,
+    pub created_at: i64,
+    pub created_by: &'a str,
+}
+
+const PLUGIN_COLUMNS: &str = "id, tenant_id, slug, mode, metadata, external_source, created_at, updated_at";
+const VERSION_COLUMNS: &str = "id, plugin_id, seq, version, commit_id, digest, blobs, created_at, created_by";
+
+fn plugin_from_row(row: &AnyRow) -> Result<PluginRow> {
+    Ok(PluginRow {
+        id: row.try_get("id")?,
+        tenant_id: TenantId(row.try_get("tenant_id")?),
+        slug: row.try_get("slug")?,
+        mode: row.try_get("mode")?,
+        metadata: row.try_get("metadata")?,
+        external_source: row.try_get("external_source")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn version_from_row(row: &AnyRow) -> Result<PluginVersionRow> {
+    Ok(PluginVersionRow {
+        id: row.try_get("id")?,
+        plugin_id: row.try_get("plugin_id")?,
+        seq: row.try_get("seq")?,
+        version: row.try_get("version")?,
+        commit_id: row.try_get("commit_id")?,
+        digest: row.try_get("digest")?,
+        blobs: row.try_get("blobs")?,
+        created_at: row.try_get("created_at")?,
+        created_by: row.try_get("created_by")?,
+    })
+}
+
+async fn plugin_of(conn: &mut sqlx::AnyConnection, tenant: TenantId, slug: &str) -> Result<Option<PluginRow>> {
+    let row = sqlx::query(&format!("SELECT {PLUGIN_COLUMNS} FROM plugins WHERE tenant_id = $1 AND slug = $2"))
+        .bind(tenant.0)
+        .bind(slug)
+        .fetch_optional(conn)
+        .await?;
+    row.as_ref().map(plugin_from_row).transpose()
+}
+
+async fn versions_of(conn: &mut sqlx::AnyConnection, tenant: TenantId, plugin_id: i64) -> Result<Vec<PluginVersionRow>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {VERSION_COLUMNS} FROM plugin_versions WHERE tenant_id = $1 AND plugin_id = $2 ORDER BY seq"
+    ))
+    .bind(tenant.0)
+    .bind(plugin_id)
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(version_from_row).collect()
+}
+
+async fn latest_of(conn: &mut sqlx::AnyConnection, tenant: TenantId, plugin_id: i64) -> Result<Option<PluginVersionRow>> {
+    let row = sqlx::query(&format!(
+        "SELECT {VERSION_COLUMNS} FROM plugin_versions WHERE tenant_id = $1 AND plugin_id = $2 ORDER BY seq DESC LIMIT 1"
+    ))
+    .bind(tenant.0)
+    .bind(plugin_id)
+    .fetch_optional(conn)
+    .await?;
+    row.as_ref().map(version_from_row).transpose()
+}
+
+async fn files_of(conn: &mut sqlx::AnyConnection, tenant: TenantId, version_id: i64) -> Result<Vec<FileRow>> {
+    let rows = sqlx::query(
+        "SELECT f.path, f.mode, f.size, f.sha256, f.git_oid FROM plugin_version_files f \
+         JOIN plugin_versions v ON v.id = f.plugin_version_id WHERE v.tenant_id = $1 AND v.id = $2 ORDER BY f.path",
+    )
+    .bind(tenant.0)
+    .bind(version_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter().map(file_from_row).collect()
+}
+
+async fn pieces_of(conn: &mut sqlx::AnyConnection, tenant: TenantId, version_id: i64) -> Result<Vec<PinnedPieceRow>> {
+    let rows = sqlx::query(
+        "SELECT vp.piece_version_id, vp.mount_path, p.kind, p.slug, pv.version, pv.archived_at \
+         FROM plugin_version_pieces vp \
+         JOIN plugin_versions v ON v.id = vp.plugin_version_id \
+         JOIN piece_versions pv ON pv.id = vp.piece_version_id \
+         JOIN pieces p ON p.id = pv.piece_id \
+         WHERE v.tenant_id = $1 AND v.id = $2 ORDER BY p.kind, p.slug",
+    )
+    .bind(tenant.0)
+    .bind(version_id)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(PinnedPieceRow {
+                piece_version_id: r.try_get("piece_version_id")?,
+                mount_path: r.try_get("mount_path")?,
+                kind: r.try_get("kind")?,
+                slug: r.try_get("slug")?,
+                version: r.try_get("version")?,
+                archived_at: r.try_get("archived_at")?,
+            })
+        })
+        .collect()
+}
+
+/// The whole tree of a plugin version: its own files and its pinned pieces' files under their mount paths.
+async fn tree_of(conn: &mut sqlx::AnyConnection, tenant: TenantId, version_id: i64) -> Result<Vec<FileRow>> {
+    let mut files = files_of(conn, tenant, version_id).await?;
+    let rows = sqlx::query(
+        "SELECT vp.mount_path || '/' || f.path AS path, f.mode, f.size, f.sha256, f.git_oid \
+         FROM plugin_version_pieces vp \
+         JOIN plugin_versions v ON v.id = vp.plugin_version_id \
+         JOIN piece_files f ON f.version_id = vp.piece_version_id \
+         WHERE v.tenant_id = $1 AND v.id = $2",
+    )
+    .bind(tenant.0)
+    .bind(version_id)
+    .fetch_all(conn)
+    .await?;
+    for row in &rows {
+        files.push(file_from_row(row)?);
+    }
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(files)
+}
+
+impl Store {
+    pub async fn list_plugins(&self, tenant: TenantId, after: Option<&str>, limit: i64) -> Result<Vec<PluginRow>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {PLUGIN_COLUMNS} FROM plugins WHERE tenant_id = $1 AND slug > $2 ORDER BY slug LIMIT $3"
+        ))
+        .bind(tenant.0)
+        .bind(after.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(plugin_from_row).collect()
+    }
+
+    pub async fn plugin(&self, tenant: TenantId, slug: &str) -> Result<Option<PluginRow>> {
+        plugin_of(&mut *self.pool().acquire().await?, tenant, slug).await
+    }
+
+    /// All versions, oldest first.
+    pub async fn plugin_versions(&self, tenant: TenantId, plugin_id: i64) -> Result<Vec<PluginVersionRow>> {
+        versions_of(&mut *self.pool().acquire().await?, tenant, plugin_id).await
+    }
+
+    pub async fn latest_plugin_version(&self, tenant: TenantId, plugin_id: i64) -> Result<Option<PluginVersionRow>> {
+        latest_of(&mut *self.pool().acquire().await?, tenant, plugin_id).await
+    }
+
+    /// The served version of every plugin of the tenant that has one, keyed by plugin id.
+    pub async fn latest_plugin_versions(&self, tenant: TenantId) -> Result<Vec<PluginVersionRow>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {VERSION_COLUMNS} FROM plugin_versions v WHERE v.tenant_id = $1 \
+             AND v.seq = (SELECT MAX(v2.seq) FROM plugin_versions v2 WHERE v2.plugin_id = v.plugin_id)"
+        ))
+        .bind(tenant.0)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(version_from_row).collect()
+    }
+
+    pub async fn plugin_version_pieces(&self, tenant: TenantId, version_id: i64) -> Result<Vec<PinnedPieceRow>> {
+        pieces_of(&mut *self.pool().acquire().await?, tenant, version_id).await
+    }
+
+    /// The plugin's own files of a version (not its pieces' files).
+    pub async fn plugin_version_files(&self, tenant: TenantId, version_id: i64) -> Result<Vec<FileRow>> {
+        files_of(&mut *self.pool().acquire().await?, tenant, version_id).await
+    }
+
+    /// The full tree of a version, sorted by path.
+    pub async fn plugin_version_tree(&self, tenant: TenantId, version_id: i64) -> Result<Vec<FileRow>> {
+        tree_of(&mut *self.pool().acquire().await?, tenant, version_id).await
+    }
+}
+
+impl Tx {
+    pub async fn plugin(&mut self, tenant: TenantId, slug: &str) -> Result<Option<PluginRow>> {
+        plugin_of(self.conn(), tenant, slug).await
+    }
+
+    /// Inserts a plugin; `StoreError::Conflict` when the slug is taken in this tenant.
+    pub async fn insert_plugin(
+        &mut self,
+        tenant: TenantId,
+        slug: &str,
+        mode: &str,
+        metadata: &str,
+        external_source: Option<&str>,
+    ) -> Result<PluginRow> {
+        let now = now_ms();
+        let row = sqlx::query(&format!(
+            "INSERT INTO plugins (tenant_id, slug, mode, metadata, external_source, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING {PLUGIN_COLUMNS}"
+        ))
+        .bind(tenant.0)
+        .bind(slug)
+        .bind(mode)
+        .bind(metadata)
+        .bind(external_source)
+        .bind(now)
+        .fetch_one(self.conn())
+        .await?;
+        plugin_from_row(&row)
+    }
+
+    pub async fn update_plugin(
+        &mut self,
+        tenant: TenantId,
+        plugin_id: i64,
+        metadata: &str,
+        external_source: Option<&str>,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE plugins SET metadata = $1, external_source = $2, updated_at = $3 WHERE tenant_id = $4 AND id = $5",
+        )
+        .bind(metadata)
+        .bind(external_source)
+        .bind(now_ms())
+        .bind(tenant.0)
+        .bind(plugin_id)
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
+
+    /// Deletes the plugin and its versions (pieces stay registered).
+    pub async fn delete_plugin(&mut self, tenant: TenantId, plugin_id: i64) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM plugins WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant.0)
+            .bind(plugin_id)
+            .execute(self.conn())
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub async fn plugin_versions(&mut self, tenant: TenantId, plugin_id: i64) -> Result<Vec<PluginVersionRow>> {
+        versions_of(self.conn(), tenant, plugin_id).await
+    }
+
+    pub async fn latest_plugin_version(&mut self, tenant: TenantId, plugin_id: i64) -> Result<Option<PluginVersionRow>> {
+        latest_of(self.conn(), tenant, plugin_id).await
+    }
+
+    pub async fn plugin_version_tree(&mut self, tenant: TenantId, version_id: i64) -> Result<Vec<FileRow>> {
+        tree_of(self.conn(), tenant, version_id).await
+    }
+
+    pub async fn plugin_version_pieces(&mut self, tenant: TenantId, version_id: i64) -> Result<Vec<PinnedPieceRow>> {
+        pieces_of(self.conn(), tenant, version_id).await
+    }
+
+    /// Inserts a version with its pinned pieces `(piece_version_id, mount_path)` and own files.
+    /// `StoreError::Conflict` when a concurrent publish took the same `seq`.
+    pub async fn insert_plugin_version(
+        &mut self,
+        tenant: TenantId,
+        plugin_id: i64,
+        new: &NewPluginVersion<'_>,
+        pieces: &[(i64, String)],
+        files: &[FileRow],
+    ) -> Result<PluginVersionRow> {
+        let row = sqlx::query(&format!(
+            "INSERT INTO plugin_versions (tenant_id, plugin_id, seq, version, commit_id, digest, blobs, created_at, created_by) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {VERSION_COLUMNS}"
+        ))
+        .bind(tenant.0)
+        .bind(plugin_id)
+        .bind(new.seq)
+        .bind(new.version)
+        .bind(new.commit_id)
+        .bind(new.digest)
+        .bind(new.blobs)
+        .bind(new.created_at)
+        .bind(new.created_by)
+        .fetch_one(self.conn())
+        .await?;
+        let version = version_from_row(&row)?;
+        for (piece_version_id, mount_path) in pieces {
+            sqlx::query(
+                "INSERT INTO plugin_version_pieces (plugin_version_id, piece_version_id, mount_path) VALUES ($1, $2, $3)",
+            )
+            .bind(version.id)
+            .bind(*piece_version_id)
+            .bind(mount_path)
+            .execute(self.conn())
+            .await?;
+        }
+        for f in files {
+            sqlx::query(
+                "INSERT INTO plugin_version_files (plugin_version_id, path, mode, size, sha256, git_oid) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(version.id)
+            .bind(&f.path)
+            .bind(&f.mode)
+            .bind(f.size)
+            .bind(&f.sha256)
+            .bind(&f.git_oid)
+            .execute(self.conn())
+            .await?;
+        }
+        Ok(version)
+    }
+}

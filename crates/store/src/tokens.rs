@@ -1,0 +1,106 @@
+//! API tokens: one tenant and one role each, stored as a sha256 hash of the secret.
+
+use sqlx::Row;
+
+use crate::{Result, Store, TenantId, Tx, now_ms};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRow {
+    pub id: i64,
+    pub tenant_id: TenantId,
+    pub name: String,
+    pub role: String,
+    pub prefix: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+const COLUMNS: &str = "id, tenant_id, name, role, prefix, created_at, last_used_at, revoked_at";
+
+fn from_row(row: &sqlx::any::AnyRow) -> Result<TokenRow> {
+    Ok(TokenRow {
+        id: row.try_get("id")?,
+        tenant_id: TenantId(row.try_get("tenant_id")?),
+        name: row.try_get("name")?,
+        role: row.try_get("role")?,
+        prefix: row.try_get("prefix")?,
+        created_at: row.try_get("created_at")?,
+        last_used_at: row.try_get("last_used_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+    })
+}
+
+/// How stale `last_used_at` may get before a use writes it again (avoids a write per request).
+const LAST_USED_RESOLUTION_MS: i64 = 60_000;
+
+impl Store {
+    /// The token with this hash, revoked or not.
+    pub async fn token_by_hash(&self, token_hash: &str) -> Result<Option<TokenRow>> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM api_tokens WHERE token_hash = $1"))
+            .bind(token_hash)
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    /// Records a use, at most once per minute per token.
+    pub async fn touch_token(&self, id: i64) -> Result<()> {
+        let now = now_ms();
+        sqlx::query(
+            "UPDATE api_tokens SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $3)",
+        )
+        .bind(now)
+        .bind(id)
+        .bind(now - LAST_USED_RESOLUTION_MS)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn list_tokens(&self, tenant: TenantId) -> Result<Vec<TokenRow>> {
+        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM api_tokens WHERE tenant_id = $1 ORDER BY id"))
+            .bind(tenant.0)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(from_row).collect()
+    }
+}
+
+impl Tx {
+    pub async fn insert_token(
+        &mut self,
+        tenant: TenantId,
+        name: &str,
+        role: &str,
+        token_hash: &str,
+        prefix: &str,
+    ) -> Result<TokenRow> {
+        let row = sqlx::query(&format!(
+            "INSERT INTO api_tokens (tenant_id, name, role, token_hash, prefix, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
+        ))
+        .bind(tenant.0)
+        .bind(name)
+        .bind(role)
+        .bind(token_hash)
+        .bind(prefix)
+        .bind(now_ms())
+        .fetch_one(self.conn())
+        .await?;
+        from_row(&row)
+    }
+
+    /// Revokes a token of this tenant; `None` when the tenant has no such token.
+    pub async fn revoke_token(&mut self, tenant: TenantId, id: i64) -> Result<Option<TokenRow>> {
+        let row = sqlx::query(&format!(
+            "UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $1) WHERE tenant_id = $2 AND id = $3 RETURNING {COLUMNS}"
+        ))
+        .bind(now_ms())
+        .bind(tenant.0)
+        .bind(id)
+        .fetch_optional(self.conn())
+        .await?;
+        row.as_ref().map(from_row).transpose()
+    }
+}

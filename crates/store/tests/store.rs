@@ -1,0 +1,65 @@
+//! Storage tests, each run on SQLite and on PostgreSQL through real connections.
+
+use skill_pool_store::both_backends;
+use skill_pool_store::pieces::{FileRow, NewPieceVersion};
+use skill_pool_store::testing::TestDb;
+use skill_pool_store::{StoreError, TenantId};
+
+both_backends!(tenants_are_unique_and_listed, |db: TestDb| async move {
+    let store = db.store().await;
+    let mut tx = store.write().await.unwrap();
+    let acme = tx.insert_tenant("acme", "Acme Inc").await.unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = store.write().await.unwrap();
+    let err = tx.insert_tenant("acme", "Again").await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    drop(tx);
+    assert_eq!(store.tenant_by_slug("acme").await.unwrap().unwrap().id, acme.id);
+    assert_eq!(store.first_tenant().await.unwrap().unwrap().slug, "acme");
+    assert!(store.tenant_by_slug("nope").await.unwrap().is_none());
+    store.ping().await.unwrap();
+});
+
+both_backends!(migrations_are_idempotent, |db: TestDb| async move {
+    let store = db.store().await;
+    store.migrate().await.unwrap();
+    store.migrate().await.unwrap();
+});
+
+both_backends!(tokens_revoke_and_touch, |db: TestDb| async move {
+    let store = db.store().await;
+    let mut tx = store.write().await.unwrap();
+    let t = tx.insert_tenant("acme", "Acme").await.unwrap();
+    let tok = tx.insert_token(t.id, "ci", "admin", "hash1", "sp_abcd").await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(store.token_by_hash("hash1").await.unwrap().unwrap().last_used_at.is_none());
+    store.touch_token(tok.id).await.unwrap();
+    assert!(store.token_by_hash("hash1").await.unwrap().unwrap().last_used_at.is_some());
+    let mut tx = store.write().await.unwrap();
+    // Another tenant cannot revoke it.
+    assert!(tx.revoke_token(TenantId(t.id.0 + 1000), tok.id).await.unwrap().is_none());
+    assert!(tx.revoke_token(t.id, tok.id).await.unwrap().unwrap().revoked_at.is_some());
+    tx.commit().await.unwrap();
+});
+
+both_backends!(piece_versions_are_unique_per_piece, |db: TestDb| async move {
+    let store = db.store().await;
+    let mut tx = store.write().await.unwrap();
+    let t = tx.insert_tenant("acme", "Acme").await.unwrap();
+    let piece = tx.ensure_piece(t.id, "skill", "greet").await.unwrap();
+    assert_eq!(tx.ensure_piece(t.id, "skill", "greet").await.unwrap().id, piece.id);
+    let file = FileRow { path: "SKILL.md".into(), mode: "file".into(), size: 3, sha256: "a".repeat(64), git_oid: "b".repeat(40) };
+    let new = NewPieceVersion { version: "1.0.0", description: Some("d"), metadata: "{}", digest: "x", created_by: "test" };
+    tx.insert_piece_version(t.id, piece.id, &new, std::slice::from_ref(&file)).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = store.write().await.unwrap();
+    let err = tx.insert_piece_version(t.id, piece.id, &new, &[file]).await.unwrap_err();
+    assert!(err.is_retryable(), "{err:?}");
+    drop(tx);
+    let versions = store.piece_versions(t.id, piece.id).await.unwrap();
+    assert_eq!(versions.len(), 1);
+    assert_eq!(store.piece_files(t.id, versions[0].id).await.unwrap().len(), 1);
+    // Another tenant sees nothing.
+    assert!(store.piece_files(TenantId(t.id.0 + 1000), versions[0].id).await.unwrap().is_empty());
+    assert!(store.piece(TenantId(t.id.0 + 1000), "skill", "greet").await.unwrap().is_none());
+});
