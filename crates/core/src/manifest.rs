@@ -1,1 +1,183 @@
-//! TODO(helper): see ARCHITECTURE.md
+//! `.claude-plugin/plugin.json`: checked with the rules Claude Code applies (field types,
+//! `author` an object, `homepage` a URL), rendered for composed plugins.
+
+use serde_json::{Map, Value};
+
+use crate::api::PluginMetadata;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginManifest {
+    pub name: String,
+    pub version: Option<String>,
+    /// Every field as written.
+    pub raw: Map<String, Value>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ManifestError {
+    #[error("plugin.json is not UTF-8 text")]
+    NotUtf8,
+    #[error("plugin.json is not valid JSON: {0}")]
+    Json(String),
+    #[error("plugin.json must be a JSON object")]
+    NotObject,
+    #[error("plugin.json: `name` is required")]
+    MissingName,
+    #[error("plugin.json: `{field}` {expected}")]
+    Field { field: String, expected: &'static str },
+}
+
+fn field(field: &str, expected: &'static str) -> ManifestError {
+    ManifestError::Field { field: field.to_string(), expected }
+}
+
+/// Parses and checks a `plugin.json`.
+pub fn parse_plugin_json(data: &[u8]) -> Result<PluginManifest, ManifestError> {
+    let text = std::str::from_utf8(data).map_err(|_| ManifestError::NotUtf8)?;
+    let value: Value = serde_json::from_str(text).map_err(|e| ManifestError::Json(e.to_string()))?;
+    let Value::Object(raw) = value else { return Err(ManifestError::NotObject) };
+    let name = match raw.get("name") {
+        None | Some(Value::Null) => return Err(ManifestError::MissingName),
+        Some(Value::String(s)) if !s.trim().is_empty() && !s.chars().any(|c| c.is_whitespace() || c.is_control()) => s.clone(),
+        Some(_) => return Err(field("name", "must be a non-empty string without spaces")),
+    };
+    let version = match raw.get("version") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => return Err(field("version", "must be a string such as \"1.0.0\"")),
+    };
+    for key in ["description", "displayName", "license"] {
+        if let Some(v) = raw.get(key) {
+            if !v.is_string() {
+                return Err(field(key, "must be a string"));
+            }
+        }
+    }
+    if let Some(author) = raw.get("author") {
+        check_person("author", author)?;
+    }
+    if let Some(homepage) = raw.get("homepage") {
+        match homepage.as_str() {
+            Some(s) if is_url(s) => {}
+            _ => return Err(field("homepage", "must be a URL such as \"https://example.com\"")),
+        }
+    }
+    if let Some(repo) = raw.get("repository") {
+        if !repo.is_string() {
+            return Err(field("repository", "must be a string (a URL)"));
+        }
+    }
+    if let Some(keywords) = raw.get("keywords") {
+        match keywords.as_array() {
+            Some(items) if items.iter().all(Value::is_string) => {}
+            _ => return Err(field("keywords", "must be an array of strings")),
+        }
+    }
+    Ok(PluginManifest { name, version, raw })
+}
+
+/// `author` (and similar) must be `{name, email?, url?}`; Claude Code refuses a plain string.
+pub fn check_person(what: &str, v: &Value) -> Result<(), ManifestError> {
+    let Value::Object(o) = v else {
+        return Err(field(what, "must be an object like {\"name\": \"…\", \"email\": \"…\"}, not a string"));
+    };
+    match o.get("name") {
+        Some(Value::String(s)) if !s.trim().is_empty() => {}
+        _ => return Err(ManifestError::Field { field: format!("{what}.name"), expected: "is required and must be a non-empty string" }),
+    }
+    for key in ["email", "url"] {
+        if let Some(v) = o.get(key) {
+            if !v.is_string() {
+                return Err(ManifestError::Field { field: format!("{what}.{key}"), expected: "must be a string" });
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn is_url(s: &str) -> bool {
+    url::Url::parse(s).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+}
+
+/// The `plugin.json` of a composed plugin: stable key order, two-space indent, trailing newline.
+pub fn render_plugin_json(name: &str, version: Option<&str>, meta: &PluginMetadata) -> Vec<u8> {
+    let mut m = Map::new();
+    m.insert("name".into(), Value::from(name));
+    if let Some(v) = version {
+        m.insert("version".into(), Value::from(v));
+    }
+    if let Some(v) = &meta.display_name {
+        m.insert("displayName".into(), Value::from(v.as_str()));
+    }
+    if let Some(v) = &meta.description {
+        m.insert("description".into(), Value::from(v.as_str()));
+    }
+    if let Some(a) = &meta.author {
+        m.insert("author".into(), serde_json::to_value(a).unwrap_or(Value::Null));
+    }
+    if let Some(v) = &meta.homepage {
+        m.insert("homepage".into(), Value::from(v.as_str()));
+    }
+    if let Some(v) = &meta.repository {
+        m.insert("repository".into(), Value::from(v.as_str()));
+    }
+    if let Some(v) = &meta.license {
+        m.insert("license".into(), Value::from(v.as_str()));
+    }
+    if !meta.keywords.is_empty() {
+        m.insert("keywords".into(), Value::from(meta.keywords.clone()));
+    }
+    let mut out = serde_json::to_vec_pretty(&Value::Object(m)).unwrap_or_default();
+    out.push(b'\n');
+    out
+}
+
+/// Checks curator-given metadata with the same rules as plugin.json.
+pub fn check_metadata(meta: &PluginMetadata) -> Result<(), ManifestError> {
+    if let Some(h) = &meta.homepage {
+        if !is_url(h) {
+            return Err(field("homepage", "must be a URL such as \"https://example.com\""));
+        }
+    }
+    if let Some(a) = &meta.author {
+        if a.name.trim().is_empty() {
+            return Err(ManifestError::Field { field: "author.name".into(), expected: "must be a non-empty string" });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_claude_code_manifests() {
+        let m = parse_plugin_json(br#"{"name":"hello","version":"1.0.0","author":{"name":"A"},"homepage":"https://x.dev","keywords":["a"]}"#)
+            .unwrap();
+        assert_eq!(m.name, "hello");
+        assert_eq!(m.version.as_deref(), Some("1.0.0"));
+    }
+
+    #[test]
+    fn names_the_wrong_field() {
+        let err = |s: &str| parse_plugin_json(s.as_bytes()).unwrap_err().to_string();
+        assert!(err("{").contains("not valid JSON"));
+        assert!(err("[]").contains("object"));
+        assert!(err("{}").contains("`name`"));
+        assert!(err(r#"{"name":"x","version":1}"#).contains("`version`"));
+        assert!(err(r#"{"name":"x","author":"me"}"#).contains("`author`"));
+        assert!(err(r#"{"name":"x","author":{}}"#).contains("`author.name`"));
+        assert!(err(r#"{"name":"x","homepage":"nope"}"#).contains("`homepage`"));
+        assert!(err(r#"{"name":"x","keywords":"a"}"#).contains("`keywords`"));
+    }
+
+    #[test]
+    fn renders() {
+        let meta = PluginMetadata { description: Some("d".into()), ..Default::default() };
+        let out = render_plugin_json("p", Some("1.0.0"), &meta);
+        let back = parse_plugin_json(&out).unwrap();
+        assert_eq!(back.version.as_deref(), Some("1.0.0"));
+        assert!(out.ends_with(b"}\n"));
+    }
+}
