@@ -1,1 +1,19 @@
-//! placeholder
+//! skill-pool's git side. Commit ids are computed in pure Rust ([`object`]) so the database can
+//! record them before anything touches the disk; repositories are written with `git
+//! fast-import` ([`repo`]) and served with `git upload-pack --stateless-rpc` ([`upload_pack`]),
+//! always through one hardened command builder.
+
+mod command;
+mod error;
+pub mod object;
+pub mod repo;
+pub mod upload_pack;
+
+use std::path::{Path, PathBuf};
+
+pub use error::GitError;
+
+/// Where a plugin's bare repository lives under the data directory.
+pub fn repo_path(data_dir: &Path, tenant_id: i64, plugin_id: i64) -> PathBuf {
+    data_dir.join("repos").join(tenant_id.to_string()).join(format!("{plugin_id}.git"))
+}

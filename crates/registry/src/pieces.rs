@@ -187,7 +187,7 @@ impl Registry {
         }
         let fm = match kind {
             PieceKind::Agent => Some(frontmatter::check_agent(body).map_err(|e| RegistryError::InvalidPiece(format!("agent: {e}")))?),
-            PieceKind::Command => frontmatter::check_command(body).map_err(|e| RegistryError::InvalidPiece(format!("command: {e}")))?,
+            PieceKind::Command => Some(frontmatter::check_command(body).map_err(|e| RegistryError::InvalidPiece(format!("command: {e}")))?),
             PieceKind::Skill => return Err(RegistryError::BadRequest("a skill is a folder: upload it as a tar.gz".into())),
         };
         let slug = match (slug, fm.as_ref().and_then(|f| f.name.as_deref())) {
@@ -338,7 +338,7 @@ impl Registry {
         };
         let files = self.store().piece_files(actor.tenant, row.id).await?;
         let files = load_files(self, files).await?;
-        let bytes = tokio::task::spawn_blocking(move || pack_tar_gz(&files)).await?;
+        let bytes = tokio::task::spawn_blocking(move || pack_tar_gz(&files)).await?.map_err(|e| RegistryError::Internal(e.to_string()))?;
         Ok((format!("{kind}-{slug}-{}.tar.gz", row.version), bytes))
     }
 }

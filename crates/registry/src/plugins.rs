@@ -48,6 +48,8 @@ struct Draft {
     /// Bodies of every new file, written right before the commit.
     bodies: Bodies,
     action: &'static str,
+    /// Remarks for the publisher (e.g. files kept as plain plugin files).
+    warnings: Vec<String>,
 }
 
 fn mount_for(kind: PieceKind, slug: &str) -> String {
@@ -115,7 +117,10 @@ impl Registry {
         actor.require(Role::Admin)?;
         let given_version = parse_optional_version(version)?;
         let files = unpack_tar_gz(tar_gz, &UploadLimits::from_upload_limit(self.config().max_upload_bytes))?;
-        let layout = layout::classify(files).map_err(|e| RegistryError::InvalidPlugin(e.to_string()))?;
+        let layout = layout::classify(files).map_err(|e| match e {
+            layout::LayoutError::Manifest(m) => RegistryError::InvalidManifest(m.to_string()),
+            other => RegistryError::InvalidPlugin(other.to_string()),
+        })?;
         let manifest_version = match layout.manifest.as_ref().and_then(|m| m.version.as_deref()) {
             Some(v) => Some(parse_optional_version(Some(v))?.ok_or_else(|| {
                 RegistryError::InvalidManifest("plugin.json: `version` is empty".into())
@@ -171,7 +176,17 @@ impl Registry {
         }
         let (files, own_bodies) = self.prepare_files(layout.other_files).await?;
         bodies.push(own_bodies);
-        let draft = Draft { slug, version, metadata, pieces, files, blobs: None, bodies: Bodies::merge(bodies), action: "plugin.publish" };
+        let draft = Draft {
+            slug,
+            version,
+            metadata,
+            pieces,
+            files,
+            blobs: None,
+            bodies: Bodies::merge(bodies),
+            action: "plugin.publish",
+            warnings: layout.warnings,
+        };
         self.commit_draft(actor, draft, None).await
     }
 
@@ -180,6 +195,7 @@ impl Registry {
     pub async fn create_plugin(&self, actor: &Actor, req: CreatePlugin) -> Result<PublishPluginResult> {
         actor.require(Role::Admin)?;
         let slug = parse_slug(&req.slug)?;
+        check_metadata(&req.metadata)?;
         match req.mode.unwrap_or(SourcingMode::Internal) {
             SourcingMode::External => {
                 let source = req.source.as_ref().ok_or_else(|| {
@@ -267,7 +283,7 @@ impl Registry {
             data: manifest::render_plugin_json(slug.as_str(), version_text.as_deref(), &metadata),
         });
         let (files, bodies) = self.prepare_files(blob_files).await?;
-        Ok(Draft { slug, version, metadata, pieces, files, blobs: Some(blobs_in), bodies, action: "plugin.compose" })
+        Ok(Draft { slug, version, metadata, pieces, files, blobs: Some(blobs_in), bodies, action: "plugin.compose", warnings: Vec::new() })
     }
 
     /// `PATCH /v1/plugins/{slug}`.
@@ -277,6 +293,7 @@ impl Registry {
         let slug = parse_slug(&plugin.slug)?;
         let old_meta: PluginMetadata = serde_json::from_str(&plugin.metadata).unwrap_or_default();
         let metadata = req.metadata.clone().unwrap_or(old_meta);
+        check_metadata(&metadata)?;
         match SourcingMode::parse(&plugin.mode) {
             Some(SourcingMode::External) => {
                 if req.contents.is_some() || req.blobs.is_some() || req.version.is_some() {
@@ -476,6 +493,7 @@ impl Registry {
         self.ensure_repo(actor.tenant, &row).await?;
         let plugin = self.show_plugin(actor, slug.as_str()).await?;
         let mut warnings = name_warnings(&slug);
+        warnings.extend(draft.warnings.iter().cloned());
         if !created {
             warnings.push(format!("plugin `{slug}` already serves this content: nothing changed"));
         }
@@ -587,6 +605,10 @@ fn check_unique_paths(tree: &[FileRow]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+fn check_metadata(meta: &PluginMetadata) -> Result<()> {
+    manifest::check_metadata(meta).map_err(|e| RegistryError::InvalidPlugin(e.to_string().replace("plugin.json: ", "")))
 }
 
 fn name_warnings(slug: &Slug) -> Vec<String> {

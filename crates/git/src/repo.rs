@@ -1,0 +1,320 @@
+//! Bare repositories written from the database: the whole linear history of a plugin, one
+//! commit per version, with `git fast-import`. Commit ids are known in advance
+//! ([`crate::object::commit_id`]) and checked after the write.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::GitError;
+use crate::command::{describe, git, run};
+use crate::object::{EntryMode, IDENTITY, ObjectId, TreeFile, blob_id};
+
+/// Where file bodies come from (the content-addressed blob store).
+pub trait BodySource: Send + Sync {
+    fn read(&self, sha256: &str) -> std::io::Result<Vec<u8>>;
+}
+
+/// One version of the history, oldest first.
+#[derive(Debug, Clone)]
+pub struct HistoryVersion {
+    pub files: Vec<TreeFile>,
+    pub time_secs: i64,
+    pub message: String,
+    /// A tag to point at this commit, e.g. `v1.2.0`.
+    pub tag: Option<String>,
+    /// The commit id computed with [`crate::object::commit_id`].
+    pub expected: ObjectId,
+}
+
+pub struct BareRepo {
+    path: PathBuf,
+}
+
+const MAIN: &str = "refs/heads/main";
+/// More packs than this and the repo is repacked into one after a write.
+const MAX_PACKS: usize = 16;
+
+impl BareRepo {
+    /// Opens the bare repository at `path`, creating it (HEAD → `main`) when missing.
+    pub async fn open_or_init(path: &Path) -> Result<BareRepo, GitError> {
+        let repo = BareRepo { path: path.to_path_buf() };
+        if !path.exists() {
+            if let Some(parent) = path.parent() {
+                tokio::fs::create_dir_all(parent)
+                    .await
+                    .map_err(|source| GitError::Io { command: format!("init (creating {})", parent.display()), source })?;
+            }
+            let path_str = path.to_string_lossy().into_owned();
+            let args = ["init", "--bare", "--quiet", "--initial-branch=main", path_str.as_str()];
+            run(git(None, &args), describe(&args), None).await?;
+            return Ok(repo);
+        }
+        let args = ["rev-parse", "--is-bare-repository"];
+        match run(git(Some(path), &args), describe(&args), None).await {
+            Ok(out) if String::from_utf8_lossy(&out).trim() == "true" => {}
+            Ok(_) => return Err(GitError::NotARepo { path: path.display().to_string(), reason: "not a bare repository".into() }),
+            Err(e) => return Err(GitError::NotARepo { path: path.display().to_string(), reason: e.to_string() }),
+        }
+        // A HEAD that does not name main (or is missing) is repaired, not trusted.
+        let args = ["symbolic-ref", "HEAD", MAIN];
+        run(git(Some(path), &args), describe(&args), None)
+            .await
+            .map_err(|e| GitError::NotARepo { path: path.display().to_string(), reason: e.to_string() })?;
+        Ok(repo)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The commit `main` points at, `None` when the branch does not exist yet.
+    pub async fn head_commit(&self) -> Result<Option<ObjectId>, GitError> {
+        let args = ["rev-parse", "--verify", "--quiet", "refs/heads/main^{commit}"];
+        match run(git(Some(&self.path), &args), describe(&args), None).await {
+            Ok(out) => Ok(Some(String::from_utf8_lossy(&out).trim().parse()?)),
+            Err(GitError::Failed { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn has_object(&self, id: ObjectId) -> Result<bool, GitError> {
+        let hex = id.to_hex();
+        let args = ["cat-file", "-e", hex.as_str()];
+        match run(git(Some(&self.path), &args), describe(&args), None).await {
+            Ok(_) => Ok(true),
+            Err(GitError::Failed { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Which of `ids` the repository lacks.
+    async fn missing(&self, ids: &HashSet<ObjectId>) -> Result<HashSet<ObjectId>, GitError> {
+        if ids.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let mut input = String::with_capacity(ids.len() * 41);
+        for id in ids {
+            let _ = writeln!(input, "{id}");
+        }
+        let args = ["cat-file", "--batch-check"];
+        let out = run(git(Some(&self.path), &args), describe(&args), Some(input.into_bytes())).await?;
+        let mut missing = HashSet::new();
+        for line in String::from_utf8_lossy(&out).lines() {
+            if let Some(id) = line.strip_suffix(" missing") {
+                missing.insert(id.parse()?);
+            }
+        }
+        Ok(missing)
+    }
+
+    /// Makes `main` hold exactly `versions` (oldest first) and the tags they name; returns the
+    /// head commit. Versions already in the repo (a prefix of the history) are not rewritten.
+    pub async fn write_history(&self, versions: &[HistoryVersion], bodies: &dyn BodySource) -> Result<ObjectId, GitError> {
+        let Some(last) = versions.last() else {
+            return Err(GitError::BadTree("a history needs one version at least".into()));
+        };
+        // Resume after the version `main` already points at (the usual case: one new version).
+        let head = self.head_commit().await?;
+        let start = match head.and_then(|h| versions.iter().position(|v| v.expected == h)) {
+            Some(i) => i + 1,
+            None => 0,
+        };
+        let wanted: HashSet<ObjectId> = versions[start..].iter().flat_map(|v| v.files.iter().map(|f| f.blob)).collect();
+        let missing = self.missing(&wanted).await?;
+
+        let mut stream: Vec<u8> = Vec::new();
+        let mut marks: HashMap<ObjectId, usize> = HashMap::new();
+        let mut next_mark = 1usize;
+        for (i, v) in versions.iter().enumerate().skip(start) {
+            for f in &v.files {
+                if missing.contains(&f.blob) && !marks.contains_key(&f.blob) {
+                    let data = bodies
+                        .read(&f.sha256)
+                        .map_err(|source| GitError::Body { path: f.path.clone(), sha256: f.sha256.clone(), source })?;
+                    if blob_id(&data) != f.blob {
+                        return Err(GitError::Body {
+                            path: f.path.clone(),
+                            sha256: f.sha256.clone(),
+                            source: std::io::Error::other("stored body does not match its recorded git id (corrupt storage?)"),
+                        });
+                    }
+                    let _ = write!(Str(&mut stream), "blob\nmark :{next_mark}\ndata {}\n", data.len());
+                    stream.extend_from_slice(&data);
+                    stream.push(b'\n');
+                    marks.insert(f.blob, next_mark);
+                    next_mark += 1;
+                }
+            }
+            let commit_mark = 1_000_000_000 + i;
+            if i == 0 {
+                // No parent: start the branch from nothing, whatever it held before.
+                let _ = write!(Str(&mut stream), "reset {MAIN}\n\n");
+            }
+            let _ = write!(
+                Str(&mut stream),
+                "commit {MAIN}\nmark :{commit_mark}\nauthor {IDENTITY} {t} +0000\ncommitter {IDENTITY} {t} +0000\ndata {}\n",
+                v.message.len(),
+                t = v.time_secs
+            );
+            stream.extend_from_slice(v.message.as_bytes());
+            stream.push(b'\n');
+            if i > 0 {
+                let parent = if i == start { versions[i - 1].expected.to_hex() } else { format!(":{}", 1_000_000_000 + i - 1) };
+                let _ = writeln!(Str(&mut stream), "from {parent}");
+            }
+            stream.extend_from_slice(b"deleteall\n");
+            for f in &v.files {
+                let dataref = match marks.get(&f.blob) {
+                    Some(m) => format!(":{m}"),
+                    None => f.blob.to_hex(),
+                };
+                let mode = match f.mode {
+                    EntryMode::File => "100644",
+                    EntryMode::Executable => "100755",
+                    EntryMode::Symlink => "120000",
+                };
+                let _ = writeln!(Str(&mut stream), "M {mode} {dataref} {}", quote_path(&f.path));
+            }
+            stream.push(b'\n');
+        }
+        // Branch and tags point at the expected ids (also for versions already present).
+        if start == versions.len() {
+            let _ = write!(Str(&mut stream), "reset {MAIN}\nfrom {}\n\n", last.expected);
+        }
+        for (i, v) in versions.iter().enumerate() {
+            if let Some(tag) = &v.tag {
+                check_ref_name(tag)?;
+                // Commits written by this stream are known to fast-import by mark only.
+                let target = if i >= start { format!(":{}", 1_000_000_000 + i) } else { v.expected.to_hex() };
+                let _ = write!(Str(&mut stream), "reset refs/tags/{tag}\nfrom {target}\n\n");
+            }
+        }
+        stream.extend_from_slice(b"done\n");
+
+        let marks_file = self.path.join("skill-pool-marks");
+        let marks_arg = format!("--export-marks={}", marks_file.display());
+        let args = ["fast-import", "--quiet", "--force", "--done", "--date-format=raw", marks_arg.as_str()];
+        run(git(Some(&self.path), &args), "fast-import".into(), Some(stream)).await?;
+        let exported = tokio::fs::read_to_string(&marks_file).await.unwrap_or_default();
+        let _ = tokio::fs::remove_file(&marks_file).await;
+        for line in exported.lines() {
+            let Some((mark, id)) = line.split_once(' ') else { continue };
+            let Some(index) = mark.strip_prefix(':').and_then(|m| m.parse::<usize>().ok()).and_then(|m| m.checked_sub(1_000_000_000)) else {
+                continue;
+            };
+            if let Some(v) = versions.get(index) {
+                if id != v.expected.to_hex() {
+                    return Err(GitError::Mismatch { index, expected: v.expected.to_hex(), actual: id.to_string() });
+                }
+            }
+        }
+        let head = self.head_commit().await?;
+        if head != Some(last.expected) {
+            return Err(GitError::Mismatch {
+                index: versions.len() - 1,
+                expected: last.expected.to_hex(),
+                actual: head.map(|h| h.to_hex()).unwrap_or_else(|| "nothing".into()),
+            });
+        }
+        self.prune_refs(versions).await?;
+        let args = ["symbolic-ref", "HEAD", MAIN];
+        run(git(Some(&self.path), &args), describe(&args), None).await?;
+        self.repack_if_needed().await;
+        Ok(last.expected)
+    }
+
+    /// Removes refs other than `main` and the versions' tags (left by an older history).
+    async fn prune_refs(&self, versions: &[HistoryVersion]) -> Result<(), GitError> {
+        let keep: HashSet<String> =
+            versions.iter().filter_map(|v| v.tag.as_ref().map(|t| format!("refs/tags/{t}"))).chain([MAIN.to_string()]).collect();
+        let args = ["for-each-ref", "--format=%(refname)"];
+        let out = run(git(Some(&self.path), &args), describe(&args), None).await?;
+        let stale: Vec<String> = String::from_utf8_lossy(&out).lines().filter(|r| !keep.contains(*r)).map(str::to_string).collect();
+        if stale.is_empty() {
+            return Ok(());
+        }
+        let mut input = String::new();
+        for r in &stale {
+            let _ = writeln!(input, "delete {r}");
+        }
+        let args = ["update-ref", "--stdin"];
+        run(git(Some(&self.path), &args), describe(&args), Some(input.into_bytes())).await?;
+        Ok(())
+    }
+
+    /// Every write adds a pack; fold them when there are many (best effort).
+    async fn repack_if_needed(&self) {
+        let packs = match std::fs::read_dir(self.path.join("objects/pack")) {
+            Ok(dir) => dir.filter_map(|e| e.ok()).filter(|e| e.path().extension().is_some_and(|x| x == "pack")).count(),
+            Err(_) => return,
+        };
+        if packs > MAX_PACKS {
+            let args = ["repack", "-a", "-d", "-q"];
+            if let Err(e) = run(git(Some(&self.path), &args), describe(&args), None).await {
+                tracing::warn!(repo = %self.path.display(), error = %e, "repack failed");
+            }
+        }
+    }
+}
+
+/// Lets `write!` append to a byte buffer.
+struct Str<'a>(&'a mut Vec<u8>);
+
+impl std::fmt::Write for Str<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// C-style quoting as fast-import reads it: any path works, spaces and newlines included.
+fn quote_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len() + 2);
+    out.push('"');
+    for b in path.bytes() {
+        match b {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            b'\n' => out.push_str("\\n"),
+            b'\t' => out.push_str("\\t"),
+            0x20..=0x7e => out.push(b as char),
+            other => {
+                let _ = write!(out, "\\{other:03o}");
+            }
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn check_ref_name(tag: &str) -> Result<(), GitError> {
+    let ok = !tag.is_empty()
+        && !tag.starts_with(['-', '.', '/'])
+        && !tag.ends_with(['/', '.'])
+        && !tag.contains("..")
+        && !tag.contains("@{")
+        && !tag.ends_with(".lock")
+        && tag.bytes().all(|b| b > 0x20 && b != 0x7f && !b" ~^:?*[\\".contains(&b));
+    if ok { Ok(()) } else { Err(GitError::BadTree(format!("`{tag}` is not a valid tag name"))) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(quote_path("a b/c"), "\"a b/c\"");
+        assert_eq!(quote_path("q\"\\\n"), "\"q\\\"\\\\\\n\"");
+        assert_eq!(quote_path("é"), "\"\\303\\251\"");
+    }
+
+    #[test]
+    fn tag_names() {
+        assert!(check_ref_name("v1.2.3").is_ok());
+        assert!(check_ref_name("v1.2.3-rc.1").is_ok());
+        assert!(check_ref_name("a..b").is_err());
+        assert!(check_ref_name("x y").is_err());
+    }
+}
