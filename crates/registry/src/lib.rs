@@ -102,7 +102,11 @@ impl Registry {
 }
 
 /// Runs a write transaction, again when it lost a race (unique conflict) or met a busy database.
-pub(crate) async fn with_retry<T>(mut attempt: impl AsyncFnMut() -> Result<T>) -> Result<T> {
+pub(crate) async fn with_retry<T, F, Fut>(mut attempt: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
     let mut tries = 0u32;
     loop {
         match attempt().await {

@@ -218,7 +218,9 @@ impl Registry {
             files: rows,
         };
         let bodies: Bodies = bodies;
-        let registered = with_retry(async || {
+        // The retried closure borrows; it must not move these.
+        let (input, bodies) = (&input, &bodies);
+        let registered = with_retry(|| async move {
             let mut tx = self.store().write().await?;
             let registered = register_in_tx(&mut tx, actor, &input).await?;
             if registered.created {
@@ -303,7 +305,7 @@ impl Registry {
     pub async fn archive_piece_version(&self, actor: &Actor, kind: PieceKind, slug: &str, version: &str) -> Result<PieceVersion> {
         actor.require(Role::Admin)?;
         let row = self.find_version(actor.tenant, kind, slug, version).await?;
-        with_retry(async || {
+        with_retry(|| async move {
             let mut tx = self.store().write().await?;
             tx.archive_piece_version(actor.tenant, row.id).await?;
             tx.insert_audit(

@@ -222,7 +222,9 @@ impl Registry {
     async fn create_external(&self, actor: &Actor, slug: Slug, metadata: PluginMetadata, source: serde_json::Value) -> Result<PublishPluginResult> {
         let meta_json = serde_json::to_string(&metadata).map_err(|e| RegistryError::Internal(e.to_string()))?;
         let source_json = source.to_string();
-        with_retry(async || {
+        // The retried closure borrows; it must not move these.
+        let (slug, meta_json, source_json, source) = (&slug, &meta_json, &source_json, &source);
+        with_retry(|| async move {
             let mut tx = self.store().write().await?;
             match tx.insert_plugin(actor.tenant, slug.as_str(), "external", &meta_json, Some(&source_json)).await {
                 Ok(_) => {}
@@ -230,7 +232,7 @@ impl Registry {
                 Err(e) => return Err(e.into()),
             }
             tx.bump_catalogue_rev(actor.tenant).await?;
-            audit(&mut tx, actor, "plugin.create", &slug, serde_json::json!({ "mode": "external", "source": source })).await?;
+            audit(&mut tx, actor, "plugin.create", slug.as_str(), serde_json::json!({ "mode": "external", "source": source })).await?;
             tx.commit().await?;
             Ok(())
         })
@@ -355,7 +357,9 @@ impl Registry {
     async fn update_metadata_only(&self, actor: &Actor, plugin: &PluginRow, metadata: &PluginMetadata, source: Option<&serde_json::Value>) -> Result<()> {
         let meta_json = serde_json::to_string(metadata).map_err(|e| RegistryError::Internal(e.to_string()))?;
         let source_json = source.map(|s| s.to_string());
-        with_retry(async || {
+        // The retried closure borrows; it must not move these.
+        let (meta_json, source_json) = (&meta_json, &source_json);
+        with_retry(|| async move {
             let mut tx = self.store().write().await?;
             tx.update_plugin(actor.tenant, plugin.id, &meta_json, source_json.as_deref()).await?;
             tx.bump_catalogue_rev(actor.tenant).await?;
@@ -374,7 +378,9 @@ impl Registry {
         let meta_json = serde_json::to_string(&draft.metadata).map_err(|e| RegistryError::Internal(e.to_string()))?;
         let blobs_json = draft.blobs.as_ref().map(|b| serde_json::to_string(b)).transpose().map_err(|e| RegistryError::Internal(e.to_string()))?;
         let slug = draft.slug.clone();
-        let (created, published) = with_retry(async || {
+        // The retried closure borrows; it must not move these.
+        let (slug, meta_json, blobs_json, draft) = (&slug, &meta_json, &blobs_json, &draft);
+        let (created, published) = with_retry(|| async move {
             let mut tx = self.store().write().await?;
             let plugin = match tx.plugin(actor.tenant, slug.as_str()).await? {
                 Some(p) if p.mode != "internal" => {
@@ -503,7 +509,8 @@ impl Registry {
     pub async fn delete_plugin(&self, actor: &Actor, slug: &str) -> Result<()> {
         actor.require(Role::Admin)?;
         let plugin = self.plugin_row(actor.tenant, slug).await?;
-        with_retry(async || {
+        let plugin = &plugin;
+        with_retry(|| async move {
             let mut tx = self.store().write().await?;
             tx.delete_plugin(actor.tenant, plugin.id).await?;
             tx.bump_catalogue_rev(actor.tenant).await?;

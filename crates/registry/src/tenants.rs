@@ -82,7 +82,9 @@ impl Registry {
             .hash_password(password.as_bytes(), &salt)
             .map_err(|e| RegistryError::Internal(format!("hashing the password: {e}")))?
             .to_string();
-        with_retry(async || {
+        // The retried closure borrows; it must not move these.
+        let (hash, name) = (&hash, &name);
+        with_retry(|| async move {
             let mut tx = self.store().write().await?;
             let user = match tx.insert_user(tenant, name.as_str(), &hash, role.as_str()).await {
                 Ok(u) => u,
