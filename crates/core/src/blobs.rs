@@ -144,13 +144,24 @@ pub fn check_hooks(v: &Value) -> Result<(), BlobError> {
     Ok(())
 }
 
-/// `.mcp.json`: `{"mcpServers": {<name>: {"command", "args"?, "env"?} | {"type": "http"|"sse"|"ws", "url", "headers"?}}}`.
+/// The `.mcp.json` document for `v`: taken as is when it has `mcpServers`, else `v` is read as
+/// the map of servers itself and wrapped.
+pub fn mcp_document(v: &Value) -> Value {
+    match v {
+        Value::Object(o) if o.contains_key("mcpServers") => v.clone(),
+        other => serde_json::json!({ "mcpServers": other }),
+    }
+}
+
+/// `.mcp.json`: `{"mcpServers": {<name>: {"command", "args"?, "env"?} | {"type": "http"|"sse"|"ws", "url", "headers"?}}}`;
+/// the bare map of servers is accepted too (see [`mcp_document`]).
 pub fn check_mcp_servers(v: &Value) -> Result<(), BlobError> {
-    let root = object("mcp_servers", v)?;
+    let doc = mcp_document(v);
+    let root = object("mcp_servers", &doc)?;
     let Some(servers) = root.get("mcpServers") else {
         return Err(err("mcp_servers.mcpServers", "is required: .mcp.json is {\"mcpServers\": {\"<name>\": {…}}}"));
     };
-    for key in root.keys().filter(|k| *k != "mcpServers") {
+    if let Some(key) = root.keys().find(|k| *k != "mcpServers") {
         return Err(err(&format!("mcp_servers.{key}"), "unknown key: servers go inside `mcpServers`"));
     }
     for (name, server) in object("mcp_servers.mcpServers", servers)? {
@@ -230,7 +241,7 @@ pub fn render_blob_files(blobs: &PluginBlobs) -> Result<Vec<UploadFile>, BlobErr
     }
     if let Some(m) = &blobs.mcp_servers {
         check_mcp_servers(m)?;
-        files.push(render(".mcp.json", m));
+        files.push(render(".mcp.json", &mcp_document(m)));
     }
     if let Some(l) = &blobs.lsp_servers {
         check_lsp_servers(l)?;
@@ -275,5 +286,7 @@ mod tests {
         let blobs = PluginBlobs { mcp_servers: Some(json!({"mcpServers": {"x": {"command": "echo"}}})), ..Default::default() };
         let files = render_blob_files(&blobs).unwrap();
         assert_eq!(files[0].path, ".mcp.json");
+        let bare = PluginBlobs { mcp_servers: Some(json!({"x": {"command": "echo"}})), ..Default::default() };
+        assert_eq!(render_blob_files(&bare).unwrap(), files, "a bare server map is wrapped");
     }
 }

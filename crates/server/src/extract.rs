@@ -110,15 +110,37 @@ impl FromRequest<AppState> for Upload {
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         let limit = state.config.max_upload_bytes;
         let too_large = || ApiError::too_large(format!("the upload is larger than the server's limit of {limit} bytes (SKILL_POOL_MAX_UPLOAD_BYTES)"));
-        if let Some(len) = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok()) {
-            if len > limit {
-                return Err(too_large());
-            }
-        }
-        let body = axum::body::to_bytes(req.into_body(), limit as usize).await.map_err(|_| too_large())?;
+        let body = read_limited(req.into_body(), limit).await.map_err(|_| too_large())?;
         if body.is_empty() {
             return Err(ApiError::bad_request("the request body is empty"));
         }
         Ok(Upload(body))
     }
+}
+
+/// Past this many bytes over the limit, a refused upload is no longer read to the end (the
+/// connection is closed instead).
+const DRAIN_AT_MOST: u64 = 32 << 20;
+
+/// Reads a body up to `limit` bytes. An oversized body is still read (and dropped) up to
+/// [`DRAIN_AT_MOST`] more, so an ordinary client sees the `413` answer instead of a reset.
+async fn read_limited(body: axum::body::Body, limit: u64) -> Result<bytes::Bytes, ()> {
+    use http_body_util::BodyExt;
+    let mut body = body;
+    let mut buf = bytes::BytesMut::new();
+    let mut seen: u64 = 0;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else { return Err(()) };
+        let Ok(chunk) = frame.into_data() else { continue };
+        seen += chunk.len() as u64;
+        if seen > limit {
+            if seen > limit.saturating_add(DRAIN_AT_MOST) {
+                return Err(());
+            }
+            buf.clear();
+            continue;
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    if seen > limit { Err(()) } else { Ok(buf.freeze()) }
 }

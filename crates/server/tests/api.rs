@@ -104,7 +104,7 @@ both_backends!(publish_list_show_archive_download, |db: TestDb| async move {
         Some(("text/markdown", b"---\nname: reviewer\ndescription: Reviews code\n---\nReview.\n".to_vec()))).await;
     assert_eq!(st, StatusCode::CREATED, "{body}");
     let (st, body) = call(&s, reqwest::Method::POST, &format!("{}/v1/commands?slug=deploy", t.root), Some(&t.admin),
-        Some(("text/markdown", b"Deploy the thing.\n".to_vec()))).await;
+        Some(("text/markdown", b"---\ndescription: Deploys the thing\n---\nDeploy the thing.\n".to_vec()))).await;
     assert_eq!(st, StatusCode::CREATED, "{body}");
     assert_eq!(body["version"]["files"][0]["path"], "deploy.md");
 
@@ -237,8 +237,8 @@ both_backends!(tokens_and_roles, |db: TestDb| async move {
     s.stop().await;
 });
 
-/// Every route of the API, walked with a token of another tenant: 404 each, and the body
-/// says nothing about the tenant.
+// Every route of the API, walked with a token of another tenant: 404 each, and the body
+// says nothing about the tenant.
 both_backends!(tenant_isolation_on_every_route, |db: TestDb| async move {
     let s = TestServer::start(db).await;
     let t = s.tenant("acme").await;
