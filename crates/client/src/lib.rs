@@ -1,1 +1,253 @@
-//! placeholder
+//! A typed client of the skill-pool REST API (`<T>/v1`). Errors keep the server's error code,
+//! message and request id, so callers (the CLI) can show them as they are.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode, header};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use skill_pool_core::api::{
+    AuditEntry, CreatePlugin, CreateToken, CreatedToken, ErrorBody, Page, Piece, PieceKind, PieceVersion, Plugin, PublishPieceResult,
+    PublishPluginResult, Token, UpdatePlugin, WhoAmI,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The server answered with an error.
+    #[error("{message} ({status} {code}, request {request_id})")]
+    Api { status: u16, code: String, message: String, request_id: String },
+    #[error("could not reach {url}: {detail}")]
+    Transport { url: String, detail: String },
+    #[error("unexpected answer from {url}: {detail}")]
+    Decode { url: String, detail: String },
+    #[error("`{0}` is not a server URL: give the tenant root, e.g. http://127.0.0.1:8080/t/acme")]
+    BadUrl(String),
+}
+
+impl ClientError {
+    /// The server's error code, e.g. `version_conflict`.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ClientError::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ClientError::Api { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, ClientError>;
+
+/// Publish parameters shared by pieces and plugins.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PublishOptions {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slug: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Client {
+    base: String,
+    token: Option<String>,
+    http: reqwest::Client,
+}
+
+/// Uploads and publishes can take a while on a big folder.
+const TIMEOUT: Duration = Duration::from_secs(300);
+
+impl Client {
+    /// `base_url` is a tenant root `<T>`, e.g. `https://pool.example.com/t/acme`.
+    pub fn new(base_url: &str, token: Option<String>) -> Result<Client> {
+        let base = base_url.trim().trim_end_matches('/').to_string();
+        match url::Url::parse(&base) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {}
+            _ => return Err(ClientError::BadUrl(base_url.to_string())),
+        }
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("skill-pool-cli/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(TIMEOUT)
+            .build()
+            .map_err(|e| ClientError::Transport { url: base.clone(), detail: e.to_string() })?;
+        Ok(Client { base, token, http })
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        let mut req = self.http.request(method, self.url(path));
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        req
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response> {
+        let req = req.build().map_err(|e| ClientError::Transport { url: self.base.clone(), detail: e.to_string() })?;
+        let url = req.url().to_string();
+        let res = self.http.execute(req).await.map_err(|e| ClientError::Transport { url: url.clone(), detail: describe(&e) })?;
+        if res.status().is_success() {
+            return Ok(res);
+        }
+        let status = res.status();
+        let request_id = res.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        let text = res.text().await.unwrap_or_default();
+        Err(match serde_json::from_str::<ErrorBody>(&text) {
+            Ok(body) => ClientError::Api { status: status.as_u16(), code: body.error, message: body.message, request_id: body.request_id },
+            Err(_) => ClientError::Api {
+                status: status.as_u16(),
+                code: status.canonical_reason().unwrap_or("error").to_ascii_lowercase().replace(' ', "_"),
+                message: format!("{url} answered {status} without a skill-pool error body: is this a skill-pool tenant URL?"),
+                request_id,
+            },
+        })
+    }
+
+    async fn json<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<T> {
+        let res = self.send(req).await?;
+        let url = res.url().to_string();
+        let bytes = res.bytes().await.map_err(|e| ClientError::Transport { url: url.clone(), detail: describe(&e) })?;
+        serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode { url, detail: e.to_string() })
+    }
+
+    /// Follows `next_cursor` until the last page.
+    async fn all<T: DeserializeOwned>(&self, path: &str) -> Result<Vec<T>> {
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut req = self.request(Method::GET, path).query(&[("limit", "500")]);
+            if let Some(c) = &cursor {
+                req = req.query(&[("cursor", c)]);
+            }
+            let page: Page<T> = self.json(req).await?;
+            items.extend(page.items);
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => return Ok(items),
+            }
+        }
+    }
+
+    pub async fn whoami(&self) -> Result<WhoAmI> {
+        self.json(self.request(Method::GET, "/v1/whoami")).await
+    }
+
+    // --- skills, agents, commands -------------------------------------------------------
+
+    pub async fn list_pieces(&self, kind: PieceKind) -> Result<Vec<Piece>> {
+        self.all(&format!("/v1/{}", kind.plural())).await
+    }
+
+    pub async fn show_piece(&self, kind: PieceKind, slug: &str) -> Result<Piece> {
+        self.json(self.request(Method::GET, &format!("/v1/{}/{}", kind.plural(), seg(slug)))).await
+    }
+
+    pub async fn piece_versions(&self, kind: PieceKind, slug: &str) -> Result<Vec<PieceVersion>> {
+        self.all(&format!("/v1/{}/{}/versions", kind.plural(), seg(slug))).await
+    }
+
+    pub async fn piece_version(&self, kind: PieceKind, slug: &str, version: &str) -> Result<PieceVersion> {
+        self.json(self.request(Method::GET, &format!("/v1/{}/{}/versions/{}", kind.plural(), seg(slug), seg(version)))).await
+    }
+
+    /// Publishes a skill (`body` = tar.gz of its folder) or an agent or command (`body` = the markdown file).
+    pub async fn publish_piece(&self, kind: PieceKind, body: Vec<u8>, opts: &PublishOptions) -> Result<PublishPieceResult> {
+        let content_type = if kind == PieceKind::Skill { "application/gzip" } else { "text/markdown; charset=utf-8" };
+        let req = self.request(Method::POST, &format!("/v1/{}", kind.plural())).query(opts).header(header::CONTENT_TYPE, content_type).body(body);
+        self.json(req).await
+    }
+
+    pub async fn archive_piece(&self, kind: PieceKind, slug: &str, version: &str) -> Result<PieceVersion> {
+        self.json(self.request(Method::POST, &format!("/v1/{}/{}/versions/{}/archive", kind.plural(), seg(slug), seg(version)))).await
+    }
+
+    /// The tar.gz of a piece version's files.
+    pub async fn download_piece(&self, kind: PieceKind, slug: &str, version: &str) -> Result<Vec<u8>> {
+        let res = self.send(self.request(Method::GET, &format!("/v1/{}/{}/versions/{}/download", kind.plural(), seg(slug), seg(version)))).await?;
+        let url = res.url().to_string();
+        Ok(res.bytes().await.map_err(|e| ClientError::Transport { url, detail: describe(&e) })?.to_vec())
+    }
+
+    // --- plugins --------------------------------------------------------------------------
+
+    pub async fn list_plugins(&self) -> Result<Vec<Plugin>> {
+        self.all("/v1/plugins").await
+    }
+
+    pub async fn show_plugin(&self, slug: &str) -> Result<Plugin> {
+        self.json(self.request(Method::GET, &format!("/v1/plugins/{}", seg(slug)))).await
+    }
+
+    pub async fn create_plugin(&self, req: &CreatePlugin) -> Result<PublishPluginResult> {
+        self.json(self.request(Method::POST, "/v1/plugins").json(req)).await
+    }
+
+    pub async fn update_plugin(&self, slug: &str, req: &UpdatePlugin) -> Result<PublishPluginResult> {
+        self.json(self.request(Method::PATCH, &format!("/v1/plugins/{}", seg(slug))).json(req)).await
+    }
+
+    pub async fn delete_plugin(&self, slug: &str) -> Result<()> {
+        self.send(self.request(Method::DELETE, &format!("/v1/plugins/{}", seg(slug)))).await.map(|_| ())
+    }
+
+    /// Publishes a plugin folder packed as tar.gz.
+    pub async fn publish_plugin(&self, tar_gz: Vec<u8>, opts: &PublishOptions) -> Result<PublishPluginResult> {
+        let req = self.request(Method::POST, "/v1/plugins/publish").query(opts).header(header::CONTENT_TYPE, "application/gzip").body(tar_gz);
+        self.json(req).await
+    }
+
+    // --- tokens and audit -----------------------------------------------------------------
+
+    pub async fn list_tokens(&self) -> Result<Vec<Token>> {
+        self.all("/v1/tokens").await
+    }
+
+    pub async fn create_token(&self, req: &CreateToken) -> Result<CreatedToken> {
+        self.json(self.request(Method::POST, "/v1/tokens").json(req)).await
+    }
+
+    pub async fn revoke_token(&self, id: i64) -> Result<()> {
+        self.send(self.request(Method::DELETE, &format!("/v1/tokens/{id}"))).await.map(|_| ())
+    }
+
+    pub async fn audit(&self, limit: u32) -> Result<Page<AuditEntry>> {
+        self.json(self.request(Method::GET, "/v1/audit").query(&[("limit", limit.to_string())])).await
+    }
+}
+
+/// Escapes a path segment (slugs and versions are plain, but a typo must not become a path).
+fn seg(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>().replace('+', "%20")
+}
+
+fn describe(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    if e.is_timeout() {
+        text.push_str(" (timed out)");
+    }
+    text
+}
+
+/// True when the error is a missing resource (404).
+pub fn is_not_found(e: &ClientError) -> bool {
+    e.status() == Some(StatusCode::NOT_FOUND.as_u16())
+}
