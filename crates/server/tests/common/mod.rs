@@ -1,2 +1,2 @@
-#![allow(dead_code)]
+pub mod claude;
 pub mod server;

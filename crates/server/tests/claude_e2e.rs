@@ -1,0 +1,182 @@
+//! End to end with the real Claude Code client: a plugin folder published with the real
+//! `skill-pool` CLI, and a plugin composed through the API, added as a marketplace, installed,
+//! compared file by file with what was published, then updated to a new version. On SQLite and
+//! on PostgreSQL.
+
+mod common;
+
+use std::path::Path;
+
+use common::claude::{Claude, assert_same_tree};
+use common::server::{TestServer, TestTenant, cli, skill_md, tar_gz};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use skill_pool_store::both_backends;
+use skill_pool_store::testing::TestDb;
+
+fn write(root: &Path, path: &str, data: &[u8], executable: bool) {
+    use std::os::unix::fs::PermissionsExt;
+    let p = root.join(path);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(&p, data).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(if executable { 0o755 } else { 0o644 })).unwrap();
+}
+
+/// A plugin with every kind of content Claude Code loads, plus the awkward files.
+fn toolbox(root: &Path, version: &str) {
+    write(
+        root,
+        ".claude-plugin/plugin.json",
+        format!(
+            "{{\n  \"name\": \"toolbox\",\n  \"version\": \"{version}\",\n  \"description\": \"Tools for the team\",\n  \"author\": {{\"name\": \"Platform team\"}}\n}}\n"
+        )
+        .as_bytes(),
+        false,
+    );
+    write(root, "skills/greet/SKILL.md", skill_md("greet", "Greets the user", "Say hello.").as_bytes(), false);
+    write(root, "skills/greet/scripts/greet.sh", b"#!/bin/sh\necho hello\n", true);
+    write(root, "skills/greet/reference/phrases.txt", b"hello\nhi\n", false);
+    write(root, "agents/reviewer.md", b"---\nname: reviewer\ndescription: Reviews a change\n---\nReview the change carefully.\n", false);
+    write(root, "commands/hello.md", b"---\ndescription: Say hello\n---\nSay hello to $ARGUMENTS.\n", false);
+    write(
+        root,
+        "hooks/hooks.json",
+        br#"{"hooks": {"PostToolUse": [{"matcher": "Write", "hooks": [{"type": "command", "command": "${CLAUDE_PLUGIN_ROOT}/hooks/check.sh"}]}]}}
+"#,
+        false,
+    );
+    write(root, "hooks/check.sh", b"#!/bin/sh\nexit 0\n", true);
+    write(root, ".mcp.json", br#"{"mcpServers": {"echo": {"command": "${CLAUDE_PLUGIN_ROOT}/bin/tool", "args": ["serve"]}}}
+"#, false);
+    write(root, "bin/tool", b"#!/bin/sh\necho tool\n", true);
+    write(root, ".hidden-config", b"secret=false\n", false);
+    write(root, "assets/empty.txt", b"", false);
+    write(root, "assets/logo.bin", &[0x89, b'P', b'N', b'G', 0, 0, 0xff, 0xfe, 13, 10, 26, 10], false);
+    write(root, "README.md", b"# toolbox\n", false);
+}
+
+fn cli_ok(t: &TestTenant, args: &[&str]) -> String {
+    let out = cli(t, &t.admin, args);
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "skill-pool {args:?} failed: {}\n{stdout}", String::from_utf8_lossy(&out.stderr));
+    stdout
+}
+
+/// Claude runs block; keep the server's runtime threads free meanwhile.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    tokio::task::block_in_place(f)
+}
+
+both_backends!(claude_installs_and_updates_a_published_folder, |db: TestDb| async move {
+    let Some(claude) = Claude::new() else { return };
+    let s = TestServer::start(db).await;
+    let t = s.tenant("acme").await;
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("toolbox");
+    toolbox(&src, "1.0.0");
+
+    let out = blocking(|| cli_ok(&t, &["plugin", "publish", src.to_str().unwrap()]));
+    assert!(out.contains("published plugin toolbox 1.0.0"), "{out}");
+
+    // The served catalogue passes the client's own validator.
+    let catalogue = s.http.get(format!("{}/.claude-plugin/marketplace.json", t.root)).send().await.unwrap().bytes().await.unwrap();
+    let file = work.path().join("marketplace.json");
+    std::fs::write(&file, &catalogue).unwrap();
+    let validation = blocking(|| claude.validate(&file));
+    assert!(validation.ok, "claude plugin validate refused the catalogue:\n{}\n{}", validation.stdout, validation.stderr);
+
+    blocking(|| {
+        claude.marketplace_add(&t.root);
+        claude.install("toolbox@acme");
+    });
+    let (installed, version) = claude.installed("toolbox@acme");
+    assert_eq!(version, "1.0.0");
+    assert_same_tree(&src, &installed);
+
+    // A new version with changed and added files reaches the client through `plugin update`.
+    toolbox(&src, "1.1.0");
+    write(&src, "commands/hello.md", b"---\ndescription: Say hello\n---\nSay hello warmly to $ARGUMENTS.\n", false);
+    write(&src, "skills/greet/reference/more.txt", b"good morning\n", false);
+    let out = blocking(|| cli_ok(&t, &["plugin", "publish", src.to_str().unwrap()]));
+    assert!(out.contains("published plugin toolbox 1.1.0"), "{out}");
+    assert!(out.contains("command hello 1.0.1 (new version)"), "{out}");
+    blocking(|| {
+        claude.marketplace_update("acme");
+        claude.update("toolbox@acme");
+    });
+    let (installed, version) = claude.installed("toolbox@acme");
+    assert_eq!(version, "1.1.0");
+    assert_same_tree(&src, &installed);
+    s.stop().await;
+});
+
+both_backends!(claude_installs_a_plugin_composed_from_registered_pieces, |db: TestDb| async move {
+    let Some(claude) = Claude::new() else { return };
+    let s = TestServer::start(db).await;
+    let t = s.tenant("team-a").await;
+    let post = |path: &str, ct: &str, body: Vec<u8>| {
+        s.http.post(format!("{}{path}", t.root)).bearer_auth(&t.admin).header("content-type", ct.to_string()).body(body).send()
+    };
+    let skill = skill_md("summarise", "Summarises a file", "Summarise it.");
+    let res = post(
+        "/v1/skills?slug=summarise",
+        "application/gzip",
+        tar_gz(&[("SKILL.md", 0o644, skill.as_bytes()), ("scripts/count.sh", 0o755, b"#!/bin/sh\nwc -l \"$1\"\n")]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let command = b"---\ndescription: Ship it\n---\nShip the change.\n";
+    let res = post("/v1/commands?slug=ship", "text/markdown", command.to_vec()).await.unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let create = json!({
+        "slug": "composed", "version": "1.0.0", "description": "Composed from the registry", "author": {"name": "Team A"},
+        "contents": [{"kind": "skill", "slug": "summarise"}, {"kind": "command", "slug": "ship"}],
+        "blobs": {"mcp_servers": {"mcpServers": {"echo": {"command": "echo", "args": ["hi"]}}},
+                  "hooks": {"hooks": {"SessionStart": [{"hooks": [{"type": "command", "command": "echo started"}]}]}}}
+    });
+    let res = post("/v1/plugins", "application/json", serde_json::to_vec(&create).unwrap()).await.unwrap();
+    let status = res.status();
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    blocking(|| {
+        claude.marketplace_add(&t.root);
+        claude.install("composed@team-a");
+    });
+    let (installed, version) = claude.installed("composed@team-a");
+    assert_eq!(version, "1.0.0");
+    assert_eq!(std::fs::read_to_string(installed.join("skills/summarise/SKILL.md")).unwrap(), skill);
+    assert_eq!(std::fs::read(installed.join("commands/ship.md")).unwrap(), command);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(installed.join("skills/summarise/scripts/count.sh")).unwrap().permissions().mode();
+    assert_ne!(mode & 0o111, 0, "the executable bit survives");
+    let manifest: Value = serde_json::from_slice(&std::fs::read(installed.join(".claude-plugin/plugin.json")).unwrap()).unwrap();
+    assert_eq!((manifest["name"].as_str(), manifest["version"].as_str()), (Some("composed"), Some("1.0.0")));
+    let mcp: Value = serde_json::from_slice(&std::fs::read(installed.join(".mcp.json")).unwrap()).unwrap();
+    assert_eq!(mcp["mcpServers"]["echo"]["command"], "echo");
+    assert!(installed.join("hooks/hooks.json").is_file());
+
+    // A change of contents through PATCH, with a bumped version, is an update for the client.
+    let skill2 = skill_md("summarise", "Summarises a file", "Summarise it in three lines.");
+    let res = post("/v1/skills?slug=summarise", "application/gzip", tar_gz(&[("SKILL.md", 0o644, skill2.as_bytes())])).await.unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let res = s
+        .http
+        .patch(format!("{}/v1/plugins/composed", t.root))
+        .bearer_auth(&t.admin)
+        .json(&json!({"version": "1.1.0", "contents": [{"kind": "skill", "slug": "summarise"}, {"kind": "command", "slug": "ship"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "{}", res.text().await.unwrap_or_default());
+    blocking(|| {
+        claude.marketplace_update("team-a");
+        claude.update("composed@team-a");
+    });
+    let (installed, version) = claude.installed("composed@team-a");
+    assert_eq!(version, "1.1.0");
+    assert_eq!(std::fs::read_to_string(installed.join("skills/summarise/SKILL.md")).unwrap(), skill2);
+    assert!(!installed.join("skills/summarise/scripts/count.sh").exists(), "the new skill version has no script");
+    s.stop().await;
+});
