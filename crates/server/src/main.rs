@@ -19,7 +19,7 @@ struct Cli {
     command: Option<Command>,
     #[command(flatten)]
     serve: ServeArgs,
-    /// Log as JSON lines instead of text (env SKILL_POOL_LOG_FORMAT=json).
+    /// Log as JSON lines instead of text (also SKILL_POOL_LOG_FORMAT=json). Log levels: SKILL_POOL_LOG, e.g. `info,skill_pool_registry=debug`.
     #[arg(long, env = "SKILL_POOL_LOG_JSON", global = true)]
     log_json: bool,
 }
@@ -91,7 +91,8 @@ enum UserCommand {
 
 fn init_logging(json: bool) {
     let filter = EnvFilter::try_from_env("SKILL_POOL_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     let json = json || std::env::var("SKILL_POOL_LOG_FORMAT").is_ok_and(|v| v == "json");
     if json {
         builder.json().init();
