@@ -377,3 +377,103 @@ async fn public_surface_is_rate_limited() {
     assert!(limited.1.is_some(), "429 carries Retry-After");
     s.stop().await;
 }
+
+/// A tar.gz with one hostile entry after a valid plugin.json, written with raw headers.
+fn hostile_tar(path: &str, kind: tar::EntryType, body: &[u8], link: Option<&str>) -> Vec<u8> {
+    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast()));
+    let manifest = br#"{"name": "evil"}"#;
+    let mut h = tar::Header::new_gnu();
+    h.set_path(".claude-plugin/plugin.json").unwrap();
+    h.set_size(manifest.len() as u64);
+    h.set_mode(0o644);
+    h.set_cksum();
+    builder.append(&h, &manifest[..]).unwrap();
+    let mut h = tar::Header::new_gnu();
+    h.as_old_mut().name[..path.len()].copy_from_slice(path.as_bytes());
+    h.set_entry_type(kind);
+    h.set_size(body.len() as u64);
+    h.set_mode(0o644);
+    if let Some(l) = link {
+        h.set_link_name(l).unwrap();
+    }
+    h.set_cksum();
+    builder.append(&h, body).unwrap();
+    builder.into_inner().unwrap().finish().unwrap()
+}
+
+both_backends!(bad_plugin_folders_are_refused_and_change_nothing, |db: TestDb| async move {
+    let s = TestServer::start_with(db, |c| c.max_upload_bytes = 256 << 10).await;
+    let t = s.tenant("acme").await;
+    let src = tempfile::tempdir().unwrap();
+    sample_plugin(src.path(), "sample", "1.0.0");
+    let (st, body) = publish(&s, &t, src.path(), "").await;
+    assert_eq!(st, StatusCode::CREATED, "{body}");
+
+    let blobs = s.data_dir().join("blobs");
+    let files_before = common::server::count_files(&blobs);
+    let repos_before = common::server::count_files(&s.data_dir().join("repos"));
+    let catalogue = || async { s.http.get(format!("{}/.claude-plugin/marketplace.json", t.root)).send().await.unwrap().bytes().await.unwrap() };
+    let catalogue_before = catalogue().await;
+    let audit = || async {
+        let v: Value = s.http.get(format!("{}/v1/audit?limit=500", t.root)).bearer_auth(&t.admin).send().await.unwrap().json().await.unwrap();
+        v["items"].as_array().unwrap().len()
+    };
+    let audit_before = audit().await;
+
+    let plugin_json = |json: &str| tar_gz(&[(".claude-plugin/plugin.json", 0o644, json.as_bytes()), ("README.md", 0o644, b"new file")]);
+    let many: Vec<(String, Vec<u8>)> = (0..20_001).map(|i| (format!("f/{i}"), Vec::new())).collect();
+    let many_refs: Vec<(&str, u32, &[u8])> = many.iter().map(|(p, d)| (p.as_str(), 0o644, d.as_slice())).collect();
+    // Incompressible bytes (xorshift), so the compressed upload itself is over the limit.
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let noise: Vec<u8> = (0..300 << 10)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let cases: Vec<(&str, &str, Vec<u8>, StatusCode, &str)> = vec![
+        ("traversal", "", hostile_tar("../evil", tar::EntryType::Regular, b"x", None), StatusCode::BAD_REQUEST, "invalid_archive"),
+        ("absolute path", "", hostile_tar("/tmp/evil", tar::EntryType::Regular, b"x", None), StatusCode::BAD_REQUEST, "invalid_archive"),
+        ("symlink out of the tree", "", hostile_tar("skills/x", tar::EntryType::Symlink, b"", Some("../../../etc")), StatusCode::BAD_REQUEST, "invalid_archive"),
+        ("device file", "", hostile_tar("dev/null", tar::EntryType::Block, b"", None), StatusCode::BAD_REQUEST, "invalid_archive"),
+        ("hard link", "", hostile_tar("hard", tar::EntryType::Link, b"", Some(".claude-plugin/plugin.json")), StatusCode::BAD_REQUEST, "invalid_archive"),
+        ("too many files", "slug=many", tar_gz(&many_refs), StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+        ("over the byte limit", "slug=big", tar_gz(&[("big.bin", 0o644, &noise)]), StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+        ("decompression bomb", "slug=bomb", tar_gz(&[("zeros", 0o644, &vec![0u8; 8 << 20])]), StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+        ("plugin.json not JSON", "", plugin_json("{ nope"), StatusCode::BAD_REQUEST, "invalid_manifest"),
+        ("plugin.json wrong type", "", plugin_json(r#"{"name": "sample", "version": 2}"#), StatusCode::BAD_REQUEST, "invalid_manifest"),
+        ("author as a string", "", plugin_json(r#"{"name": "sample", "author": "me"}"#), StatusCode::BAD_REQUEST, "invalid_manifest"),
+        ("name differs from the slug", "slug=other", plugin_json(r#"{"name": "sample", "version": "2.0.0"}"#), StatusCode::UNPROCESSABLE_ENTITY, "invalid_plugin"),
+        ("bad skill frontmatter", "", tar_gz(&[(".claude-plugin/plugin.json", 0o644, br#"{"name": "sample", "version": "2.0.0"}"#), ("skills/x/SKILL.md", 0o644, b"no frontmatter")]), StatusCode::UNPROCESSABLE_ENTITY, "invalid_plugin"),
+        ("no name at all", "", tar_gz(&[("README.md", 0o644, b"x")]), StatusCode::BAD_REQUEST, "bad_request"),
+        ("lower version than served", "", plugin_json(r#"{"name": "sample", "version": "0.9.0"}"#), StatusCode::CONFLICT, "version_conflict"),
+    ];
+    for (what, query, body, status, code) in cases {
+        let res = s
+            .http
+            .post(format!("{}/v1/plugins/publish?{query}", t.root))
+            .bearer_auth(&t.admin)
+            .header("content-type", "application/gzip")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let st = res.status();
+        let b: Value = res.json().await.unwrap_or(Value::Null);
+        assert_eq!((st, b["error"].as_str().unwrap_or("")), (status, code), "{what}: {b}");
+    }
+    // Nothing was stored, served or logged.
+    assert_eq!(common::server::count_files(&blobs), files_before);
+    assert_eq!(common::server::count_files(&s.data_dir().join("repos")), repos_before);
+    assert_eq!(catalogue().await, catalogue_before);
+    assert_eq!(audit().await, audit_before);
+    for slug in ["evil", "many", "big", "bomb", "other"] {
+        let res = s.http.get(format!("{}/v1/plugins/{slug}", t.root)).bearer_auth(&t.member).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::NOT_FOUND, "{slug}");
+    }
+    let versions: Value = s.http.get(format!("{}/v1/plugins/sample", t.root)).bearer_auth(&t.member).send().await.unwrap().json().await.unwrap();
+    assert_eq!(versions["versions"].as_array().unwrap().len(), 1);
+    s.stop().await;
+});
