@@ -32,8 +32,14 @@ pub fn load(path: &Path) -> anyhow::Result<SavedLogin> {
 pub fn save(path: &Path, login: &SavedLogin) -> anyhow::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
-    let dir = path.parent().ok_or_else(|| anyhow::anyhow!("{} has no parent folder", path.display()))?;
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| anyhow::anyhow!("creating {}: {e}", dir.display()))?;
+    let dir = path
+        .parent()
+        .ok_or_else(|| anyhow::anyhow!("{} has no parent folder", path.display()))?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| anyhow::anyhow!("creating {}: {e}", dir.display()))?;
     let tmp = path.with_extension("toml.tmp");
     let _ = std::fs::remove_file(&tmp);
     let mut file = std::fs::OpenOptions::new()
@@ -69,11 +75,17 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("cfg/skill-pool/config.toml");
         assert_eq!(load(&path).unwrap(), SavedLogin::default());
-        let login = SavedLogin { url: Some("http://h/t/a".into()), token: Some("sp_x".into()) };
+        let login = SavedLogin {
+            url: Some("http://h/t/a".into()),
+            token: Some("sp_x".into()),
+        };
         save(&path, &login).unwrap();
         assert_eq!(load(&path).unwrap(), login);
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
-        assert_eq!(std::fs::metadata(path.parent().unwrap()).unwrap().permissions().mode() & 0o777, 0o700);
+        assert_eq!(
+            std::fs::metadata(path.parent().unwrap()).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
         assert!(remove(&path).unwrap());
         assert!(!remove(&path).unwrap());
     }

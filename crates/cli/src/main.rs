@@ -34,6 +34,7 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(clippy::enum_variant_names)] // `skill-pool command …` is the interface's name
 enum Command {
     /// Check a URL and token against the server and save them for later commands.
     Login,
@@ -177,7 +178,10 @@ struct Failure {
 
 impl From<anyhow::Error> for Failure {
     fn from(e: anyhow::Error) -> Self {
-        Failure { code: 1, message: format!("{e:#}") }
+        Failure {
+            code: 1,
+            message: format!("{e:#}"),
+        }
     }
 }
 
@@ -194,7 +198,10 @@ impl From<ClientError> for Failure {
 }
 
 fn usage(message: impl Into<String>) -> Failure {
-    Failure { code: 2, message: message.into() }
+    Failure {
+        code: 2,
+        message: message.into(),
+    }
 }
 
 type Outcome = Result<(), Failure>;
@@ -223,9 +230,12 @@ fn connection(cli: &Cli) -> Result<(String, Option<String>), Failure> {
         Some(path) => config::load(&path)?,
         None => config::SavedLogin::default(),
     };
-    let url = cli.url.clone().filter(|u| !u.is_empty()).or(saved.url).ok_or_else(|| {
-        usage("no server URL: run `skill-pool login --url <tenant URL> --token <token>` or set SKILL_POOL_URL")
-    })?;
+    let url = cli
+        .url
+        .clone()
+        .filter(|u| !u.is_empty())
+        .or(saved.url)
+        .ok_or_else(|| usage("no server URL: run `skill-pool login --url <tenant URL> --token <token>` or set SKILL_POOL_URL"))?;
     let token = cli.token.clone().filter(|t| !t.is_empty()).or(saved.token);
     Ok((url, token))
 }
@@ -285,13 +295,28 @@ async fn run(cli: Cli) -> Outcome {
 }
 
 async fn login(cli: &Cli) -> Outcome {
-    let url = cli.url.clone().ok_or_else(|| usage("login needs --url <tenant URL> (or SKILL_POOL_URL)"))?;
-    let token = cli.token.clone().ok_or_else(|| usage("login needs --token <token> (or SKILL_POOL_TOKEN)"))?;
+    let url = cli
+        .url
+        .clone()
+        .ok_or_else(|| usage("login needs --url <tenant URL> (or SKILL_POOL_URL)"))?;
+    let token = cli
+        .token
+        .clone()
+        .ok_or_else(|| usage("login needs --token <token> (or SKILL_POOL_TOKEN)"))?;
     let client = Client::new(&url, Some(token.clone())).map_err(|e| usage(e.to_string()))?;
     let me = client.whoami().await?;
     let path = config::config_path().ok_or_else(|| usage("no HOME or XDG_CONFIG_HOME to save the login in"))?;
-    config::save(&path, &config::SavedLogin { url: Some(client.base_url().to_string()), token: Some(token) })?;
-    println!("logged in to {} ({}) as {} ({})", me.tenant, me.tenant_display_name, me.token_name, me.role);
+    config::save(
+        &path,
+        &config::SavedLogin {
+            url: Some(client.base_url().to_string()),
+            token: Some(token),
+        },
+    )?;
+    println!(
+        "logged in to {} ({}) as {} ({})",
+        me.tenant, me.tenant_display_name, me.token_name, me.role
+    );
     eprintln!("saved to {} (readable by you only)", path.display());
     Ok(())
 }
@@ -305,7 +330,10 @@ fn human_size(bytes: u64) -> String {
 }
 
 fn folder_name(dir: &Path) -> Result<String, Failure> {
-    let full = std::fs::canonicalize(dir).map_err(|e| Failure { code: 1, message: format!("{}: {e}", dir.display()) })?;
+    let full = std::fs::canonicalize(dir).map_err(|e| Failure {
+        code: 1,
+        message: format!("{}: {e}", dir.display()),
+    })?;
     full.file_name()
         .and_then(|n| n.to_str())
         .map(str::to_string)
@@ -314,7 +342,13 @@ fn folder_name(dir: &Path) -> Result<String, Failure> {
 
 fn print_version_line(v: &PieceVersion, created: bool) {
     let what = if created { "published" } else { "unchanged, already" };
-    println!("{what} {} {} {}{}", v.kind, v.slug, v.version, if v.archived { " (archived)" } else { "" });
+    println!(
+        "{what} {} {} {}{}",
+        v.kind,
+        v.slug,
+        v.version,
+        if v.archived { " (archived)" } else { "" }
+    );
 }
 
 async fn piece(cli: &Cli, kind: PieceKind, command: &PieceCommand) -> Outcome {
@@ -323,22 +357,36 @@ async fn piece(cli: &Cli, kind: PieceKind, command: &PieceCommand) -> Outcome {
             let (body, default_slug) = match kind {
                 PieceKind::Skill => {
                     if !path.join("SKILL.md").is_file() {
-                        return Err(Failure { code: 1, message: format!("{} has no SKILL.md: a skill is a folder with SKILL.md at its top", path.display()) });
+                        return Err(Failure {
+                            code: 1,
+                            message: format!("{} has no SKILL.md: a skill is a folder with SKILL.md at its top", path.display()),
+                        });
                     }
                     let folder = pack::read_folder(path)?;
                     for s in &folder.skipped {
                         eprintln!("skipping {s}");
                     }
-                    eprintln!("uploading {} ({} files, {})", path.display(), folder.files.len(), human_size(folder.total_bytes()));
+                    eprintln!(
+                        "uploading {} ({} files, {})",
+                        path.display(),
+                        folder.files.len(),
+                        human_size(folder.total_bytes())
+                    );
                     (folder.tar_gz()?, folder_name(path)?)
                 }
                 _ => {
-                    let body = std::fs::read(path).map_err(|e| Failure { code: 1, message: format!("{}: {e}", path.display()) })?;
+                    let body = std::fs::read(path).map_err(|e| Failure {
+                        code: 1,
+                        message: format!("{}: {e}", path.display()),
+                    })?;
                     let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
                     (body, stem)
                 }
             };
-            let opts = PublishOptions { slug: Some(args.slug.clone().unwrap_or(default_slug)), version: args.version.clone() };
+            let opts = PublishOptions {
+                slug: Some(args.slug.clone().unwrap_or(default_slug)),
+                version: args.version.clone(),
+            };
             let result = client(cli)?.publish_piece(kind, body, &opts).await?;
             if args.json.json {
                 return print_json(&result);
@@ -388,13 +436,22 @@ async fn piece(cli: &Cli, kind: PieceKind, command: &PieceCommand) -> Outcome {
                 return print_json(&versions);
             }
             for v in &versions {
-                println!("{:<12} {}  {:<14} {}", v.version, v.created_at, v.created_by, if v.archived { "archived" } else { "" });
+                println!(
+                    "{:<12} {}  {:<14} {}",
+                    v.version,
+                    v.created_at,
+                    v.created_by,
+                    if v.archived { "archived" } else { "" }
+                );
             }
             Ok(())
         }
         PieceCommand::Archive { slug, version } => {
             let v = client(cli)?.archive_piece(kind, slug, version).await?;
-            println!("archived {} {} {} (still fetchable by exact version; plugins that pin it still ship it)", v.kind, v.slug, v.version);
+            println!(
+                "archived {} {} {} (still fetchable by exact version; plugins that pin it still ship it)",
+                v.kind, v.slug, v.version
+            );
             Ok(())
         }
         PieceCommand::Download { slug, version, output } => {
@@ -406,11 +463,21 @@ async fn piece(cli: &Cli, kind: PieceKind, command: &PieceCommand) -> Outcome {
                     .await?
                     .latest
                     .map(|v| v.version)
-                    .ok_or_else(|| Failure { code: 1, message: format!("{kind} `{slug}` has only archived versions: pass --version") })?,
+                    .ok_or_else(|| Failure {
+                        code: 1,
+                        message: format!("{kind} `{slug}` has only archived versions: pass --version"),
+                    })?,
             };
             let bytes = client.download_piece(kind, slug, &version).await?;
-            let dest = output.clone().unwrap_or_else(|| if kind == PieceKind::Skill { PathBuf::from(slug) } else { PathBuf::from(".") });
-            let files = unpack_tar_gz(&bytes, &UploadLimits::from_upload_limit(1 << 30)).map_err(|e| anyhow::anyhow!("the download is not valid: {e}"))?;
+            let dest = output.clone().unwrap_or_else(|| {
+                if kind == PieceKind::Skill {
+                    PathBuf::from(slug)
+                } else {
+                    PathBuf::from(".")
+                }
+            });
+            let files = unpack_tar_gz(&bytes, &UploadLimits::from_upload_limit(1 << 30))
+                .map_err(|e| anyhow::anyhow!("the download is not valid: {e}"))?;
             write_files(&dest, &files)?;
             println!("wrote {kind} {slug} {version} to {} ({} files)", dest.display(), files.len());
             Ok(())
@@ -424,7 +491,10 @@ fn write_files(dest: &Path, files: &[skill_pool_core::archive::UploadFile]) -> O
     for f in files {
         let target = dest.join(&f.path);
         if std::fs::symlink_metadata(&target).is_ok() {
-            return Err(Failure { code: 1, message: format!("{} already exists: choose another --output", target.display()) });
+            return Err(Failure {
+                code: 1,
+                message: format!("{} already exists: choose another --output", target.display()),
+            });
         }
     }
     for f in files {
@@ -449,7 +519,13 @@ fn write_files(dest: &Path, files: &[skill_pool_core::archive::UploadFile]) -> O
 
 async fn plugin(cli: &Cli, command: &PluginCommand) -> Outcome {
     match command {
-        PluginCommand::Publish { dir, slug, version, dry_run, json } => publish_plugin(cli, dir, slug.as_deref(), version.as_deref(), *dry_run, json.json).await,
+        PluginCommand::Publish {
+            dir,
+            slug,
+            version,
+            dry_run,
+            json,
+        } => publish_plugin(cli, dir, slug.as_deref(), version.as_deref(), *dry_run, json.json).await,
         PluginCommand::List(f) => {
             let plugins = client(cli)?.list_plugins().await?;
             if f.json {
@@ -460,7 +536,13 @@ async fn plugin(cli: &Cli, command: &PluginCommand) -> Outcome {
             }
             for p in &plugins {
                 let version = p.current.as_ref().map(|v| v.effective_version.as_str()).unwrap_or("-");
-                println!("{:<32} {:<9} {:<14} {}", p.slug, p.mode.as_str(), version, p.metadata.description.as_deref().unwrap_or(""));
+                println!(
+                    "{:<32} {:<9} {:<14} {}",
+                    p.slug,
+                    p.mode.as_str(),
+                    version,
+                    p.metadata.description.as_deref().unwrap_or("")
+                );
             }
             Ok(())
         }
@@ -498,7 +580,10 @@ async fn plugin(cli: &Cli, command: &PluginCommand) -> Outcome {
             eprintln!("  claude plugin marketplace add {}", me.marketplace_url);
             eprintln!("  claude plugin install {example}@{}", me.tenant);
             if plugins.len() > 1 {
-                eprintln!("plugins in this marketplace: {}", plugins.iter().map(|p| p.slug.as_str()).collect::<Vec<_>>().join(", "));
+                eprintln!(
+                    "plugins in this marketplace: {}",
+                    plugins.iter().map(|p| p.slug.as_str()).collect::<Vec<_>>().join(", ")
+                );
             }
             Ok(())
         }
@@ -511,13 +596,22 @@ async fn publish_plugin(cli: &Cli, dir: &Path, slug: Option<&str>, version: Opti
         eprintln!("skipping {s}");
     }
     // The server's own layout rules, checked here first for a quick, local answer.
-    let layout = layout::classify(folder.files.clone()).map_err(|e| Failure { code: 1, message: format!("{}: {e}", dir.display()) })?;
+    let layout = layout::classify(folder.files.clone()).map_err(|e| Failure {
+        code: 1,
+        message: format!("{}: {e}", dir.display()),
+    })?;
     let name = match (slug, &layout.manifest) {
         (Some(s), _) => s.to_string(),
         (None, Some(m)) => m.name.clone(),
         (None, None) => folder_name(dir)?,
     };
-    eprintln!("{} {} ({} files, {}):", if dry_run { "would upload" } else { "uploading" }, name, folder.files.len(), human_size(folder.total_bytes()));
+    eprintln!(
+        "{} {} ({} files, {}):",
+        if dry_run { "would upload" } else { "uploading" },
+        name,
+        folder.files.len(),
+        human_size(folder.total_bytes())
+    );
     for f in &folder.files {
         let note = match f.mode {
             FileMode::Executable => "  executable".to_string(),
@@ -543,7 +637,11 @@ async fn publish_plugin(cli: &Cli, dir: &Path, slug: Option<&str>, version: Opti
     let body = folder.tar_gz()?;
     // Without plugin.json the server needs the name; with it, plugin.json names the plugin.
     let opts = PublishOptions {
-        slug: if slug.is_some() || layout.manifest.is_none() { Some(name.clone()) } else { None },
+        slug: if slug.is_some() || layout.manifest.is_none() {
+            Some(name.clone())
+        } else {
+            None
+        },
         version: version.map(str::to_string),
     };
     let result = client(cli)?.publish_plugin(body, &opts).await?;
@@ -598,7 +696,14 @@ fn print_plugin(p: &Plugin) {
     if !p.contents.is_empty() {
         println!("contents:");
         for c in &p.contents {
-            println!("  {:<8} {:<28} {:<10} {}{}", c.kind, c.slug, c.version, c.path, if c.archived { " (archived)" } else { "" });
+            println!(
+                "  {:<8} {:<28} {:<10} {}{}",
+                c.kind,
+                c.slug,
+                c.version,
+                c.path,
+                if c.archived { " (archived)" } else { "" }
+            );
         }
     }
     if !p.files.is_empty() {
@@ -635,7 +740,10 @@ async fn token(cli: &Cli, command: &TokenCommand) -> Outcome {
         TokenCommand::Create { name, role } => {
             let role: Role = role.parse().map_err(|_| usage("role is admin or member"))?;
             let created = client(cli)?.create_token(&CreateToken { name: name.clone(), role }).await?;
-            eprintln!("created token {} `{}` ({}); the secret is shown only now:", created.token.id, created.token.name, created.token.role);
+            eprintln!(
+                "created token {} `{}` ({}); the secret is shown only now:",
+                created.token.id, created.token.name, created.token.role
+            );
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "{}", created.secret);
             Ok(())

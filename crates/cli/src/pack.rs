@@ -32,7 +32,10 @@ pub fn read_folder(root: &Path) -> anyhow::Result<PackedFolder> {
     if !meta.is_dir() {
         anyhow::bail!("{} is not a folder", root.display());
     }
-    let mut out = PackedFolder { files: Vec::new(), skipped: Vec::new() };
+    let mut out = PackedFolder {
+        files: Vec::new(),
+        skipped: Vec::new(),
+    };
     let mut total = 0u64;
     walk(root, "", &mut out, &mut total)?;
     out.files.sort_by(|a, b| a.path.cmp(&b.path));
@@ -51,7 +54,11 @@ fn walk(dir: &Path, prefix: &str, out: &mut PackedFolder, total: &mut u64) -> an
         let Some(name) = name.to_str() else {
             anyhow::bail!("{}: file names must be UTF-8", entry.path().display());
         };
-        let rel = if prefix.is_empty() { name.to_string() } else { format!("{prefix}/{name}") };
+        let rel = if prefix.is_empty() {
+            name.to_string()
+        } else {
+            format!("{prefix}/{name}")
+        };
         let path = entry.path();
         let meta = std::fs::symlink_metadata(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         let kind = meta.file_type();
@@ -61,8 +68,14 @@ fn walk(dir: &Path, prefix: &str, out: &mut PackedFolder, total: &mut u64) -> an
         }
         if kind.is_symlink() {
             let target = std::fs::read_link(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-            let target = target.to_str().ok_or_else(|| anyhow::anyhow!("{}: the link target is not UTF-8", path.display()))?;
-            out.files.push(UploadFile { path: rel, mode: FileMode::Symlink, data: target.as_bytes().to_vec() });
+            let target = target
+                .to_str()
+                .ok_or_else(|| anyhow::anyhow!("{}: the link target is not UTF-8", path.display()))?;
+            out.files.push(UploadFile {
+                path: rel,
+                mode: FileMode::Symlink,
+                data: target.as_bytes().to_vec(),
+            });
         } else if kind.is_dir() {
             walk(&path, &rel, out, total)?;
         } else if kind.is_file() {
@@ -71,10 +84,17 @@ fn walk(dir: &Path, prefix: &str, out: &mut PackedFolder, total: &mut u64) -> an
                 anyhow::bail!("the folder holds more than {} bytes: that is not a plugin", LOCAL_LIMIT);
             }
             let data = std::fs::read(&path).map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
-            let mode = if meta.permissions().mode() & 0o111 != 0 { FileMode::Executable } else { FileMode::Regular };
+            let mode = if meta.permissions().mode() & 0o111 != 0 {
+                FileMode::Executable
+            } else {
+                FileMode::Regular
+            };
             out.files.push(UploadFile { path: rel, mode, data });
         } else {
-            anyhow::bail!("{} is not a file, folder or symbolic link (a socket, pipe or device cannot be uploaded)", path.display());
+            anyhow::bail!(
+                "{} is not a file, folder or symbolic link (a socket, pipe or device cannot be uploaded)",
+                path.display()
+            );
         }
     }
     Ok(())
@@ -101,11 +121,17 @@ mod tests {
         let paths: Vec<(&str, FileMode)> = packed.files.iter().map(|f| (f.path.as_str(), f.mode)).collect();
         assert_eq!(
             paths,
-            [(".hidden", FileMode::Regular), ("bin/tool", FileMode::Executable), ("data.bin", FileMode::Regular), ("link", FileMode::Symlink)]
+            [
+                (".hidden", FileMode::Regular),
+                ("bin/tool", FileMode::Executable),
+                ("data.bin", FileMode::Regular),
+                ("link", FileMode::Symlink)
+            ]
         );
         assert_eq!(packed.skipped.len(), 1);
         let gz = packed.tar_gz().unwrap();
-        let back = skill_pool_core::archive::unpack_tar_gz(&gz, &skill_pool_core::archive::UploadLimits::from_upload_limit(1 << 20)).unwrap();
+        let back =
+            skill_pool_core::archive::unpack_tar_gz(&gz, &skill_pool_core::archive::UploadLimits::from_upload_limit(1 << 20)).unwrap();
         assert_eq!(back, packed.files);
     }
 }

@@ -15,7 +15,12 @@ use skill_pool_core::api::{
 pub enum ClientError {
     /// The server answered with an error.
     #[error("{message} ({status} {code}, request {request_id})")]
-    Api { status: u16, code: String, message: String, request_id: String },
+    Api {
+        status: u16,
+        code: String,
+        message: String,
+        request_id: String,
+    },
     #[error("could not reach {url}: {detail}")]
     Transport { url: String, detail: String },
     #[error("unexpected answer from {url}: {detail}")]
@@ -75,7 +80,10 @@ impl Client {
             .connect_timeout(Duration::from_secs(10))
             .timeout(TIMEOUT)
             .build()
-            .map_err(|e| ClientError::Transport { url: base.clone(), detail: e.to_string() })?;
+            .map_err(|e| ClientError::Transport {
+                url: base.clone(),
+                detail: e.to_string(),
+            })?;
         Ok(Client { base, token, http })
     }
 
@@ -96,17 +104,33 @@ impl Client {
     }
 
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response> {
-        let req = req.build().map_err(|e| ClientError::Transport { url: self.base.clone(), detail: e.to_string() })?;
+        let req = req.build().map_err(|e| ClientError::Transport {
+            url: self.base.clone(),
+            detail: e.to_string(),
+        })?;
         let url = req.url().to_string();
-        let res = self.http.execute(req).await.map_err(|e| ClientError::Transport { url: url.clone(), detail: describe(&e) })?;
+        let res = self.http.execute(req).await.map_err(|e| ClientError::Transport {
+            url: url.clone(),
+            detail: describe(&e),
+        })?;
         if res.status().is_success() {
             return Ok(res);
         }
         let status = res.status();
-        let request_id = res.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        let request_id = res
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
         let text = res.text().await.unwrap_or_default();
         Err(match serde_json::from_str::<ErrorBody>(&text) {
-            Ok(body) => ClientError::Api { status: status.as_u16(), code: body.error, message: body.message, request_id: body.request_id },
+            Ok(body) => ClientError::Api {
+                status: status.as_u16(),
+                code: body.error,
+                message: body.message,
+                request_id: body.request_id,
+            },
             Err(_) => ClientError::Api {
                 status: status.as_u16(),
                 code: status.canonical_reason().unwrap_or("error").to_ascii_lowercase().replace(' ', "_"),
@@ -119,8 +143,14 @@ impl Client {
     async fn json<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<T> {
         let res = self.send(req).await?;
         let url = res.url().to_string();
-        let bytes = res.bytes().await.map_err(|e| ClientError::Transport { url: url.clone(), detail: describe(&e) })?;
-        serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode { url, detail: e.to_string() })
+        let bytes = res.bytes().await.map_err(|e| ClientError::Transport {
+            url: url.clone(),
+            detail: describe(&e),
+        })?;
+        serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode {
+            url,
+            detail: e.to_string(),
+        })
     }
 
     /// Follows `next_cursor` until the last page.
@@ -152,7 +182,8 @@ impl Client {
     }
 
     pub async fn show_piece(&self, kind: PieceKind, slug: &str) -> Result<Piece> {
-        self.json(self.request(Method::GET, &format!("/v1/{}/{}", kind.plural(), seg(slug)))).await
+        self.json(self.request(Method::GET, &format!("/v1/{}/{}", kind.plural(), seg(slug))))
+            .await
     }
 
     pub async fn piece_versions(&self, kind: PieceKind, slug: &str) -> Result<Vec<PieceVersion>> {
@@ -160,25 +191,50 @@ impl Client {
     }
 
     pub async fn piece_version(&self, kind: PieceKind, slug: &str, version: &str) -> Result<PieceVersion> {
-        self.json(self.request(Method::GET, &format!("/v1/{}/{}/versions/{}", kind.plural(), seg(slug), seg(version)))).await
+        self.json(self.request(
+            Method::GET,
+            &format!("/v1/{}/{}/versions/{}", kind.plural(), seg(slug), seg(version)),
+        ))
+        .await
     }
 
     /// Publishes a skill (`body` = tar.gz of its folder) or an agent or command (`body` = the markdown file).
     pub async fn publish_piece(&self, kind: PieceKind, body: Vec<u8>, opts: &PublishOptions) -> Result<PublishPieceResult> {
-        let content_type = if kind == PieceKind::Skill { "application/gzip" } else { "text/markdown; charset=utf-8" };
-        let req = self.request(Method::POST, &format!("/v1/{}", kind.plural())).query(opts).header(header::CONTENT_TYPE, content_type).body(body);
+        let content_type = if kind == PieceKind::Skill {
+            "application/gzip"
+        } else {
+            "text/markdown; charset=utf-8"
+        };
+        let req = self
+            .request(Method::POST, &format!("/v1/{}", kind.plural()))
+            .query(opts)
+            .header(header::CONTENT_TYPE, content_type)
+            .body(body);
         self.json(req).await
     }
 
     pub async fn archive_piece(&self, kind: PieceKind, slug: &str, version: &str) -> Result<PieceVersion> {
-        self.json(self.request(Method::POST, &format!("/v1/{}/{}/versions/{}/archive", kind.plural(), seg(slug), seg(version)))).await
+        self.json(self.request(
+            Method::POST,
+            &format!("/v1/{}/{}/versions/{}/archive", kind.plural(), seg(slug), seg(version)),
+        ))
+        .await
     }
 
     /// The tar.gz of a piece version's files.
     pub async fn download_piece(&self, kind: PieceKind, slug: &str, version: &str) -> Result<Vec<u8>> {
-        let res = self.send(self.request(Method::GET, &format!("/v1/{}/{}/versions/{}/download", kind.plural(), seg(slug), seg(version)))).await?;
+        let res = self
+            .send(self.request(
+                Method::GET,
+                &format!("/v1/{}/{}/versions/{}/download", kind.plural(), seg(slug), seg(version)),
+            ))
+            .await?;
         let url = res.url().to_string();
-        Ok(res.bytes().await.map_err(|e| ClientError::Transport { url, detail: describe(&e) })?.to_vec())
+        Ok(res
+            .bytes()
+            .await
+            .map_err(|e| ClientError::Transport { url, detail: describe(&e) })?
+            .to_vec())
     }
 
     // --- plugins --------------------------------------------------------------------------
@@ -196,16 +252,23 @@ impl Client {
     }
 
     pub async fn update_plugin(&self, slug: &str, req: &UpdatePlugin) -> Result<PublishPluginResult> {
-        self.json(self.request(Method::PATCH, &format!("/v1/plugins/{}", seg(slug))).json(req)).await
+        self.json(self.request(Method::PATCH, &format!("/v1/plugins/{}", seg(slug))).json(req))
+            .await
     }
 
     pub async fn delete_plugin(&self, slug: &str) -> Result<()> {
-        self.send(self.request(Method::DELETE, &format!("/v1/plugins/{}", seg(slug)))).await.map(|_| ())
+        self.send(self.request(Method::DELETE, &format!("/v1/plugins/{}", seg(slug))))
+            .await
+            .map(|_| ())
     }
 
     /// Publishes a plugin folder packed as tar.gz.
     pub async fn publish_plugin(&self, tar_gz: Vec<u8>, opts: &PublishOptions) -> Result<PublishPluginResult> {
-        let req = self.request(Method::POST, "/v1/plugins/publish").query(opts).header(header::CONTENT_TYPE, "application/gzip").body(tar_gz);
+        let req = self
+            .request(Method::POST, "/v1/plugins/publish")
+            .query(opts)
+            .header(header::CONTENT_TYPE, "application/gzip")
+            .body(tar_gz);
         self.json(req).await
     }
 
@@ -220,17 +283,22 @@ impl Client {
     }
 
     pub async fn revoke_token(&self, id: i64) -> Result<()> {
-        self.send(self.request(Method::DELETE, &format!("/v1/tokens/{id}"))).await.map(|_| ())
+        self.send(self.request(Method::DELETE, &format!("/v1/tokens/{id}")))
+            .await
+            .map(|_| ())
     }
 
     pub async fn audit(&self, limit: u32) -> Result<Page<AuditEntry>> {
-        self.json(self.request(Method::GET, "/v1/audit").query(&[("limit", limit.to_string())])).await
+        self.json(self.request(Method::GET, "/v1/audit").query(&[("limit", limit.to_string())]))
+            .await
     }
 }
 
 /// Escapes a path segment (slugs and versions are plain, but a typo must not become a path).
 fn seg(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>().replace('+', "%20")
+    url::form_urlencoded::byte_serialize(s.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
 }
 
 fn describe(e: &reqwest::Error) -> String {

@@ -66,7 +66,11 @@ pub struct UploadLimits {
 impl UploadLimits {
     /// The limits for a given `SKILL_POOL_MAX_UPLOAD_BYTES`: unpacked 4× that, 20,000 files.
     pub fn from_upload_limit(max_upload_bytes: u64) -> UploadLimits {
-        UploadLimits { max_compressed_bytes: max_upload_bytes, max_unpacked_bytes: max_upload_bytes.saturating_mul(4), max_files: 20_000 }
+        UploadLimits {
+            max_compressed_bytes: max_upload_bytes,
+            max_unpacked_bytes: max_upload_bytes.saturating_mul(4),
+            max_files: 20_000,
+        }
     }
 }
 
@@ -113,7 +117,10 @@ pub enum ArchiveError {
 impl ArchiveError {
     /// Size and count limits (HTTP 413), as opposed to malformed input.
     pub fn is_limit(&self) -> bool {
-        matches!(self, Self::CompressedTooLarge { .. } | Self::UnpackedTooLarge { .. } | Self::TooManyFiles { .. })
+        matches!(
+            self,
+            Self::CompressedTooLarge { .. } | Self::UnpackedTooLarge { .. } | Self::TooManyFiles { .. }
+        )
     }
 }
 
@@ -172,16 +179,24 @@ const BOMB: &str = "skill-pool: unpacked size limit";
 /// are dropped (git cannot hold them either).
 pub fn unpack_tar_gz(data: &[u8], limits: &UploadLimits) -> Result<Vec<UploadFile>, ArchiveError> {
     if data.len() as u64 > limits.max_compressed_bytes {
-        return Err(ArchiveError::CompressedTooLarge { max: limits.max_compressed_bytes });
+        return Err(ArchiveError::CompressedTooLarge {
+            max: limits.max_compressed_bytes,
+        });
     }
     if data.len() < 2 || data[0] != 0x1f || data[1] != 0x8b {
         return Err(ArchiveError::NotGzip("it does not start with the gzip signature".into()));
     }
     // Tar headers and padding add to the file bodies: allow them room, then check bodies exactly.
     let max_stream = limits.max_unpacked_bytes.saturating_add(1024 * (limits.max_files as u64 + 16));
-    let reader = Bounded { inner: GzDecoder::new(data), read: 0, max: max_stream };
+    let reader = Bounded {
+        inner: GzDecoder::new(data),
+        read: 0,
+        max: max_stream,
+    };
     let mut archive = tar::Archive::new(reader);
-    let too_big = ArchiveError::UnpackedTooLarge { max: limits.max_unpacked_bytes };
+    let too_big = ArchiveError::UnpackedTooLarge {
+        max: limits.max_unpacked_bytes,
+    };
     let io_err = |e: std::io::Error, too_big: &ArchiveError| -> ArchiveError {
         if e.to_string().contains(BOMB) || e.get_ref().is_some_and(|r| r.to_string().contains(BOMB)) {
             too_big.clone()
@@ -215,14 +230,32 @@ pub fn unpack_tar_gz(data: &[u8], limits: &UploadLimits) -> Result<Vec<UploadFil
             }
             T::Symlink => FileMode::Symlink,
             T::Link => return Err(ArchiveError::HardLink(path)),
-            T::Char => return Err(ArchiveError::SpecialFile { path, kind: "character device" }),
-            T::Block => return Err(ArchiveError::SpecialFile { path, kind: "block device" }),
+            T::Char => {
+                return Err(ArchiveError::SpecialFile {
+                    path,
+                    kind: "character device",
+                });
+            }
+            T::Block => {
+                return Err(ArchiveError::SpecialFile {
+                    path,
+                    kind: "block device",
+                });
+            }
             T::Fifo => return Err(ArchiveError::SpecialFile { path, kind: "named pipe" }),
             // pax/GNU metadata entries are consumed by the tar reader; anything else is odd.
             T::XGlobalHeader | T::XHeader | T::GNULongName | T::GNULongLink | T::GNUSparse => {
-                return Err(ArchiveError::SpecialFile { path, kind: "sparse or unsupported tar entry" });
+                return Err(ArchiveError::SpecialFile {
+                    path,
+                    kind: "sparse or unsupported tar entry",
+                });
             }
-            _ => return Err(ArchiveError::SpecialFile { path, kind: "unsupported tar entry" }),
+            _ => {
+                return Err(ArchiveError::SpecialFile {
+                    path,
+                    kind: "unsupported tar entry",
+                });
+            }
         };
         if path.is_empty() {
             return Err(ArchiveError::Absolute(raw));
@@ -232,7 +265,9 @@ pub fn unpack_tar_gz(data: &[u8], limits: &UploadLimits) -> Result<Vec<UploadFil
                 .link_name_bytes()
                 .map(|t| t.into_owned())
                 .ok_or_else(|| ArchiveError::CorruptTar(format!("symbolic link `{path}` has no target")))?;
-            String::from_utf8(target).map_err(|_| ArchiveError::NotUtf8(path.clone()))?.into_bytes()
+            String::from_utf8(target)
+                .map_err(|_| ArchiveError::NotUtf8(path.clone()))?
+                .into_bytes()
         } else {
             let size = entry.header().size().map_err(|e| ArchiveError::CorruptTar(e.to_string()))?;
             if total.saturating_add(size) > limits.max_unpacked_bytes {
@@ -290,7 +325,10 @@ fn check_symlinks(files: &BTreeMap<String, UploadFile>) -> Result<(), ArchiveErr
         .map(|f| (f.path.as_str(), std::str::from_utf8(&f.data).unwrap_or("/")))
         .collect();
     for (&path, &target) in &links {
-        let out = || ArchiveError::SymlinkOutOfTree { path: path.to_string(), target: target.to_string() };
+        let out = || ArchiveError::SymlinkOutOfTree {
+            path: path.to_string(),
+            target: target.to_string(),
+        };
         if target.is_empty() || target.starts_with('/') || target.contains('\\') || target.contains('\0') {
             return Err(out());
         }
@@ -367,6 +405,7 @@ pub fn pack_tar_gz(files: &[UploadFile]) -> Result<Vec<u8>, ArchiveError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::type_complexity)] // tables of test cases
 mod tests {
     use super::*;
 
@@ -402,11 +441,31 @@ mod tests {
     #[test]
     fn round_trip_keeps_modes_and_bytes() {
         let files = vec![
-            UploadFile { path: "SKILL.md".into(), mode: FileMode::Regular, data: b"hi".to_vec() },
-            UploadFile { path: "bin/run".into(), mode: FileMode::Executable, data: b"#!/bin/sh\n".to_vec() },
-            UploadFile { path: ".hidden".into(), mode: FileMode::Regular, data: Vec::new() },
-            UploadFile { path: "link".into(), mode: FileMode::Symlink, data: b"bin/run".to_vec() },
-            UploadFile { path: "blob.bin".into(), mode: FileMode::Regular, data: vec![0, 159, 146, 150, 255] },
+            UploadFile {
+                path: "SKILL.md".into(),
+                mode: FileMode::Regular,
+                data: b"hi".to_vec(),
+            },
+            UploadFile {
+                path: "bin/run".into(),
+                mode: FileMode::Executable,
+                data: b"#!/bin/sh\n".to_vec(),
+            },
+            UploadFile {
+                path: ".hidden".into(),
+                mode: FileMode::Regular,
+                data: Vec::new(),
+            },
+            UploadFile {
+                path: "link".into(),
+                mode: FileMode::Symlink,
+                data: b"bin/run".to_vec(),
+            },
+            UploadFile {
+                path: "blob.bin".into(),
+                mode: FileMode::Regular,
+                data: vec![0, 159, 146, 150, 255],
+            },
         ];
         let packed = pack_tar_gz(&files).unwrap();
         assert_eq!(packed, pack_tar_gz(&files).unwrap(), "deterministic");
@@ -427,18 +486,37 @@ mod tests {
             (raw_tar(&[file("C:/evil", b"x")]), |e| matches!(e, ArchiveError::WindowsPath(_))),
             (raw_tar(&[file("a\\b", b"x")]), |e| matches!(e, ArchiveError::WindowsPath(_))),
             (raw_tar(&[file(".git/config", b"x")]), |e| matches!(e, ArchiveError::GitDir(_))),
-            (raw_tar(&[("l", T::Symlink, b"", Some("../outside"), 0o777)]), |e| matches!(e, ArchiveError::SymlinkOutOfTree { .. })),
-            (raw_tar(&[("l", T::Symlink, b"", Some("/etc/passwd"), 0o777)]), |e| matches!(e, ArchiveError::SymlinkOutOfTree { .. })),
+            (raw_tar(&[("l", T::Symlink, b"", Some("../outside"), 0o777)]), |e| {
+                matches!(e, ArchiveError::SymlinkOutOfTree { .. })
+            }),
+            (raw_tar(&[("l", T::Symlink, b"", Some("/etc/passwd"), 0o777)]), |e| {
+                matches!(e, ArchiveError::SymlinkOutOfTree { .. })
+            }),
             (
-                raw_tar(&[("a/up", T::Symlink, b"", Some(".."), 0o777), ("b/x", T::Symlink, b"", Some("../a/up/.."), 0o777)]),
+                raw_tar(&[
+                    ("a/up", T::Symlink, b"", Some(".."), 0o777),
+                    ("b/x", T::Symlink, b"", Some("../a/up/.."), 0o777),
+                ]),
                 |e| matches!(e, ArchiveError::SymlinkOutOfTree { .. }),
             ),
-            (raw_tar(&[("loop", T::Symlink, b"", Some("loop"), 0o777)]), |e| matches!(e, ArchiveError::SymlinkOutOfTree { .. })),
-            (raw_tar(&[file("a", b"x"), ("h", T::Link, b"", Some("a"), 0o644)]), |e| matches!(e, ArchiveError::HardLink(_))),
-            (raw_tar(&[("dev", T::Char, b"", None, 0o644)]), |e| matches!(e, ArchiveError::SpecialFile { .. })),
-            (raw_tar(&[("fifo", T::Fifo, b"", None, 0o644)]), |e| matches!(e, ArchiveError::SpecialFile { .. })),
-            (raw_tar(&[file("a", b"x"), file("./a", b"y")]), |e| matches!(e, ArchiveError::Duplicate(_))),
-            (raw_tar(&[file("a", b"x"), file("a/b", b"y")]), |e| matches!(e, ArchiveError::FileAndFolder(_))),
+            (raw_tar(&[("loop", T::Symlink, b"", Some("loop"), 0o777)]), |e| {
+                matches!(e, ArchiveError::SymlinkOutOfTree { .. })
+            }),
+            (raw_tar(&[file("a", b"x"), ("h", T::Link, b"", Some("a"), 0o644)]), |e| {
+                matches!(e, ArchiveError::HardLink(_))
+            }),
+            (raw_tar(&[("dev", T::Char, b"", None, 0o644)]), |e| {
+                matches!(e, ArchiveError::SpecialFile { .. })
+            }),
+            (raw_tar(&[("fifo", T::Fifo, b"", None, 0o644)]), |e| {
+                matches!(e, ArchiveError::SpecialFile { .. })
+            }),
+            (raw_tar(&[file("a", b"x"), file("./a", b"y")]), |e| {
+                matches!(e, ArchiveError::Duplicate(_))
+            }),
+            (raw_tar(&[file("a", b"x"), file("a/b", b"y")]), |e| {
+                matches!(e, ArchiveError::FileAndFolder(_))
+            }),
             (raw_tar(&[]), |e| matches!(e, ArchiveError::Empty)),
         ];
         for (i, (data, check)) in cases.into_iter().enumerate() {
@@ -453,20 +531,42 @@ mod tests {
 
     #[test]
     fn limits_and_bombs() {
-        let small = UploadLimits { max_compressed_bytes: 1 << 20, max_unpacked_bytes: 1000, max_files: 2 };
-        let big = vec![UploadFile { path: "zeros".into(), mode: FileMode::Regular, data: vec![0; 10 << 20] }];
+        let small = UploadLimits {
+            max_compressed_bytes: 1 << 20,
+            max_unpacked_bytes: 1000,
+            max_files: 2,
+        };
+        let big = vec![UploadFile {
+            path: "zeros".into(),
+            mode: FileMode::Regular,
+            data: vec![0; 10 << 20],
+        }];
         let bomb = pack_tar_gz(&big).unwrap();
         assert!(bomb.len() < 100_000, "compresses well");
         let err = unpack_tar_gz(&bomb, &small).unwrap_err();
         assert_eq!(err, ArchiveError::UnpackedTooLarge { max: 1000 });
         assert!(err.is_limit());
 
-        let many: Vec<UploadFile> =
-            (0..3).map(|i| UploadFile { path: format!("f{i}"), mode: FileMode::Regular, data: vec![1] }).collect();
-        assert_eq!(unpack_tar_gz(&pack_tar_gz(&many).unwrap(), &small).unwrap_err(), ArchiveError::TooManyFiles { max: 2 });
+        let many: Vec<UploadFile> = (0..3)
+            .map(|i| UploadFile {
+                path: format!("f{i}"),
+                mode: FileMode::Regular,
+                data: vec![1],
+            })
+            .collect();
+        assert_eq!(
+            unpack_tar_gz(&pack_tar_gz(&many).unwrap(), &small).unwrap_err(),
+            ArchiveError::TooManyFiles { max: 2 }
+        );
 
-        let tiny = UploadLimits { max_compressed_bytes: 10, ..small };
+        let tiny = UploadLimits {
+            max_compressed_bytes: 10,
+            ..small
+        };
         assert!(unpack_tar_gz(&bomb, &tiny).unwrap_err().is_limit());
-        assert!(matches!(unpack_tar_gz(b"not gzip at all", &limits()), Err(ArchiveError::NotGzip(_))));
+        assert!(matches!(
+            unpack_tar_gz(b"not gzip at all", &limits()),
+            Err(ArchiveError::NotGzip(_))
+        ));
     }
 }

@@ -16,7 +16,10 @@ pub struct BlobError {
 }
 
 fn err(field: &str, message: impl Into<String>) -> BlobError {
-    BlobError { field: field.to_string(), message: message.into() }
+    BlobError {
+        field: field.to_string(),
+        message: message.into(),
+    }
 }
 
 /// Hook events Claude Code 2.1.328 knows.
@@ -57,11 +60,13 @@ pub const HOOK_EVENTS: &[&str] = &[
 ];
 
 fn object<'a>(field: &str, v: &'a Value) -> Result<&'a Map<String, Value>, BlobError> {
-    v.as_object().ok_or_else(|| err(field, format!("expected an object, got {}", type_name(v))))
+    v.as_object()
+        .ok_or_else(|| err(field, format!("expected an object, got {}", type_name(v))))
 }
 
 fn array<'a>(field: &str, v: &'a Value) -> Result<&'a Vec<Value>, BlobError> {
-    v.as_array().ok_or_else(|| err(field, format!("expected an array, got {}", type_name(v))))
+    v.as_array()
+        .ok_or_else(|| err(field, format!("expected an array, got {}", type_name(v))))
 }
 
 fn string(field: &str, v: Option<&Value>, required: bool) -> Result<(), BlobError> {
@@ -108,11 +113,16 @@ pub fn check_hooks(v: &Value) -> Result<(), BlobError> {
     let root = object("hooks", v)?;
     for key in root.keys() {
         if !matches!(key.as_str(), "description" | "hooks" | "modules") {
-            return Err(err(&format!("hooks.{key}"), "unknown key: hooks.json holds `description` and `hooks` (events go inside `hooks`)"));
+            return Err(err(
+                &format!("hooks.{key}"),
+                "unknown key: hooks.json holds `description` and `hooks` (events go inside `hooks`)",
+            ));
         }
     }
     string("hooks.description", root.get("description"), false)?;
-    let Some(events) = root.get("hooks") else { return Err(err("hooks.hooks", "is required: an object of hook events")) };
+    let Some(events) = root.get("hooks") else {
+        return Err(err("hooks.hooks", "is required: an object of hook events"));
+    };
     for (event, matchers) in object("hooks.hooks", events)? {
         let f = format!("hooks.hooks.{event}");
         if !HOOK_EVENTS.contains(&event.as_str()) {
@@ -122,21 +132,31 @@ pub fn check_hooks(v: &Value) -> Result<(), BlobError> {
             let f = format!("{f}[{i}]");
             let m = object(&f, m)?;
             string(&format!("{f}.matcher"), m.get("matcher"), false)?;
-            let Some(hooks) = m.get("hooks") else { return Err(err(&format!("{f}.hooks"), "is required: a list of hooks")) };
+            let Some(hooks) = m.get("hooks") else {
+                return Err(err(&format!("{f}.hooks"), "is required: a list of hooks"));
+            };
             for (j, h) in array(&format!("{f}.hooks"), hooks)?.iter().enumerate() {
                 let f = format!("{f}.hooks[{j}]");
                 let h = object(&f, h)?;
-                let kind = h.get("type").and_then(Value::as_str).ok_or_else(|| err(&format!("{f}.type"), "is required: \"command\", \"prompt\", \"agent\" or \"http\""))?;
+                let kind = h
+                    .get("type")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| err(&format!("{f}.type"), "is required: \"command\", \"prompt\", \"agent\" or \"http\""))?;
                 match kind {
                     "command" => string(&format!("{f}.command"), h.get("command"), true)?,
                     "prompt" | "agent" => string(&format!("{f}.prompt"), h.get("prompt"), true)?,
                     "http" => string(&format!("{f}.url"), h.get("url"), true)?,
-                    other => return Err(err(&format!("{f}.type"), format!("`{other}` is not a hook type: use \"command\", \"prompt\", \"agent\" or \"http\""))),
-                }
-                if let Some(t) = h.get("timeout") {
-                    if !t.as_f64().is_some_and(|t| t > 0.0) {
-                        return Err(err(&format!("{f}.timeout"), "must be a positive number of seconds"));
+                    other => {
+                        return Err(err(
+                            &format!("{f}.type"),
+                            format!("`{other}` is not a hook type: use \"command\", \"prompt\", \"agent\" or \"http\""),
+                        ));
                     }
+                }
+                if let Some(t) = h.get("timeout")
+                    && !t.as_f64().is_some_and(|t| t > 0.0)
+                {
+                    return Err(err(&format!("{f}.timeout"), "must be a positive number of seconds"));
                 }
             }
         }
@@ -159,7 +179,10 @@ pub fn check_mcp_servers(v: &Value) -> Result<(), BlobError> {
     let doc = mcp_document(v);
     let root = object("mcp_servers", &doc)?;
     let Some(servers) = root.get("mcpServers") else {
-        return Err(err("mcp_servers.mcpServers", "is required: .mcp.json is {\"mcpServers\": {\"<name>\": {…}}}"));
+        return Err(err(
+            "mcp_servers.mcpServers",
+            "is required: .mcp.json is {\"mcpServers\": {\"<name>\": {…}}}",
+        ));
     };
     if let Some(key) = root.keys().find(|k| *k != "mcpServers") {
         return Err(err(&format!("mcp_servers.{key}"), "unknown key: servers go inside `mcpServers`"));
@@ -177,7 +200,12 @@ pub fn check_mcp_servers(v: &Value) -> Result<(), BlobError> {
                 string(&format!("{f}.url"), s.get("url"), true)?;
                 string_map(&format!("{f}.headers"), s.get("headers"))?;
             }
-            Some(other) => return Err(err(&format!("{f}.type"), format!("`{other}` is not a server type: use stdio, http, sse or ws"))),
+            Some(other) => {
+                return Err(err(
+                    &format!("{f}.type"),
+                    format!("`{other}` is not a server type: use stdio, http, sse or ws"),
+                ));
+            }
         }
         if s.get("type").is_some_and(|t| !t.is_string()) {
             return Err(err(&format!("{f}.type"), "expected a string"));
@@ -198,10 +226,10 @@ pub fn check_lsp_servers(v: &Value) -> Result<(), BlobError> {
             return Err(err(&format!("{f}.extensionToLanguage"), "is required, e.g. {\".rs\": \"rust\"}"));
         };
         string_map(&format!("{f}.extensionToLanguage"), Some(map))?;
-        if let Some(t) = s.get("transport") {
-            if !matches!(t.as_str(), Some("stdio" | "socket")) {
-                return Err(err(&format!("{f}.transport"), "must be \"stdio\" or \"socket\""));
-            }
+        if let Some(t) = s.get("transport")
+            && !matches!(t.as_str(), Some("stdio" | "socket"))
+        {
+            return Err(err(&format!("{f}.transport"), "must be \"stdio\" or \"socket\""));
         }
     }
     Ok(())
@@ -229,7 +257,11 @@ pub fn check_monitors(v: &Value) -> Result<(), BlobError> {
 fn render(path: &str, v: &Value) -> UploadFile {
     let mut data = serde_json::to_vec_pretty(v).unwrap_or_default();
     data.push(b'\n');
-    UploadFile { path: path.to_string(), mode: FileMode::Regular, data }
+    UploadFile {
+        path: path.to_string(),
+        mode: FileMode::Regular,
+        data,
+    }
 }
 
 /// Checks every blob and renders the files a composed plugin carries.
@@ -273,20 +305,42 @@ mod tests {
     #[test]
     fn mcp_lsp_monitors() {
         check_mcp_servers(&json!({"mcpServers": {"db": {"command": "npx", "args": ["-y", "x"], "env": {"A": "b"}}, "web": {"type": "http", "url": "https://x"}}})).unwrap();
-        assert_eq!(check_mcp_servers(&json!({"mcpServers": {"db": {"args": []}}})).unwrap_err().field, "mcp_servers.mcpServers.db.command");
-        assert_eq!(check_mcp_servers(&json!({"mcpServers": {"db": {"command": "x", "args": "y"}}})).unwrap_err().field, "mcp_servers.mcpServers.db.args");
+        assert_eq!(
+            check_mcp_servers(&json!({"mcpServers": {"db": {"args": []}}})).unwrap_err().field,
+            "mcp_servers.mcpServers.db.command"
+        );
+        assert_eq!(
+            check_mcp_servers(&json!({"mcpServers": {"db": {"command": "x", "args": "y"}}}))
+                .unwrap_err()
+                .field,
+            "mcp_servers.mcpServers.db.args"
+        );
         check_lsp_servers(&json!({"rust": {"command": "rust-analyzer", "extensionToLanguage": {".rs": "rust"}}})).unwrap();
-        assert_eq!(check_lsp_servers(&json!({"rust": {"command": "ra"}})).unwrap_err().field, "lsp_servers.rust.extensionToLanguage");
+        assert_eq!(
+            check_lsp_servers(&json!({"rust": {"command": "ra"}})).unwrap_err().field,
+            "lsp_servers.rust.extensionToLanguage"
+        );
         check_monitors(&json!([{"name": "m", "command": "tail -f x", "description": "d", "when": "always"}])).unwrap();
-        assert_eq!(check_monitors(&json!([{"name": "m", "command": "c", "description": "d", "when": "sometimes"}])).unwrap_err().field, "monitors[0].when");
+        assert_eq!(
+            check_monitors(&json!([{"name": "m", "command": "c", "description": "d", "when": "sometimes"}]))
+                .unwrap_err()
+                .field,
+            "monitors[0].when"
+        );
     }
 
     #[test]
     fn renders_files() {
-        let blobs = PluginBlobs { mcp_servers: Some(json!({"mcpServers": {"x": {"command": "echo"}}})), ..Default::default() };
+        let blobs = PluginBlobs {
+            mcp_servers: Some(json!({"mcpServers": {"x": {"command": "echo"}}})),
+            ..Default::default()
+        };
         let files = render_blob_files(&blobs).unwrap();
         assert_eq!(files[0].path, ".mcp.json");
-        let bare = PluginBlobs { mcp_servers: Some(json!({"x": {"command": "echo"}})), ..Default::default() };
+        let bare = PluginBlobs {
+            mcp_servers: Some(json!({"x": {"command": "echo"}})),
+            ..Default::default()
+        };
         assert_eq!(render_blob_files(&bare).unwrap(), files, "a bare server map is wrapped");
     }
 }

@@ -78,7 +78,9 @@ fn is_sha(s: &str) -> bool {
 
 fn check_git_url(u: &str) -> Result<(), SourceError> {
     if u.starts_with("git://") {
-        return Err(bad(format!("`{u}`: git:// is not supported by Claude Code (unencrypted); use https://")));
+        return Err(bad(format!(
+            "`{u}`: git:// is not supported by Claude Code (unencrypted); use https://"
+        )));
     }
     let scp_like = u.contains('@') && u.contains(':') && !u.contains("://");
     if scp_like {
@@ -86,14 +88,21 @@ fn check_git_url(u: &str) -> Result<(), SourceError> {
     }
     match url::Url::parse(u) {
         Ok(parsed) if matches!(parsed.scheme(), "https" | "http" | "ssh") && parsed.host_str().is_some() => Ok(()),
-        _ => Err(bad(format!("`{u}` is not a git URL Claude Code can clone (https://…, ssh://… or git@host:path)"))),
+        _ => Err(bad(format!(
+            "`{u}` is not a git URL Claude Code can clone (https://…, ssh://… or git@host:path)"
+        ))),
     }
 }
 
 /// Checks an external plugin's `source` as Claude Code would, and returns it unchanged.
 pub fn check_external_source(v: &Value) -> Result<Value, SourceError> {
-    let Value::Object(o) = v else { return Err(bad("must be an object such as {\"source\": \"github\", \"repo\": \"owner/repo\"}")) };
-    let kind = o.get("source").and_then(Value::as_str).ok_or_else(|| bad("`source` is required: github, url, git-subdir or npm"))?;
+    let Value::Object(o) = v else {
+        return Err(bad("must be an object such as {\"source\": \"github\", \"repo\": \"owner/repo\"}"));
+    };
+    let kind = o
+        .get("source")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("`source` is required: github, url, git-subdir or npm"))?;
     let text = |key: &str| o.get(key).and_then(Value::as_str).filter(|s| !s.trim().is_empty());
     let allowed: &[&str] = match kind {
         "github" => {
@@ -121,24 +130,32 @@ pub fn check_external_source(v: &Value) -> Result<Value, SourceError> {
         }
         "npm" => {
             text("package").ok_or_else(|| bad("`package` is required for an npm source"))?;
-            if let Some(r) = text("registry") {
-                if !r.starts_with("https://") && !r.starts_with("http://") {
-                    return Err(bad("`registry` must be an http(s) URL"));
-                }
+            if let Some(r) = text("registry")
+                && !r.starts_with("https://")
+                && !r.starts_with("http://")
+            {
+                return Err(bad("`registry` must be an http(s) URL"));
             }
             &["source", "package", "version", "registry"]
         }
-        other => return Err(bad(format!("`{other}` is not a source type for an external plugin: use github, url, git-subdir or npm"))),
+        other => {
+            return Err(bad(format!(
+                "`{other}` is not a source type for an external plugin: use github, url, git-subdir or npm"
+            )));
+        }
     };
     for key in o.keys() {
         if !allowed.contains(&key.as_str()) {
-            return Err(bad(format!("`{key}` is not a field of a {kind} source (allowed: {})", allowed.join(", "))));
+            return Err(bad(format!(
+                "`{key}` is not a field of a {kind} source (allowed: {})",
+                allowed.join(", ")
+            )));
         }
     }
-    if let Some(sha) = o.get("sha") {
-        if !sha.as_str().is_some_and(is_sha) {
-            return Err(bad("`sha` must be a full commit id: 40 lowercase hex characters"));
-        }
+    if let Some(sha) = o.get("sha")
+        && !sha.as_str().is_some_and(is_sha)
+    {
+        return Err(bad("`sha` must be a full commit id: 40 lowercase hex characters"));
     }
     for key in ["ref", "version"] {
         if let Some(r) = o.get(key) {
@@ -161,7 +178,11 @@ mod tests {
     fn serialises_like_claude_code_expects() {
         let c = Catalogue {
             name: "acme".into(),
-            owner: Owner { name: "Acme".into(), email: None, url: None },
+            owner: Owner {
+                name: "Acme".into(),
+                email: None,
+                url: None,
+            },
             description: None,
             plugins: vec![CatalogueEntry {
                 name: "p".into(),

@@ -90,7 +90,12 @@ pub fn parse(data: &[u8]) -> Result<Option<Frontmatter>, FrontmatterError> {
     };
     let name = text_field("name")?;
     let description = text_field("description")?;
-    Ok(Some(Frontmatter { name, description, fields, body_offset: bom + open_len + consumed }))
+    Ok(Some(Frontmatter {
+        name,
+        description,
+        fields,
+        body_offset: bom + open_len + consumed,
+    }))
 }
 
 /// `---` on the first line (with optional trailing spaces and `\r`); returns the rest.
@@ -104,7 +109,12 @@ fn strip_fence_line(text: &str) -> Option<&str> {
 
 fn to_json(y: Yaml) -> Value {
     match y {
-        Yaml::Real(s) => s.parse::<f64>().ok().and_then(serde_json::Number::from_f64).map(Value::Number).unwrap_or(Value::String(s)),
+        Yaml::Real(s) => s
+            .parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+            .map(Value::Number)
+            .unwrap_or(Value::String(s)),
         Yaml::Integer(i) => Value::from(i),
         Yaml::String(s) => Value::String(s),
         Yaml::Boolean(b) => Value::Bool(b),
@@ -184,10 +194,19 @@ mod tests {
     fn refusals() {
         assert_eq!(check_skill(b"# no frontmatter"), Err(FrontmatterError::Missing("name")));
         assert_eq!(check_skill(b"---\nname: x\n"), Err(FrontmatterError::Unclosed));
-        assert_eq!(check_skill(b"---\nname: x\n---\n"), Err(FrontmatterError::MissingKey("description")));
-        assert_eq!(check_skill(b"---\nname: [1]\ndescription: d\n---\n"), Err(FrontmatterError::NotString("name")));
+        assert_eq!(
+            check_skill(b"---\nname: x\n---\n"),
+            Err(FrontmatterError::MissingKey("description"))
+        );
+        assert_eq!(
+            check_skill(b"---\nname: [1]\ndescription: d\n---\n"),
+            Err(FrontmatterError::NotString("name"))
+        );
         assert_eq!(check_skill(b"---\n- a\n- b\n---\n"), Err(FrontmatterError::NotMapping));
-        assert!(matches!(check_skill(b"---\nname: x\n  bad: : :\n---\n"), Err(FrontmatterError::Yaml(_))));
+        assert!(matches!(
+            check_skill(b"---\nname: x\n  bad: : :\n---\n"),
+            Err(FrontmatterError::Yaml(_))
+        ));
         assert_eq!(check_agent(&[0xff, 0xfe, 0x00]), Err(FrontmatterError::NotUtf8));
         assert!(check_command(b"---\ndescription: run it\n---\nDo it").is_ok());
     }

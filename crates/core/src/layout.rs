@@ -38,7 +38,10 @@ pub enum LayoutError {
     #[error(transparent)]
     Manifest(#[from] manifest::ManifestError),
     #[error("{path}: {error}")]
-    Frontmatter { path: String, error: frontmatter::FrontmatterError },
+    Frontmatter {
+        path: String,
+        error: frontmatter::FrontmatterError,
+    },
     #[error("{0} must be a regular file, not a symbolic link")]
     Symlink(String),
 }
@@ -76,23 +79,37 @@ pub fn classify(files: Vec<UploadFile>) -> Result<PluginLayout, LayoutError> {
     }
     let mut skills: std::collections::BTreeMap<String, Vec<UploadFile>> = Default::default();
     for f in files {
-        if let Some(rest) = f.path.strip_prefix("skills/") {
-            if let Some((dir, inner)) = rest.split_once('/') {
-                if skill_names.contains_key(dir) {
-                    let relative = UploadFile { path: inner.to_string(), ..f };
-                    skills.entry(dir.to_string()).or_default().push(relative);
-                    continue;
-                }
-            }
+        if let Some(rest) = f.path.strip_prefix("skills/")
+            && let Some((dir, inner)) = rest.split_once('/')
+            && skill_names.contains_key(dir)
+        {
+            let relative = UploadFile {
+                path: inner.to_string(),
+                ..f
+            };
+            skills.entry(dir.to_string()).or_default().push(relative);
+            continue;
         }
         if let Some(piece) = markdown_piece(&f, "agents/", &mut layout.warnings)? {
-            let fm = frontmatter::check_agent(&f.data).map_err(|error| LayoutError::Frontmatter { path: f.path.clone(), error })?;
-            layout.agents.push(LayoutPiece { frontmatter: Some(fm), ..piece });
+            let fm = frontmatter::check_agent(&f.data).map_err(|error| LayoutError::Frontmatter {
+                path: f.path.clone(),
+                error,
+            })?;
+            layout.agents.push(LayoutPiece {
+                frontmatter: Some(fm),
+                ..piece
+            });
             continue;
         }
         if let Some(piece) = markdown_piece(&f, "commands/", &mut layout.warnings)? {
-            let fm = frontmatter::check_command(&f.data).map_err(|error| LayoutError::Frontmatter { path: f.path.clone(), error })?;
-            layout.commands.push(LayoutPiece { frontmatter: Some(fm), ..piece });
+            let fm = frontmatter::check_command(&f.data).map_err(|error| LayoutError::Frontmatter {
+                path: f.path.clone(),
+                error,
+            })?;
+            layout.commands.push(LayoutPiece {
+                frontmatter: Some(fm),
+                ..piece
+            });
             continue;
         }
         layout.other_files.push(f);
@@ -122,7 +139,10 @@ fn markdown_piece(f: &UploadFile, prefix: &str, warnings: &mut Vec<String>) -> R
         Ok(name) => Ok(Some(LayoutPiece {
             name,
             mount_path: prefix.trim_end_matches('/').to_string(),
-            files: vec![UploadFile { path: file.to_string(), ..f.clone() }],
+            files: vec![UploadFile {
+                path: file.to_string(),
+                ..f.clone()
+            }],
             frontmatter: None,
         })),
         Err(e) => {
@@ -137,7 +157,11 @@ mod tests {
     use super::*;
 
     fn f(path: &str, data: &str) -> UploadFile {
-        UploadFile { path: path.into(), mode: FileMode::Regular, data: data.as_bytes().to_vec() }
+        UploadFile {
+            path: path.into(),
+            mode: FileMode::Regular,
+            data: data.as_bytes().to_vec(),
+        }
     }
 
     #[test]
@@ -158,11 +182,23 @@ mod tests {
         assert_eq!(layout.skills.len(), 1);
         assert_eq!(layout.skills[0].name.as_str(), "greet");
         assert_eq!(layout.skills[0].mount_path, "skills/greet");
-        assert_eq!(layout.skills[0].files.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(), ["SKILL.md", "scripts/run.sh"]);
+        assert_eq!(
+            layout.skills[0].files.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(),
+            ["SKILL.md", "scripts/run.sh"]
+        );
         assert_eq!(layout.agents[0].files[0].path, "reviewer.md");
         assert_eq!(layout.commands.len(), 1);
         let others: Vec<&str> = layout.other_files.iter().map(|f| f.path.as_str()).collect();
-        assert_eq!(others, [".claude-plugin/plugin.json", "agents/notes/readme.md", "commands/Bad_Name.md", "hooks/hooks.json", "README.md"]);
+        assert_eq!(
+            others,
+            [
+                ".claude-plugin/plugin.json",
+                "agents/notes/readme.md",
+                "commands/Bad_Name.md",
+                "hooks/hooks.json",
+                "README.md"
+            ]
+        );
         assert_eq!(layout.warnings.len(), 1);
     }
 

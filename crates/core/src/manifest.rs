@@ -28,14 +28,19 @@ pub enum ManifestError {
 }
 
 fn field(field: &str, expected: &'static str) -> ManifestError {
-    ManifestError::Field { field: field.to_string(), expected }
+    ManifestError::Field {
+        field: field.to_string(),
+        expected,
+    }
 }
 
 /// Parses and checks a `plugin.json`.
 pub fn parse_plugin_json(data: &[u8]) -> Result<PluginManifest, ManifestError> {
     let text = std::str::from_utf8(data).map_err(|_| ManifestError::NotUtf8)?;
     let value: Value = serde_json::from_str(text).map_err(|e| ManifestError::Json(e.to_string()))?;
-    let Value::Object(raw) = value else { return Err(ManifestError::NotObject) };
+    let Value::Object(raw) = value else {
+        return Err(ManifestError::NotObject);
+    };
     let name = match raw.get("name") {
         None | Some(Value::Null) => return Err(ManifestError::MissingName),
         Some(Value::String(s)) if !s.trim().is_empty() && !s.chars().any(|c| c.is_whitespace() || c.is_control()) => s.clone(),
@@ -47,10 +52,10 @@ pub fn parse_plugin_json(data: &[u8]) -> Result<PluginManifest, ManifestError> {
         Some(_) => return Err(field("version", "must be a string such as \"1.0.0\"")),
     };
     for key in ["description", "displayName", "license"] {
-        if let Some(v) = raw.get(key) {
-            if !v.is_string() {
-                return Err(field(key, "must be a string"));
-            }
+        if let Some(v) = raw.get(key)
+            && !v.is_string()
+        {
+            return Err(field(key, "must be a string"));
         }
     }
     if let Some(author) = raw.get("author") {
@@ -62,10 +67,10 @@ pub fn parse_plugin_json(data: &[u8]) -> Result<PluginManifest, ManifestError> {
             _ => return Err(field("homepage", "must be a URL such as \"https://example.com\"")),
         }
     }
-    if let Some(repo) = raw.get("repository") {
-        if !repo.is_string() {
-            return Err(field("repository", "must be a string (a URL)"));
-        }
+    if let Some(repo) = raw.get("repository")
+        && !repo.is_string()
+    {
+        return Err(field("repository", "must be a string (a URL)"));
     }
     if let Some(keywords) = raw.get("keywords") {
         match keywords.as_array() {
@@ -79,17 +84,28 @@ pub fn parse_plugin_json(data: &[u8]) -> Result<PluginManifest, ManifestError> {
 /// `author` (and similar) must be `{name, email?, url?}`; Claude Code refuses a plain string.
 pub fn check_person(what: &str, v: &Value) -> Result<(), ManifestError> {
     let Value::Object(o) = v else {
-        return Err(field(what, "must be an object like {\"name\": \"…\", \"email\": \"…\"}, not a string"));
+        return Err(field(
+            what,
+            "must be an object like {\"name\": \"…\", \"email\": \"…\"}, not a string",
+        ));
     };
     match o.get("name") {
         Some(Value::String(s)) if !s.trim().is_empty() => {}
-        _ => return Err(ManifestError::Field { field: format!("{what}.name"), expected: "is required and must be a non-empty string" }),
+        _ => {
+            return Err(ManifestError::Field {
+                field: format!("{what}.name"),
+                expected: "is required and must be a non-empty string",
+            });
+        }
     }
     for key in ["email", "url"] {
-        if let Some(v) = o.get(key) {
-            if !v.is_string() {
-                return Err(ManifestError::Field { field: format!("{what}.{key}"), expected: "must be a string" });
-            }
+        if let Some(v) = o.get(key)
+            && !v.is_string()
+        {
+            return Err(ManifestError::Field {
+                field: format!("{what}.{key}"),
+                expected: "must be a string",
+            });
         }
     }
     Ok(())
@@ -134,15 +150,18 @@ pub fn render_plugin_json(name: &str, version: Option<&str>, meta: &PluginMetada
 
 /// Checks curator-given metadata with the same rules as plugin.json.
 pub fn check_metadata(meta: &PluginMetadata) -> Result<(), ManifestError> {
-    if let Some(h) = &meta.homepage {
-        if !is_url(h) {
-            return Err(field("homepage", "must be a URL such as \"https://example.com\""));
-        }
+    if let Some(h) = &meta.homepage
+        && !is_url(h)
+    {
+        return Err(field("homepage", "must be a URL such as \"https://example.com\""));
     }
-    if let Some(a) = &meta.author {
-        if a.name.trim().is_empty() {
-            return Err(ManifestError::Field { field: "author.name".into(), expected: "must be a non-empty string" });
-        }
+    if let Some(a) = &meta.author
+        && a.name.trim().is_empty()
+    {
+        return Err(ManifestError::Field {
+            field: "author.name".into(),
+            expected: "must be a non-empty string",
+        });
     }
     Ok(())
 }
@@ -153,8 +172,9 @@ mod tests {
 
     #[test]
     fn accepts_claude_code_manifests() {
-        let m = parse_plugin_json(br#"{"name":"hello","version":"1.0.0","author":{"name":"A"},"homepage":"https://x.dev","keywords":["a"]}"#)
-            .unwrap();
+        let m =
+            parse_plugin_json(br#"{"name":"hello","version":"1.0.0","author":{"name":"A"},"homepage":"https://x.dev","keywords":["a"]}"#)
+                .unwrap();
         assert_eq!(m.name, "hello");
         assert_eq!(m.version.as_deref(), Some("1.0.0"));
     }
@@ -174,7 +194,10 @@ mod tests {
 
     #[test]
     fn renders() {
-        let meta = PluginMetadata { description: Some("d".into()), ..Default::default() };
+        let meta = PluginMetadata {
+            description: Some("d".into()),
+            ..Default::default()
+        };
         let out = render_plugin_json("p", Some("1.0.0"), &meta);
         let back = parse_plugin_json(&out).unwrap();
         assert_eq!(back.version.as_deref(), Some("1.0.0"));

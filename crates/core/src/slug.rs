@@ -18,8 +18,14 @@ pub enum SlugError {
     Empty,
     #[error("`{0}` is longer than {MAX_SLUG_LEN} characters")]
     TooLong(String),
-    #[error("`{name}` is not a valid name: {why} (use lowercase letters, digits and `-`, starting with a letter or digit, e.g. `{suggestion}`)")]
-    Invalid { name: String, why: &'static str, suggestion: String },
+    #[error(
+        "`{name}` is not a valid name: {why} (use lowercase letters, digits and `-`, starting with a letter or digit, e.g. `{suggestion}`)"
+    )]
+    Invalid {
+        name: String,
+        why: &'static str,
+        suggestion: String,
+    },
     #[error("`{0}` is a marketplace name Claude Code reserves or blocks: choose another")]
     Reserved(String),
     #[error("`{0}` looks like an official Anthropic marketplace name, which Claude Code refuses: choose another")]
@@ -34,7 +40,11 @@ impl Slug {
         if s.len() > MAX_SLUG_LEN {
             return Err(SlugError::TooLong(s.to_string()));
         }
-        let invalid = |why| SlugError::Invalid { name: s.to_string(), why, suggestion: suggest(s) };
+        let invalid = |why| SlugError::Invalid {
+            name: s.to_string(),
+            why,
+            suggestion: suggest(s),
+        };
         let first = s.as_bytes()[0];
         if !(first.is_ascii_lowercase() || first.is_ascii_digit()) {
             return Err(invalid("it must start with a lowercase letter or a digit"));
@@ -155,7 +165,10 @@ fn impersonates_anthropic(s: &str) -> bool {
     for prefix in ["anthropic", "claude"] {
         if let Some(rest) = s.strip_prefix(prefix) {
             let rest = rest.trim_start_matches(['-', '_', '.', ' ']);
-            if ["marketplace", "plugins", "official", "directory", "directories"].iter().any(|w| rest.starts_with(w)) {
+            if ["marketplace", "plugins", "official", "directory", "directories"]
+                .iter()
+                .any(|w| rest.starts_with(w))
+            {
                 return true;
             }
         }
@@ -165,7 +178,9 @@ fn impersonates_anthropic(s: &str) -> bool {
 
 /// Plugin names `claude plugin validate` refuses although the client installs them.
 pub fn validator_refused_plugin_name(s: &str) -> bool {
-    ["claude-", "anthropic-", "anthropics-", "cc-plugin-"].iter().any(|p| s.starts_with(p))
+    ["claude-", "anthropic-", "anthropics-", "cc-plugin-"]
+        .iter()
+        .any(|p| s.starts_with(p))
 }
 
 #[cfg(test)]
@@ -186,10 +201,27 @@ mod tests {
 
     #[test]
     fn tenant_names_claude_code_refuses() {
-        for bad in ["claude-plugins-official", "agent-skills", "inline", "builtin", "claude-plugins-acme", "anthropicplugins", "my-official-claude", "claude-marketplace", "claude-code-plugins"] {
+        for bad in [
+            "claude-plugins-official",
+            "agent-skills",
+            "inline",
+            "builtin",
+            "claude-plugins-acme",
+            "anthropicplugins",
+            "my-official-claude",
+            "claude-marketplace",
+            "claude-code-plugins",
+        ] {
             assert!(check_tenant_slug(bad).is_err(), "{bad}");
         }
-        for ok in ["claude-tools", "claude-code-tools", "acme-claude-plugins", "anthropic-tools", "default", "acme"] {
+        for ok in [
+            "claude-tools",
+            "claude-code-tools",
+            "acme-claude-plugins",
+            "anthropic-tools",
+            "default",
+            "acme",
+        ] {
             assert!(check_tenant_slug(ok).is_ok(), "{ok}");
         }
     }

@@ -15,10 +15,10 @@ pub enum VersionError {
 /// Parses a strict semver version.
 pub fn parse_version(s: &str) -> Result<Version, VersionError> {
     let s = s.trim();
-    if let Some(rest) = s.strip_prefix(['v', 'V']) {
-        if Version::parse(rest).is_ok() {
-            return Err(VersionError::LeadingV(s.to_string(), rest.to_string()));
-        }
+    if let Some(rest) = s.strip_prefix(['v', 'V'])
+        && Version::parse(rest).is_ok()
+    {
+        return Err(VersionError::LeadingV(s.to_string(), rest.to_string()));
     }
     let v = Version::parse(s).map_err(|_| VersionError::NotSemver(s.to_string()))?;
     if !v.build.is_empty() {

@@ -26,12 +26,22 @@ pub(crate) fn git(git_dir: Option<&Path>, args: &[&str]) -> Command {
         .env("GIT_TERMINAL_PROMPT", "0")
         .env("GIT_NO_REPLACE_OBJECTS", "1")
         .env("LC_ALL", "C");
-    cmd.args(["-c", "core.hooksPath=/dev/null", "-c", "core.fsyncMethod=fsync", "-c", "safe.directory=*"]);
+    cmd.args([
+        "-c",
+        "core.hooksPath=/dev/null",
+        "-c",
+        "core.fsyncMethod=fsync",
+        "-c",
+        "safe.directory=*",
+    ]);
     if let Some(dir) = git_dir {
         cmd.arg("--git-dir").arg(dir);
     }
     cmd.args(args);
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
     cmd
 }
 
@@ -52,7 +62,10 @@ pub(crate) async fn run(mut cmd: Command, what: String, input: Option<Vec<u8>>) 
     if input.is_some() {
         cmd.stdin(Stdio::piped());
     }
-    let mut child = cmd.spawn().map_err(|source| GitError::Spawn { command: what.clone(), source })?;
+    let mut child = cmd.spawn().map_err(|source| GitError::Spawn {
+        command: what.clone(),
+        source,
+    })?;
     let writer = match (input, child.stdin.take()) {
         (Some(data), Some(mut stdin)) => Some(tokio::spawn(async move {
             let r = stdin.write_all(&data).await;
@@ -62,17 +75,34 @@ pub(crate) async fn run(mut cmd: Command, what: String, input: Option<Vec<u8>>) 
         _ => None,
     };
     let output = match tokio::time::timeout(TIMEOUT, child.wait_with_output()).await {
-        Ok(out) => out.map_err(|source| GitError::Io { command: what.clone(), source })?,
-        Err(_) => return Err(GitError::Timeout { command: what, secs: TIMEOUT.as_secs() }),
+        Ok(out) => out.map_err(|source| GitError::Io {
+            command: what.clone(),
+            source,
+        })?,
+        Err(_) => {
+            return Err(GitError::Timeout {
+                command: what,
+                secs: TIMEOUT.as_secs(),
+            });
+        }
     };
     if !output.status.success() {
-        return Err(GitError::Failed { command: what, status: output.status.to_string(), stderr: tail(&output.stderr) });
+        return Err(GitError::Failed {
+            command: what,
+            status: output.status.to_string(),
+            stderr: tail(&output.stderr),
+        });
     }
     if let Some(w) = writer {
         match w.await {
             Ok(Ok(())) => {}
             Ok(Err(source)) => return Err(GitError::Io { command: what, source }),
-            Err(e) => return Err(GitError::Io { command: what, source: std::io::Error::other(e) }),
+            Err(e) => {
+                return Err(GitError::Io {
+                    command: what,
+                    source: std::io::Error::other(e),
+                });
+            }
         }
     }
     Ok(output.stdout)

@@ -17,5 +17,9 @@ pub enum GitError {
     #[error("history version {index}: git wrote commit {actual}, expected {expected}")]
     Mismatch { index: usize, expected: String, actual: String },
     #[error("reading the body {sha256} of {path}: {source}")]
-    Body { path: String, sha256: String, source: std::io::Error },
+    Body {
+        path: String,
+        sha256: String,
+        source: std::io::Error,
+    },
 }

@@ -193,7 +193,12 @@ mod tests {
 
     #[test]
     fn refuses_bad_trees() {
-        let f = |p: &str| TreeFile { path: p.into(), mode: EntryMode::File, blob: blob_id(b""), sha256: String::new() };
+        let f = |p: &str| TreeFile {
+            path: p.into(),
+            mode: EntryMode::File,
+            blob: blob_id(b""),
+            sha256: String::new(),
+        };
         assert!(tree_id(&[f("a"), f("a/b")]).is_err());
         assert!(tree_id(&[f("a/b"), f("a")]).is_err());
         assert!(tree_id(&[f("a"), f("a")]).is_err());

@@ -41,9 +41,10 @@ impl BareRepo {
         let repo = BareRepo { path: path.to_path_buf() };
         if !path.exists() {
             if let Some(parent) = path.parent() {
-                tokio::fs::create_dir_all(parent)
-                    .await
-                    .map_err(|source| GitError::Io { command: format!("init (creating {})", parent.display()), source })?;
+                tokio::fs::create_dir_all(parent).await.map_err(|source| GitError::Io {
+                    command: format!("init (creating {})", parent.display()),
+                    source,
+                })?;
             }
             let path_str = path.to_string_lossy().into_owned();
             let args = ["init", "--bare", "--quiet", "--initial-branch=main", path_str.as_str()];
@@ -53,14 +54,27 @@ impl BareRepo {
         let args = ["rev-parse", "--is-bare-repository"];
         match run(git(Some(path), &args), describe(&args), None).await {
             Ok(out) if String::from_utf8_lossy(&out).trim() == "true" => {}
-            Ok(_) => return Err(GitError::NotARepo { path: path.display().to_string(), reason: "not a bare repository".into() }),
-            Err(e) => return Err(GitError::NotARepo { path: path.display().to_string(), reason: e.to_string() }),
+            Ok(_) => {
+                return Err(GitError::NotARepo {
+                    path: path.display().to_string(),
+                    reason: "not a bare repository".into(),
+                });
+            }
+            Err(e) => {
+                return Err(GitError::NotARepo {
+                    path: path.display().to_string(),
+                    reason: e.to_string(),
+                });
+            }
         }
         // A HEAD that does not name main (or is missing) is repaired, not trusted.
         let args = ["symbolic-ref", "HEAD", MAIN];
         run(git(Some(path), &args), describe(&args), None)
             .await
-            .map_err(|e| GitError::NotARepo { path: path.display().to_string(), reason: e.to_string() })?;
+            .map_err(|e| GitError::NotARepo {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
         Ok(repo)
     }
 
@@ -129,9 +143,11 @@ impl BareRepo {
         for (i, v) in versions.iter().enumerate().skip(start) {
             for f in &v.files {
                 if missing.contains(&f.blob) && !marks.contains_key(&f.blob) {
-                    let data = bodies
-                        .read(&f.sha256)
-                        .map_err(|source| GitError::Body { path: f.path.clone(), sha256: f.sha256.clone(), source })?;
+                    let data = bodies.read(&f.sha256).map_err(|source| GitError::Body {
+                        path: f.path.clone(),
+                        sha256: f.sha256.clone(),
+                        source,
+                    })?;
                     if blob_id(&data) != f.blob {
                         return Err(GitError::Body {
                             path: f.path.clone(),
@@ -160,7 +176,11 @@ impl BareRepo {
             stream.extend_from_slice(v.message.as_bytes());
             stream.push(b'\n');
             if i > 0 {
-                let parent = if i == start { versions[i - 1].expected.to_hex() } else { format!(":{}", 1_000_000_000 + i - 1) };
+                let parent = if i == start {
+                    versions[i - 1].expected.to_hex()
+                } else {
+                    format!(":{}", 1_000_000_000 + i - 1)
+                };
                 let _ = writeln!(Str(&mut stream), "from {parent}");
             }
             stream.extend_from_slice(b"deleteall\n");
@@ -186,7 +206,11 @@ impl BareRepo {
             if let Some(tag) = &v.tag {
                 check_ref_name(tag)?;
                 // Commits written by this stream are known to fast-import by mark only.
-                let target = if i >= start { format!(":{}", 1_000_000_000 + i) } else { v.expected.to_hex() };
+                let target = if i >= start {
+                    format!(":{}", 1_000_000_000 + i)
+                } else {
+                    v.expected.to_hex()
+                };
                 let _ = write!(Str(&mut stream), "reset refs/tags/{tag}\nfrom {target}\n\n");
             }
         }
@@ -194,19 +218,34 @@ impl BareRepo {
 
         let marks_file = self.path.join("skill-pool-marks");
         let marks_arg = format!("--export-marks={}", marks_file.display());
-        let args = ["fast-import", "--quiet", "--force", "--done", "--date-format=raw", marks_arg.as_str()];
+        let args = [
+            "fast-import",
+            "--quiet",
+            "--force",
+            "--done",
+            "--date-format=raw",
+            marks_arg.as_str(),
+        ];
         run(git(Some(&self.path), &args), "fast-import".into(), Some(stream)).await?;
         let exported = tokio::fs::read_to_string(&marks_file).await.unwrap_or_default();
         let _ = tokio::fs::remove_file(&marks_file).await;
         for line in exported.lines() {
             let Some((mark, id)) = line.split_once(' ') else { continue };
-            let Some(index) = mark.strip_prefix(':').and_then(|m| m.parse::<usize>().ok()).and_then(|m| m.checked_sub(1_000_000_000)) else {
+            let Some(index) = mark
+                .strip_prefix(':')
+                .and_then(|m| m.parse::<usize>().ok())
+                .and_then(|m| m.checked_sub(1_000_000_000))
+            else {
                 continue;
             };
-            if let Some(v) = versions.get(index) {
-                if id != v.expected.to_hex() {
-                    return Err(GitError::Mismatch { index, expected: v.expected.to_hex(), actual: id.to_string() });
-                }
+            if let Some(v) = versions.get(index)
+                && id != v.expected.to_hex()
+            {
+                return Err(GitError::Mismatch {
+                    index,
+                    expected: v.expected.to_hex(),
+                    actual: id.to_string(),
+                });
             }
         }
         let head = self.head_commit().await?;
@@ -226,11 +265,18 @@ impl BareRepo {
 
     /// Removes refs other than `main` and the versions' tags (left by an older history).
     async fn prune_refs(&self, versions: &[HistoryVersion]) -> Result<(), GitError> {
-        let keep: HashSet<String> =
-            versions.iter().filter_map(|v| v.tag.as_ref().map(|t| format!("refs/tags/{t}"))).chain([MAIN.to_string()]).collect();
+        let keep: HashSet<String> = versions
+            .iter()
+            .filter_map(|v| v.tag.as_ref().map(|t| format!("refs/tags/{t}")))
+            .chain([MAIN.to_string()])
+            .collect();
         let args = ["for-each-ref", "--format=%(refname)"];
         let out = run(git(Some(&self.path), &args), describe(&args), None).await?;
-        let stale: Vec<String> = String::from_utf8_lossy(&out).lines().filter(|r| !keep.contains(*r)).map(str::to_string).collect();
+        let stale: Vec<String> = String::from_utf8_lossy(&out)
+            .lines()
+            .filter(|r| !keep.contains(*r))
+            .map(str::to_string)
+            .collect();
         if stale.is_empty() {
             return Ok(());
         }
@@ -246,7 +292,10 @@ impl BareRepo {
     /// Every write adds a pack; fold them when there are many (best effort).
     async fn repack_if_needed(&self) {
         let packs = match std::fs::read_dir(self.path.join("objects/pack")) {
-            Ok(dir) => dir.filter_map(|e| e.ok()).filter(|e| e.path().extension().is_some_and(|x| x == "pack")).count(),
+            Ok(dir) => dir
+                .filter_map(|e| e.ok())
+                .filter(|e| e.path().extension().is_some_and(|x| x == "pack"))
+                .count(),
             Err(_) => return,
         };
         if packs > MAX_PACKS {
@@ -296,7 +345,11 @@ fn check_ref_name(tag: &str) -> Result<(), GitError> {
         && !tag.contains("@{")
         && !tag.ends_with(".lock")
         && tag.bytes().all(|b| b > 0x20 && b != 0x7f && !b" ~^:?*[\\".contains(&b));
-    if ok { Ok(()) } else { Err(GitError::BadTree(format!("`{tag}` is not a valid tag name"))) }
+    if ok {
+        Ok(())
+    } else {
+        Err(GitError::BadTree(format!("`{tag}` is not a valid tag name")))
+    }
 }
 
 #[cfg(test)]

@@ -65,7 +65,12 @@ fn pkt_line(text: &str) -> Vec<u8> {
 /// The `info/refs?service=git-upload-pack` answer. Protocol v0 starts with the service line
 /// and a flush; v2 answers with its capability advertisement alone (as `git http-backend`).
 pub async fn advertise_refs(repo: &Path, protocol: Protocol) -> Result<Bytes, GitError> {
-    let out = run(upload_pack_command(repo, protocol, true), "upload-pack --advertise-refs".into(), None).await?;
+    let out = run(
+        upload_pack_command(repo, protocol, true),
+        "upload-pack --advertise-refs".into(),
+        None,
+    )
+    .await?;
     let mut body = Vec::with_capacity(out.len() + 40);
     if protocol == Protocol::V0 {
         body.extend_from_slice(&pkt_line("# service=git-upload-pack\n"));
@@ -84,7 +89,10 @@ pub async fn upload_pack(
 ) -> Result<impl Stream<Item = std::io::Result<Bytes>> + Send + 'static, GitError> {
     let mut cmd = upload_pack_command(repo, protocol, false);
     cmd.stdin(Stdio::piped());
-    let mut child = cmd.spawn().map_err(|source| GitError::Spawn { command: "upload-pack".into(), source })?;
+    let mut child = cmd.spawn().map_err(|source| GitError::Spawn {
+        command: "upload-pack".into(),
+        source,
+    })?;
     let mut stdin = child.stdin.take().expect("stdin is piped");
     let stdout = child.stdout.take().expect("stdout is piped");
     let stderr = child.stderr.take();
@@ -117,7 +125,10 @@ pub async fn upload_pack(
             }
         }
     });
-    Ok(PackStream { inner: ReaderStream::with_capacity(stdout, 64 * 1024), cancel: Some(cancel) })
+    Ok(PackStream {
+        inner: ReaderStream::with_capacity(stdout, 64 * 1024),
+        cancel: Some(cancel),
+    })
 }
 
 /// upload-pack's stdout; tells the reaper task to kill git if dropped before the end.

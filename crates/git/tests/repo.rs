@@ -27,7 +27,12 @@ impl Bodies {
     fn file(&mut self, path: &str, mode: EntryMode, data: &[u8]) -> TreeFile {
         let sha256 = hex::encode(sha2_like(data));
         self.0.insert(sha256.clone(), data.to_vec());
-        TreeFile { path: path.into(), mode, blob: blob_id(data), sha256 }
+        TreeFile {
+            path: path.into(),
+            mode,
+            blob: blob_id(data),
+            sha256,
+        }
     }
 }
 
@@ -38,7 +43,10 @@ fn sha2_like(data: &[u8]) -> [u8; 20] {
 
 impl BodySource for Bodies {
     fn read(&self, sha256: &str) -> std::io::Result<Vec<u8>> {
-        self.0.get(sha256).cloned().ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, sha256.to_string()))
+        self.0
+            .get(sha256)
+            .cloned()
+            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, sha256.to_string()))
     }
 }
 
@@ -64,8 +72,19 @@ fn history(bodies: &mut Bodies, n: usize) -> Vec<HistoryVersion> {
         let parent = out.last().map(|v| v.expected);
         let message = format!("p 1.{i}.0\n");
         let time_secs = 1_700_000_000 + i as i64 * 60;
-        let expected = commit_id(&CommitSpec { tree, parent, time_secs, message: message.clone() });
-        out.push(HistoryVersion { files, time_secs, message, tag: Some(format!("v1.{i}.0")), expected });
+        let expected = commit_id(&CommitSpec {
+            tree,
+            parent,
+            time_secs,
+            message: message.clone(),
+        });
+        out.push(HistoryVersion {
+            files,
+            time_secs,
+            message,
+            tag: Some(format!("v1.{i}.0")),
+            expected,
+        });
     }
     out
 }
@@ -89,7 +108,10 @@ async fn history_matches_pure_ids_and_is_idempotent() {
     let log = git(&path, &["log", "--format=%H %an <%ae> %at %s", "main"]);
     let lines: Vec<&str> = log.lines().collect();
     assert_eq!(lines.len(), 3);
-    assert!(lines[0].starts_with(&format!("{} skill-pool <skill-pool@localhost> 1700000120 p 1.2.0", versions[2].expected)));
+    assert!(lines[0].starts_with(&format!(
+        "{} skill-pool <skill-pool@localhost> 1700000120 p 1.2.0",
+        versions[2].expected
+    )));
     assert_eq!(git(&path, &["tag"]).lines().collect::<Vec<_>>(), ["v1.0.0", "v1.1.0", "v1.2.0"]);
     assert_eq!(git(&path, &["symbolic-ref", "HEAD"]).trim(), "refs/heads/main");
     let tree = git(&path, &["ls-tree", "-r", "main"]);
@@ -107,7 +129,15 @@ async fn history_matches_pure_ids_and_is_idempotent() {
         let data = bodies.read(&f.sha256).unwrap();
         let id = git_hash_object(&work, &data);
         assert_eq!(id, f.blob.to_hex());
-        git(&work, &["update-index", "--add", "--cacheinfo", &format!("{},{},{}", f.mode.octal(), id, f.path)]);
+        git(
+            &work,
+            &[
+                "update-index",
+                "--add",
+                "--cacheinfo",
+                &format!("{},{},{}", f.mode.octal(), id, f.path),
+            ],
+        );
     }
     assert_eq!(git(&work, &["write-tree"]).trim(), tree_id(&versions[0].files).unwrap().to_hex());
 }
@@ -129,9 +159,18 @@ async fn rewrites_a_stale_or_foreign_history() {
     let repo = BareRepo::open_or_init(&path).await.unwrap();
     // Something else on main and a stray tag: replaced, removed.
     let other = history(&mut bodies, 1);
-    let other = vec![HistoryVersion { message: "other\n".into(), tag: Some("stray".into()), ..other[0].clone() }];
+    let other = [HistoryVersion {
+        message: "other\n".into(),
+        tag: Some("stray".into()),
+        ..other[0].clone()
+    }];
     let other = vec![HistoryVersion {
-        expected: commit_id(&CommitSpec { tree: tree_id(&other[0].files).unwrap(), parent: None, time_secs: other[0].time_secs, message: "other\n".into() }),
+        expected: commit_id(&CommitSpec {
+            tree: tree_id(&other[0].files).unwrap(),
+            parent: None,
+            time_secs: other[0].time_secs,
+            message: "other\n".into(),
+        }),
         ..other[0].clone()
     }];
     repo.write_history(&other, &bodies).await.unwrap();

@@ -47,36 +47,60 @@ impl Registry {
             let entries = cache.entries.lock().unwrap_or_else(|p| p.into_inner());
             entries.get(&tenant).map(|c| (c.rendered.clone(), c.checked))
         };
-        if let Some((rendered, checked)) = &cached {
-            if checked.elapsed() < REVALIDATE_AFTER {
-                return Ok(rendered.clone());
-            }
+        if let Some((rendered, checked)) = &cached
+            && checked.elapsed() < REVALIDATE_AFTER
+        {
+            return Ok(rendered.clone());
         }
         let rev = self
             .store()
             .catalogue_rev(tenant)
             .await?
             .ok_or_else(|| RegistryError::NotFound("tenant not found".into()))?;
-        if let Some((rendered, _)) = cached {
-            if rendered.rev == rev {
-                let mut entries = cache.entries.lock().unwrap_or_else(|p| p.into_inner());
-                entries.insert(tenant, Cached { rendered: rendered.clone(), checked: Instant::now() });
-                return Ok(rendered);
-            }
+        if let Some((rendered, _)) = cached
+            && rendered.rev == rev
+        {
+            let mut entries = cache.entries.lock().unwrap_or_else(|p| p.into_inner());
+            entries.insert(
+                tenant,
+                Cached {
+                    rendered: rendered.clone(),
+                    checked: Instant::now(),
+                },
+            );
+            return Ok(rendered);
         }
         let rendered = Arc::new(self.render_catalogue(tenant, rev).await?);
         let mut entries = cache.entries.lock().unwrap_or_else(|p| p.into_inner());
-        entries.insert(tenant, Cached { rendered: rendered.clone(), checked: Instant::now() });
+        entries.insert(
+            tenant,
+            Cached {
+                rendered: rendered.clone(),
+                checked: Instant::now(),
+            },
+        );
         Ok(rendered)
     }
 
     /// Drops the cached catalogue after a change made by this process.
     pub(crate) fn invalidate_catalogue(&self, tenant: TenantId) {
-        self.inner.catalogues.entries.lock().unwrap_or_else(|p| p.into_inner()).remove(&tenant);
+        self.inner
+            .catalogues
+            .entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&tenant);
     }
 
     pub(crate) async fn tenant_slug(&self, tenant: TenantId) -> Result<String> {
-        if let Some(slug) = self.inner.catalogues.tenant_slugs.lock().unwrap_or_else(|p| p.into_inner()).get(&tenant) {
+        if let Some(slug) = self
+            .inner
+            .catalogues
+            .tenant_slugs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&tenant)
+        {
             return Ok(slug.clone());
         }
         let slug = self
@@ -87,7 +111,12 @@ impl Registry {
             .find(|t| t.id == tenant)
             .map(|t| t.slug)
             .ok_or_else(|| RegistryError::NotFound("tenant not found".into()))?;
-        self.inner.catalogues.tenant_slugs.lock().unwrap_or_else(|p| p.into_inner()).insert(tenant, slug.clone());
+        self.inner
+            .catalogues
+            .tenant_slugs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(tenant, slug.clone());
         Ok(slug)
     }
 
@@ -110,8 +139,13 @@ impl Registry {
                 break;
             }
         }
-        let latest: HashMap<i64, _> =
-            self.store().latest_plugin_versions(tenant).await?.into_iter().map(|v| (v.plugin_id, v)).collect();
+        let latest: HashMap<i64, _> = self
+            .store()
+            .latest_plugin_versions(tenant)
+            .await?
+            .into_iter()
+            .map(|v| (v.plugin_id, v))
+            .collect();
         let mut entries = Vec::with_capacity(plugins.len());
         for p in &plugins {
             let meta: PluginMetadata = serde_json::from_str(&p.metadata).unwrap_or_default();
@@ -121,7 +155,10 @@ impl Registry {
                     None => continue,
                 },
                 _ => match latest.get(&p.id) {
-                    Some(v) => (git_source(&self.git_url(&tenant_row.slug, &p.slug), &v.commit_id), v.version.clone()),
+                    Some(v) => (
+                        git_source(&self.git_url(&tenant_row.slug, &p.slug), &v.commit_id),
+                        v.version.clone(),
+                    ),
                     // Nothing served yet (e.g. a mirror before its first pull).
                     None => continue,
                 },
@@ -142,7 +179,11 @@ impl Registry {
         }
         let catalogue = Catalogue {
             name: tenant_row.slug.clone(),
-            owner: Owner { name: tenant_row.display_name.clone(), email: None, url: None },
+            owner: Owner {
+                name: tenant_row.display_name.clone(),
+                email: None,
+                url: None,
+            },
             description: Some(format!("Claude Code plugins of {}", tenant_row.display_name)),
             plugins: entries,
         };
@@ -151,6 +192,12 @@ impl Registry {
         gz.write_all(&json).map_err(RegistryError::io("compressing the catalogue"))?;
         let gzip = gz.finish().map_err(RegistryError::io("compressing the catalogue"))?;
         let etag = format!("\"{}\"", &hex::encode(Sha256::digest(&json))[..32]);
-        Ok(RenderedCatalogue { rev, json: json.into(), gzip: gzip.into(), etag, catalogue })
+        Ok(RenderedCatalogue {
+            rev,
+            json: json.into(),
+            gzip: gzip.into(),
+            etag,
+            catalogue,
+        })
     }
 }

@@ -56,7 +56,11 @@ impl RegistryError {
 
 impl From<ArchiveError> for RegistryError {
     fn from(e: ArchiveError) -> Self {
-        if e.is_limit() { RegistryError::TooLarge(e.to_string()) } else { RegistryError::InvalidArchive(e) }
+        if e.is_limit() {
+            RegistryError::TooLarge(e.to_string())
+        } else {
+            RegistryError::InvalidArchive(e)
+        }
     }
 }
 

@@ -47,14 +47,22 @@ pub struct Actor {
 impl Actor {
     /// An operator acting through `skill-pool-server` subcommands on one tenant.
     pub fn operator(tenant: TenantId) -> Actor {
-        Actor { tenant, role: Role::Admin, name: "admin-cli".into(), request_id: None }
+        Actor {
+            tenant,
+            role: Role::Admin,
+            name: "admin-cli".into(),
+            request_id: None,
+        }
     }
 
     pub fn require(&self, role: Role) -> Result<()> {
         if self.role.allows(role) {
             Ok(())
         } else {
-            Err(RegistryError::Forbidden(format!("this needs the {role} role; the token has the {} role", self.role)))
+            Err(RegistryError::Forbidden(format!(
+                "this needs the {role} role; the token has the {} role",
+                self.role
+            )))
         }
     }
 }

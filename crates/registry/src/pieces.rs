@@ -37,7 +37,8 @@ pub(crate) struct Registered {
 }
 
 pub(crate) fn frontmatter_json(fm: Option<&Frontmatter>) -> serde_json::Value {
-    fm.map(|f| serde_json::Value::Object(f.fields.clone())).unwrap_or_else(|| serde_json::json!({}))
+    fm.map(|f| serde_json::Value::Object(f.fields.clone()))
+        .unwrap_or_else(|| serde_json::json!({}))
 }
 
 pub(crate) fn parse_optional_version(v: Option<&str>) -> Result<Option<Version>> {
@@ -58,15 +59,22 @@ pub(crate) async fn register_in_tx(tx: &mut Tx, actor: &Actor, input: &PieceInpu
     let piece = tx.ensure_piece(actor.tenant, kind, input.slug.as_str()).await?;
     let versions = tx.piece_versions(actor.tenant, piece.id).await?;
     let digest = digest(&input.files);
-    let parsed: Vec<(Version, &PieceVersionRow)> =
-        versions.iter().filter_map(|v| Version::parse(&v.version).ok().map(|p| (p, v))).collect();
+    let parsed: Vec<(Version, &PieceVersionRow)> = versions
+        .iter()
+        .filter_map(|v| Version::parse(&v.version).ok().map(|p| (p, v)))
+        .collect();
     let max = parsed.iter().map(|(p, _)| p).max();
 
     let version = match &input.version {
         Some(v) => {
             if let Some((_, existing)) = parsed.iter().find(|(p, _)| p == v) {
                 if existing.digest == digest {
-                    return Ok(Registered { piece_id: piece.id, version_id: existing.id, version: existing.version.clone(), created: false });
+                    return Ok(Registered {
+                        piece_id: piece.id,
+                        version_id: existing.id,
+                        version: existing.version.clone(),
+                        created: false,
+                    });
                 }
                 return Err(RegistryError::VersionConflict(format!(
                     "{kind} `{}` already has version {v} with other content: publish under a new version, e.g. {}",
@@ -82,7 +90,12 @@ pub(crate) async fn register_in_tx(tx: &mut Tx, actor: &Actor, input: &PieceInpu
                 .filter(|(_, row)| row.archived_at.is_none() && row.digest == digest)
                 .max_by(|a, b| a.0.cmp(&b.0));
             if let Some((_, existing)) = same {
-                return Ok(Registered { piece_id: piece.id, version_id: existing.id, version: existing.version.clone(), created: false });
+                return Ok(Registered {
+                    piece_id: piece.id,
+                    version_id: existing.id,
+                    version: existing.version.clone(),
+                    created: false,
+                });
             }
             next_patch(max)
         }
@@ -114,7 +127,12 @@ pub(crate) async fn register_in_tx(tx: &mut Tx, actor: &Actor, input: &PieceInpu
         },
     )
     .await?;
-    Ok(Registered { piece_id: piece.id, version_id, version: version_text, created: true })
+    Ok(Registered {
+        piece_id: piece.id,
+        version_id,
+        version: version_text,
+        created: true,
+    })
 }
 
 fn version_view(row: &PieceVersionRow, files: Vec<FileRow>) -> PieceVersion {
@@ -152,21 +170,29 @@ fn sort_newest_first(versions: &mut [PieceVersionRow]) {
 
 impl Registry {
     /// Publishes a skill from a tar.gz of its folder's contents (`SKILL.md` at the top).
-    pub async fn publish_skill(&self, actor: &Actor, slug: Option<&str>, version: Option<&str>, tar_gz: &[u8]) -> Result<PublishPieceResult> {
+    pub async fn publish_skill(
+        &self,
+        actor: &Actor,
+        slug: Option<&str>,
+        version: Option<&str>,
+        tar_gz: &[u8],
+    ) -> Result<PublishPieceResult> {
         actor.require(Role::Admin)?;
         let version = parse_optional_version(version)?;
         let files = unpack_tar_gz(tar_gz, &UploadLimits::from_upload_limit(self.config().max_upload_bytes))?;
-        let skill_md = files
-            .iter()
-            .find(|f| f.path == "SKILL.md")
-            .ok_or_else(|| RegistryError::InvalidPiece("the upload has no SKILL.md at its top: a skill is a folder with SKILL.md".into()))?;
+        let skill_md = files.iter().find(|f| f.path == "SKILL.md").ok_or_else(|| {
+            RegistryError::InvalidPiece("the upload has no SKILL.md at its top: a skill is a folder with SKILL.md".into())
+        })?;
         if skill_md.mode == FileMode::Symlink {
             return Err(RegistryError::InvalidPiece("SKILL.md must be a regular file, not a symlink".into()));
         }
         let fm = frontmatter::check_skill(&skill_md.data).map_err(|e| RegistryError::InvalidPiece(format!("SKILL.md: {e}")))?;
         let slug = match slug {
             Some(s) => parse_slug("skill name", s)?,
-            None => parse_slug("the frontmatter `name` (pass a slug to name the skill by its folder)", fm.name.as_deref().unwrap_or(""))?,
+            None => parse_slug(
+                "the frontmatter `name` (pass a slug to name the skill by its folder)",
+                fm.name.as_deref().unwrap_or(""),
+            )?,
         };
         self.publish_piece(actor, PieceKind::Skill, slug, version, Some(&fm), files).await
     }
@@ -183,7 +209,10 @@ impl Registry {
         actor.require(Role::Admin)?;
         let version = parse_optional_version(version)?;
         if body.len() as u64 > self.config().max_upload_bytes {
-            return Err(RegistryError::TooLarge(format!("the file is larger than the {} byte upload limit", self.config().max_upload_bytes)));
+            return Err(RegistryError::TooLarge(format!(
+                "the file is larger than the {} byte upload limit",
+                self.config().max_upload_bytes
+            )));
         }
         let fm = match kind {
             PieceKind::Agent => Some(frontmatter::check_agent(body).map_err(|e| RegistryError::InvalidPiece(format!("agent: {e}")))?),
@@ -193,9 +222,17 @@ impl Registry {
         let slug = match (slug, fm.as_ref().and_then(|f| f.name.as_deref())) {
             (Some(s), _) => parse_slug(&format!("{kind} name"), s)?,
             (None, Some(name)) => parse_slug(&format!("{kind} name from the frontmatter"), name)?,
-            (None, None) => return Err(RegistryError::BadRequest(format!("name the {kind}: pass `slug` (e.g. the file name without .md)"))),
+            (None, None) => {
+                return Err(RegistryError::BadRequest(format!(
+                    "name the {kind}: pass `slug` (e.g. the file name without .md)"
+                )));
+            }
         };
-        let file = UploadFile { path: format!("{slug}.md"), mode: FileMode::Regular, data: body.to_vec() };
+        let file = UploadFile {
+            path: format!("{slug}.md"),
+            mode: FileMode::Regular,
+            data: body.to_vec(),
+        };
         self.publish_piece(actor, kind, slug, version, fm.as_ref(), vec![file]).await
     }
 
@@ -222,16 +259,19 @@ impl Registry {
         let (input, bodies) = (&input, &bodies);
         let registered = with_retry(|| async move {
             let mut tx = self.store().write().await?;
-            let registered = register_in_tx(&mut tx, actor, &input).await?;
+            let registered = register_in_tx(&mut tx, actor, input).await?;
             if registered.created {
-                self.write_bodies(&bodies).await?;
+                self.write_bodies(bodies).await?;
                 tx.commit().await?;
             }
             Ok(registered)
         })
         .await?;
         let version = self.piece_version(actor, kind, slug.as_str(), &registered.version).await?;
-        Ok(PublishPieceResult { created: registered.created, version })
+        Ok(PublishPieceResult {
+            created: registered.created,
+            version,
+        })
     }
 
     pub async fn list_pieces(&self, actor: &Actor, kind: PieceKind, cursor: Option<&str>, limit: i64) -> Result<Page<Piece>> {
@@ -258,7 +298,12 @@ impl Registry {
         Ok(Page { items, next_cursor })
     }
 
-    async fn load_piece(&self, tenant: TenantId, kind: PieceKind, slug: &str) -> Result<(skill_pool_store::pieces::PieceRow, Vec<PieceVersionRow>)> {
+    async fn load_piece(
+        &self,
+        tenant: TenantId,
+        kind: PieceKind,
+        slug: &str,
+    ) -> Result<(skill_pool_store::pieces::PieceRow, Vec<PieceVersionRow>)> {
         let piece = self
             .store()
             .piece(tenant, kind.as_str(), slug)
@@ -275,7 +320,13 @@ impl Registry {
             Some(v) => Some(version_view(v, self.store().piece_files(actor.tenant, v.id).await?)),
             None => None,
         };
-        Ok(Piece { kind, slug: piece.slug, latest, version_count: versions.len() as u64, created_at: format_ms(piece.created_at) })
+        Ok(Piece {
+            kind,
+            slug: piece.slug,
+            latest,
+            version_count: versions.len() as u64,
+            created_at: format_ms(piece.created_at),
+        })
     }
 
     /// All versions, newest first, archived included.
@@ -340,7 +391,9 @@ impl Registry {
         };
         let files = self.store().piece_files(actor.tenant, row.id).await?;
         let files = load_files(self, files).await?;
-        let bytes = tokio::task::spawn_blocking(move || pack_tar_gz(&files)).await?.map_err(|e| RegistryError::Internal(e.to_string()))?;
+        let bytes = tokio::task::spawn_blocking(move || pack_tar_gz(&files))
+            .await?
+            .map_err(|e| RegistryError::Internal(e.to_string()))?;
         Ok((format!("{kind}-{slug}-{}.tar.gz", row.version), bytes))
     }
 }

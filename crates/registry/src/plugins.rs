@@ -5,8 +5,8 @@
 use semver::Version;
 use skill_pool_core::Role;
 use skill_pool_core::api::{
-    ContentRef, CreatePlugin, Page, PieceKind, Plugin, PluginBlobs, PluginContent, PluginMetadata, PluginVersion,
-    PublishPluginResult, PublishedPiece, SourcingMode, UpdatePlugin,
+    ContentRef, CreatePlugin, Page, PieceKind, Plugin, PluginBlobs, PluginContent, PluginMetadata, PluginVersion, PublishPluginResult,
+    PublishedPiece, SourcingMode, UpdatePlugin,
 };
 use skill_pool_core::archive::{UploadFile, UploadLimits, unpack_tar_gz};
 use skill_pool_core::slug::{Slug, validator_refused_plugin_name};
@@ -25,7 +25,12 @@ use crate::{Actor, Registry, RegistryError, Result, with_retry};
 #[derive(Debug, Clone)]
 enum PieceSource {
     New(PieceInput),
-    Pinned { kind: PieceKind, slug: String, version_id: i64, version: String },
+    Pinned {
+        kind: PieceKind,
+        slug: String,
+        version_id: i64,
+        version: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -122,9 +127,9 @@ impl Registry {
             other => RegistryError::InvalidPlugin(other.to_string()),
         })?;
         let manifest_version = match layout.manifest.as_ref().and_then(|m| m.version.as_deref()) {
-            Some(v) => Some(parse_optional_version(Some(v))?.ok_or_else(|| {
-                RegistryError::InvalidManifest("plugin.json: `version` is empty".into())
-            })?),
+            Some(v) => Some(
+                parse_optional_version(Some(v))?.ok_or_else(|| RegistryError::InvalidManifest("plugin.json: `version` is empty".into()))?,
+            ),
             None => None,
         };
         let slug = match (slug, &layout.manifest) {
@@ -137,7 +142,9 @@ impl Registry {
             (Some(s), _) => parse_slug(s)?,
             (None, Some(m)) => parse_slug(&m.name)?,
             (None, None) => {
-                return Err(RegistryError::BadRequest("name the plugin: pass `slug` (the folder name) or add .claude-plugin/plugin.json".into()));
+                return Err(RegistryError::BadRequest(
+                    "name the plugin: pass `slug` (the folder name) or add .claude-plugin/plugin.json".into(),
+                ));
             }
         };
         let version = match (manifest_version, given_version) {
@@ -152,7 +159,11 @@ impl Registry {
 
         let mut pieces = Vec::new();
         let mut bodies = Vec::new();
-        for (kind, list) in [(PieceKind::Skill, layout.skills), (PieceKind::Agent, layout.agents), (PieceKind::Command, layout.commands)] {
+        for (kind, list) in [
+            (PieceKind::Skill, layout.skills),
+            (PieceKind::Agent, layout.agents),
+            (PieceKind::Command, layout.commands),
+        ] {
             for piece in list {
                 let fm = piece.frontmatter.as_ref();
                 let (files, piece_bodies) = self.prepare_files(piece.files).await?;
@@ -199,47 +210,78 @@ impl Registry {
         match req.mode.unwrap_or(SourcingMode::Internal) {
             SourcingMode::External => {
                 let source = req.source.as_ref().ok_or_else(|| {
-                    RegistryError::InvalidPlugin("an external plugin needs `source`, e.g. {\"source\":\"github\",\"repo\":\"owner/repo\"}".into())
+                    RegistryError::InvalidPlugin(
+                        "an external plugin needs `source`, e.g. {\"source\":\"github\",\"repo\":\"owner/repo\"}".into(),
+                    )
                 })?;
                 let source = catalogue::check_external_source(source).map_err(|e| RegistryError::InvalidPlugin(format!("source: {e}")))?;
                 if !req.contents.is_empty() || req.version.is_some() {
-                    return Err(RegistryError::InvalidPlugin("an external plugin has no contents or version here: its upstream has them".into()));
+                    return Err(RegistryError::InvalidPlugin(
+                        "an external plugin has no contents or version here: its upstream has them".into(),
+                    ));
                 }
                 self.create_external(actor, slug, req.metadata, source).await
             }
-            SourcingMode::Mirror => Err(RegistryError::BadRequest("mirrored plugins are created with POST /v1/plugins/import".into())),
+            SourcingMode::Mirror => Err(RegistryError::BadRequest(
+                "mirrored plugins are created with POST /v1/plugins/import".into(),
+            )),
             SourcingMode::Internal => {
                 if req.source.is_some() {
-                    return Err(RegistryError::InvalidPlugin("`source` is only for external plugins (mode: external)".into()));
+                    return Err(RegistryError::InvalidPlugin(
+                        "`source` is only for external plugins (mode: external)".into(),
+                    ));
                 }
                 let version = parse_optional_version(req.version.as_deref())?;
-                let draft = self.compose_draft(actor.tenant, slug, version, req.metadata, &req.contents, req.blobs).await?;
+                let draft = self
+                    .compose_draft(actor.tenant, slug, version, req.metadata, &req.contents, req.blobs)
+                    .await?;
                 self.commit_draft(actor, draft, None).await
             }
         }
     }
 
-    async fn create_external(&self, actor: &Actor, slug: Slug, metadata: PluginMetadata, source: serde_json::Value) -> Result<PublishPluginResult> {
+    async fn create_external(
+        &self,
+        actor: &Actor,
+        slug: Slug,
+        metadata: PluginMetadata,
+        source: serde_json::Value,
+    ) -> Result<PublishPluginResult> {
         let meta_json = serde_json::to_string(&metadata).map_err(|e| RegistryError::Internal(e.to_string()))?;
         let source_json = source.to_string();
         // The retried closure borrows; it must not move these.
         let (slug, meta_json, source_json, source) = (&slug, &meta_json, &source_json, &source);
         with_retry(|| async move {
             let mut tx = self.store().write().await?;
-            match tx.insert_plugin(actor.tenant, slug.as_str(), "external", &meta_json, Some(&source_json)).await {
+            match tx
+                .insert_plugin(actor.tenant, slug.as_str(), "external", meta_json, Some(source_json))
+                .await
+            {
                 Ok(_) => {}
                 Err(StoreError::Conflict(_)) => return Err(RegistryError::Conflict(format!("plugin `{slug}` already exists"))),
                 Err(e) => return Err(e.into()),
             }
             tx.bump_catalogue_rev(actor.tenant).await?;
-            audit(&mut tx, actor, "plugin.create", slug.as_str(), serde_json::json!({ "mode": "external", "source": source })).await?;
+            audit(
+                &mut tx,
+                actor,
+                "plugin.create",
+                slug.as_str(),
+                serde_json::json!({ "mode": "external", "source": source }),
+            )
+            .await?;
             tx.commit().await?;
             Ok(())
         })
         .await?;
         self.invalidate_catalogue(actor.tenant);
         let plugin = self.show_plugin(actor, slug.as_str()).await?;
-        Ok(PublishPluginResult { created: true, plugin, pieces: Vec::new(), warnings: name_warnings(&slug) })
+        Ok(PublishPluginResult {
+            created: true,
+            plugin,
+            pieces: Vec::new(),
+            warnings: name_warnings(slug),
+        })
     }
 
     /// Resolves content references and blobs into a draft (checks only; bodies of rendered files stored).
@@ -256,24 +298,31 @@ impl Registry {
         let mut seen = std::collections::HashSet::new();
         for c in contents {
             if !seen.insert((c.kind, c.slug.clone())) {
-                return Err(RegistryError::InvalidPlugin(format!("{} `{}` is listed twice in contents", c.kind, c.slug)));
+                return Err(RegistryError::InvalidPlugin(format!(
+                    "{} `{}` is listed twice in contents",
+                    c.kind, c.slug
+                )));
             }
-            let piece = self
-                .store()
-                .piece(tenant, c.kind.as_str(), &c.slug)
-                .await?
-                .ok_or_else(|| RegistryError::InvalidPlugin(format!("contents: {} `{}` is not registered in this tenant", c.kind, c.slug)))?;
+            let piece = self.store().piece(tenant, c.kind.as_str(), &c.slug).await?.ok_or_else(|| {
+                RegistryError::InvalidPlugin(format!("contents: {} `{}` is not registered in this tenant", c.kind, c.slug))
+            })?;
             let versions = self.store().piece_versions(tenant, piece.id).await?;
             let chosen = match &c.version {
-                Some(v) => versions.iter().find(|row| &row.version == v).ok_or_else(|| {
-                    RegistryError::InvalidPlugin(format!("contents: {} `{}` has no version {v}", c.kind, c.slug))
-                })?,
+                Some(v) => versions
+                    .iter()
+                    .find(|row| &row.version == v)
+                    .ok_or_else(|| RegistryError::InvalidPlugin(format!("contents: {} `{}` has no version {v}", c.kind, c.slug)))?,
                 None => latest_of(&versions).ok_or_else(|| {
                     RegistryError::InvalidPlugin(format!("contents: {} `{}` has no version that is not archived", c.kind, c.slug))
                 })?,
             };
             pieces.push(PieceMount {
-                source: PieceSource::Pinned { kind: c.kind, slug: c.slug.clone(), version_id: chosen.id, version: chosen.version.clone() },
+                source: PieceSource::Pinned {
+                    kind: c.kind,
+                    slug: c.slug.clone(),
+                    version_id: chosen.id,
+                    version: chosen.version.clone(),
+                },
                 mount_path: mount_for(c.kind, &c.slug),
             });
         }
@@ -285,7 +334,17 @@ impl Registry {
             data: manifest::render_plugin_json(slug.as_str(), version_text.as_deref(), &metadata),
         });
         let (files, bodies) = self.prepare_files(blob_files).await?;
-        Ok(Draft { slug, version, metadata, pieces, files, blobs: Some(blobs_in), bodies, action: "plugin.compose", warnings: Vec::new() })
+        Ok(Draft {
+            slug,
+            version,
+            metadata,
+            pieces,
+            files,
+            blobs: Some(blobs_in),
+            bodies,
+            action: "plugin.compose",
+            warnings: Vec::new(),
+        })
     }
 
     /// `PATCH /v1/plugins/{slug}`.
@@ -299,7 +358,9 @@ impl Registry {
         match SourcingMode::parse(&plugin.mode) {
             Some(SourcingMode::External) => {
                 if req.contents.is_some() || req.blobs.is_some() || req.version.is_some() {
-                    return Err(RegistryError::InvalidPlugin("an external plugin has no contents, blobs or version here".into()));
+                    return Err(RegistryError::InvalidPlugin(
+                        "an external plugin has no contents, blobs or version here".into(),
+                    ));
                 }
                 let source = match &req.source {
                     Some(s) => Some(catalogue::check_external_source(s).map_err(|e| RegistryError::InvalidPlugin(format!("source: {e}")))?),
@@ -307,15 +368,22 @@ impl Registry {
                 };
                 self.update_metadata_only(actor, &plugin, &metadata, source.as_ref()).await?;
                 let plugin = self.show_plugin(actor, slug.as_str()).await?;
-                Ok(PublishPluginResult { created: false, plugin, pieces: Vec::new(), warnings: Vec::new() })
+                Ok(PublishPluginResult {
+                    created: false,
+                    plugin,
+                    pieces: Vec::new(),
+                    warnings: Vec::new(),
+                })
             }
             Some(SourcingMode::Internal) => {
                 if req.source.is_some() {
                     return Err(RegistryError::InvalidPlugin("`source` is only for external plugins".into()));
                 }
                 let latest = self.store().latest_plugin_version(actor.tenant, plugin.id).await?;
-                let composed_blobs: Option<PluginBlobs> =
-                    latest.as_ref().and_then(|v| v.blobs.as_deref()).and_then(|b| serde_json::from_str(b).ok());
+                let composed_blobs: Option<PluginBlobs> = latest
+                    .as_ref()
+                    .and_then(|v| v.blobs.as_deref())
+                    .and_then(|b| serde_json::from_str(b).ok());
                 let Some(old_blobs) = composed_blobs else {
                     if req.contents.is_some() || req.blobs.is_some() || req.version.is_some() {
                         return Err(RegistryError::Conflict(format!(
@@ -324,7 +392,12 @@ impl Registry {
                     }
                     self.update_metadata_only(actor, &plugin, &metadata, None).await?;
                     let plugin = self.show_plugin(actor, slug.as_str()).await?;
-                    return Ok(PublishPluginResult { created: false, plugin, pieces: Vec::new(), warnings: Vec::new() });
+                    return Ok(PublishPluginResult {
+                        created: false,
+                        plugin,
+                        pieces: Vec::new(),
+                        warnings: Vec::new(),
+                    });
                 };
                 let contents = match req.contents {
                     Some(c) => c,
@@ -335,7 +408,11 @@ impl Registry {
                             .await?
                             .into_iter()
                             .filter_map(|p| {
-                                Some(ContentRef { kind: PieceKind::parse(&p.kind)?, slug: p.slug, version: Some(p.version) })
+                                Some(ContentRef {
+                                    kind: PieceKind::parse(&p.kind)?,
+                                    slug: p.slug,
+                                    version: Some(p.version),
+                                })
                             })
                             .collect(),
                         None => Vec::new(),
@@ -343,27 +420,53 @@ impl Registry {
                 };
                 let version = match req.version.as_deref() {
                     Some(v) => parse_optional_version(Some(v))?,
-                    None => latest.as_ref().and_then(|v| v.version.as_deref()).map(|v| parse_optional_version(Some(v))).transpose()?.flatten(),
+                    None => latest
+                        .as_ref()
+                        .and_then(|v| v.version.as_deref())
+                        .map(|v| parse_optional_version(Some(v)))
+                        .transpose()?
+                        .flatten(),
                 };
                 let draft = self
                     .compose_draft(actor.tenant, slug, version, metadata, &contents, req.blobs.unwrap_or(old_blobs))
                     .await?;
-                self.commit_draft(actor, Draft { action: "plugin.update", ..draft }, Some(plugin.id)).await
+                self.commit_draft(
+                    actor,
+                    Draft {
+                        action: "plugin.update",
+                        ..draft
+                    },
+                    Some(plugin.id),
+                )
+                .await
             }
             _ => Err(RegistryError::Conflict(format!("plugin `{slug}` is mirrored: change it upstream"))),
         }
     }
 
-    async fn update_metadata_only(&self, actor: &Actor, plugin: &PluginRow, metadata: &PluginMetadata, source: Option<&serde_json::Value>) -> Result<()> {
+    async fn update_metadata_only(
+        &self,
+        actor: &Actor,
+        plugin: &PluginRow,
+        metadata: &PluginMetadata,
+        source: Option<&serde_json::Value>,
+    ) -> Result<()> {
         let meta_json = serde_json::to_string(metadata).map_err(|e| RegistryError::Internal(e.to_string()))?;
         let source_json = source.map(|s| s.to_string());
         // The retried closure borrows; it must not move these.
         let (meta_json, source_json) = (&meta_json, &source_json);
         with_retry(|| async move {
             let mut tx = self.store().write().await?;
-            tx.update_plugin(actor.tenant, plugin.id, &meta_json, source_json.as_deref()).await?;
+            tx.update_plugin(actor.tenant, plugin.id, meta_json, source_json.as_deref()).await?;
             tx.bump_catalogue_rev(actor.tenant).await?;
-            audit(&mut tx, actor, "plugin.update", &plugin.slug, serde_json::json!({ "metadata": metadata })).await?;
+            audit(
+                &mut tx,
+                actor,
+                "plugin.update",
+                &plugin.slug,
+                serde_json::json!({ "metadata": metadata }),
+            )
+            .await?;
             tx.commit().await?;
             Ok(())
         })
@@ -376,7 +479,12 @@ impl Registry {
     /// then materialises the repo.
     async fn commit_draft(&self, actor: &Actor, draft: Draft, expect_plugin: Option<i64>) -> Result<PublishPluginResult> {
         let meta_json = serde_json::to_string(&draft.metadata).map_err(|e| RegistryError::Internal(e.to_string()))?;
-        let blobs_json = draft.blobs.as_ref().map(|b| serde_json::to_string(b)).transpose().map_err(|e| RegistryError::Internal(e.to_string()))?;
+        let blobs_json = draft
+            .blobs
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| RegistryError::Internal(e.to_string()))?;
         let slug = draft.slug.clone();
         // The retried closure borrows; it must not move these.
         let (slug, meta_json, blobs_json, draft) = (&slug, &meta_json, &blobs_json, &draft);
@@ -391,7 +499,7 @@ impl Registry {
                 }
                 Some(p) => p,
                 None if expect_plugin.is_some() => return Err(RegistryError::NotFound(format!("plugin `{slug}` not found"))),
-                None => tx.insert_plugin(actor.tenant, slug.as_str(), "internal", &meta_json, None).await?,
+                None => tx.insert_plugin(actor.tenant, slug.as_str(), "internal", meta_json, None).await?,
             };
 
             // Register new pieces (or reuse identical versions), collect the tree.
@@ -413,7 +521,7 @@ impl Registry {
                     tree.push(FileRow { path: format!("{}/{}", piece.mount_path, f.path), ..f });
                 }
                 mounts.push((version_id, piece.mount_path.clone()));
-                published.push((kind, slug, version, created, piece_id, version_id));
+                published.push(Mounted { kind, slug, version, created, piece_id, version_id });
             }
             check_unique_paths(&tree)?;
             let digest = digest(&tree);
@@ -424,25 +532,23 @@ impl Registry {
             if let Some(v) = &draft.version {
                 if let Some(existing) = versions.iter().find(|row| row.version.as_deref() == Some(v.to_string().as_str())) {
                     if existing.digest == digest && latest.map(|l| l.id) == Some(existing.id) {
-                        return Ok((false, published_view(&mut tx, actor, &published, plugin.id).await?));
+                        return Ok((false, published_view(&mut tx, actor, &published).await?));
                     }
                     return Err(RegistryError::VersionConflict(format!(
                         "plugin `{slug}` already has version {v} with other content; Claude Code would never update to it: bump the version (e.g. {})",
                         skill_pool_core::version::next_patch(Some(v))
                     )));
                 }
-                if let Some(max) = versions.iter().filter_map(|row| row.version.as_deref().and_then(|s| Version::parse(s).ok())).max() {
-                    if v < &max {
+                if let Some(max) = versions.iter().filter_map(|row| row.version.as_deref().and_then(|s| Version::parse(s).ok())).max()
+                    && v < &max {
                         return Err(RegistryError::VersionConflict(format!(
                             "plugin `{slug}` is already at version {max}: publish a higher version than {v}"
                         )));
                     }
+            } else if let Some(l) = latest
+                && l.digest == digest && l.version.is_none() {
+                    return Ok((false, published_view(&mut tx, actor, &published).await?));
                 }
-            } else if let Some(l) = latest {
-                if l.digest == digest && l.version.is_none() {
-                    return Ok((false, published_view(&mut tx, actor, &published, plugin.id).await?));
-                }
-            }
 
             let created_at = now_ms();
             let tree_files = tree_files(&tree)?;
@@ -476,7 +582,7 @@ impl Registry {
                 &own_files,
             )
             .await?;
-            tx.update_plugin(actor.tenant, plugin.id, &meta_json, None).await?;
+            tx.update_plugin(actor.tenant, plugin.id, meta_json, None).await?;
             tx.bump_catalogue_rev(actor.tenant).await?;
             audit(
                 &mut tx,
@@ -486,7 +592,7 @@ impl Registry {
                 serde_json::json!({ "seq": seq, "version": version_text, "commit": commit_hex, "digest": digest }),
             )
             .await?;
-            let view = published_view(&mut tx, actor, &published, plugin.id).await?;
+            let view = published_view(&mut tx, actor, &published).await?;
             self.write_bodies(&draft.bodies).await?;
             tx.commit().await?;
             Ok((true, view))
@@ -498,12 +604,17 @@ impl Registry {
         let row = self.plugin_row(actor.tenant, slug.as_str()).await?;
         self.ensure_repo(actor.tenant, &row).await?;
         let plugin = self.show_plugin(actor, slug.as_str()).await?;
-        let mut warnings = name_warnings(&slug);
+        let mut warnings = name_warnings(slug);
         warnings.extend(draft.warnings.iter().cloned());
         if !created {
             warnings.push(format!("plugin `{slug}` already serves this content: nothing changed"));
         }
-        Ok(PublishPluginResult { created, plugin, pieces: published, warnings })
+        Ok(PublishPluginResult {
+            created,
+            plugin,
+            pieces: published,
+            warnings,
+        })
     }
 
     pub async fn delete_plugin(&self, actor: &Actor, slug: &str) -> Result<()> {
@@ -525,7 +636,10 @@ impl Registry {
     }
 
     pub(crate) async fn plugin_row(&self, tenant: TenantId, slug: &str) -> Result<PluginRow> {
-        self.store().plugin(tenant, slug).await?.ok_or_else(|| RegistryError::NotFound(format!("plugin `{slug}` not found")))
+        self.store()
+            .plugin(tenant, slug)
+            .await?
+            .ok_or_else(|| RegistryError::NotFound(format!("plugin `{slug}` not found")))
     }
 
     pub async fn list_plugins(&self, actor: &Actor, cursor: Option<&str>, limit: i64) -> Result<Page<Plugin>> {
@@ -554,7 +668,11 @@ impl Registry {
 
     async fn plugin_view(&self, tenant: TenantId, row: &PluginRow, detailed: bool) -> Result<Plugin> {
         let mode = SourcingMode::parse(&row.mode).unwrap_or(SourcingMode::Internal);
-        let versions = if mode == SourcingMode::External { Vec::new() } else { self.store().plugin_versions(tenant, row.id).await? };
+        let versions = if mode == SourcingMode::External {
+            Vec::new()
+        } else {
+            self.store().plugin_versions(tenant, row.id).await?
+        };
         let current = versions.last();
         let contents = match current {
             Some(v) => self
@@ -576,7 +694,13 @@ impl Registry {
             None => Vec::new(),
         };
         let files = match (detailed, current) {
-            (true, Some(v)) => self.store().plugin_version_tree(tenant, v.id).await?.iter().map(file_info).collect(),
+            (true, Some(v)) => self
+                .store()
+                .plugin_version_tree(tenant, v.id)
+                .await?
+                .iter()
+                .map(file_info)
+                .collect(),
             _ => Vec::new(),
         };
         let tenant_slug = self.tenant_slug(tenant).await?;
@@ -585,7 +709,11 @@ impl Registry {
             mode,
             metadata: serde_json::from_str(&row.metadata).unwrap_or_default(),
             current: current.map(version_view),
-            versions: if detailed { versions.iter().rev().map(version_view).collect() } else { Vec::new() },
+            versions: if detailed {
+                versions.iter().rev().map(version_view).collect()
+            } else {
+                Vec::new()
+            },
             contents,
             files,
             git_url: (mode != SourcingMode::External).then(|| self.git_url(&tenant_slug, &row.slug)),
@@ -631,26 +759,44 @@ fn name_warnings(slug: &Slug) -> Vec<String> {
 async fn audit(tx: &mut Tx, actor: &Actor, action: &str, slug: &str, detail: serde_json::Value) -> Result<()> {
     tx.insert_audit(
         actor.tenant,
-        NewAudit { actor: &actor.name, action, target: &format!("plugin:{slug}"), detail, request_id: actor.request_id.as_deref() },
+        NewAudit {
+            actor: &actor.name,
+            action,
+            target: &format!("plugin:{slug}"),
+            detail,
+            request_id: actor.request_id.as_deref(),
+        },
     )
     .await?;
     Ok(())
 }
 
-async fn published_view(
-    tx: &mut Tx,
-    actor: &Actor,
-    published: &[(PieceKind, String, String, bool, Option<i64>, i64)],
-    plugin_id: i64,
-) -> Result<Vec<PublishedPiece>> {
-    let _ = plugin_id;
-    let mut out = Vec::new();
-    for (kind, slug, version, created, piece_id, version_id) in published {
-        let others = match piece_id {
-            Some(piece_id) => tx.plugins_pinning_other_versions(actor.tenant, *piece_id, *version_id).await?,
+/// A piece as it went into a new plugin version.
+struct Mounted {
+    kind: PieceKind,
+    slug: String,
+    version: String,
+    /// True when this publish registered the version.
+    created: bool,
+    /// Set for pieces registered by a folder publish (the only ones that can leave others behind).
+    piece_id: Option<i64>,
+    version_id: i64,
+}
+
+async fn published_view(tx: &mut Tx, actor: &Actor, published: &[Mounted]) -> Result<Vec<PublishedPiece>> {
+    let mut out = Vec::with_capacity(published.len());
+    for m in published {
+        let others = match m.piece_id {
+            Some(piece_id) => tx.plugins_pinning_other_versions(actor.tenant, piece_id, m.version_id).await?,
             None => Vec::new(),
         };
-        out.push(PublishedPiece { kind: *kind, slug: slug.clone(), version: version.clone(), created: *created, plugins_on_older_versions: others });
+        out.push(PublishedPiece {
+            kind: m.kind,
+            slug: m.slug.clone(),
+            version: m.version.clone(),
+            created: m.created,
+            plugins_on_older_versions: others,
+        });
     }
     Ok(out)
 }

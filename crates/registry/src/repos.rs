@@ -48,8 +48,10 @@ impl Registry {
         if self.is_verified(plugin.id, &latest.commit_id) {
             return Ok(path);
         }
-        let expected: ObjectId =
-            latest.commit_id.parse().map_err(|_| RegistryError::Internal("stored commit id is not valid".into()))?;
+        let expected: ObjectId = latest
+            .commit_id
+            .parse()
+            .map_err(|_| RegistryError::Internal("stored commit id is not valid".into()))?;
         let repo = match BareRepo::open_or_init(&path).await {
             Ok(repo) => repo,
             Err(e) => {
@@ -72,7 +74,10 @@ impl Registry {
                         None => format!("{} revision {}\n", plugin.slug, v.seq),
                     },
                     tag: v.version.as_ref().map(|version| format!("v{version}")),
-                    expected: v.commit_id.parse().map_err(|_| RegistryError::Internal("stored commit id is not valid".into()))?,
+                    expected: v
+                        .commit_id
+                        .parse()
+                        .map_err(|_| RegistryError::Internal("stored commit id is not valid".into()))?,
                 });
             }
             let bodies = Blobs(self.store().blobs().clone());
@@ -94,12 +99,21 @@ impl Registry {
             }
             tracing::info!(plugin = %plugin.slug, commit = %expected, versions = versions.len(), ms = started.elapsed().as_millis() as u64, "repo materialised");
         }
-        self.inner.verified_repos.lock().unwrap_or_else(|p| p.into_inner()).insert(plugin.id, latest.commit_id.clone());
+        self.inner
+            .verified_repos
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(plugin.id, latest.commit_id.clone());
         Ok(path)
     }
 
     fn is_verified(&self, plugin_id: i64, commit: &str) -> bool {
-        self.inner.verified_repos.lock().unwrap_or_else(|p| p.into_inner()).get(&plugin_id).is_some_and(|c| c == commit)
+        self.inner
+            .verified_repos
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&plugin_id)
+            .is_some_and(|c| c == commit)
     }
 
     /// Forgets what was verified (tests use this after damaging a repo on purpose).
@@ -108,12 +122,16 @@ impl Registry {
     }
 
     pub(crate) async fn remove_repo(&self, tenant: TenantId, plugin_id: i64) {
-        self.inner.verified_repos.lock().unwrap_or_else(|p| p.into_inner()).remove(&plugin_id);
+        self.inner
+            .verified_repos
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&plugin_id);
         let path = self.repo_path(tenant, plugin_id);
-        if let Err(e) = tokio::fs::remove_dir_all(&path).await {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                tracing::warn!(path = %path.display(), error = %e, "could not remove a deleted plugin's repo");
-            }
+        if let Err(e) = tokio::fs::remove_dir_all(&path).await
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(path = %path.display(), error = %e, "could not remove a deleted plugin's repo");
         }
     }
 
@@ -121,7 +139,9 @@ impl Registry {
     pub async fn git_repo_for(&self, tenant: TenantId, plugin_slug: &str) -> Result<PathBuf> {
         let plugin = self.plugin_row(tenant, plugin_slug).await?;
         if plugin.mode == "external" {
-            return Err(RegistryError::NotFound(format!("plugin `{plugin_slug}` is external: clone it from its upstream")));
+            return Err(RegistryError::NotFound(format!(
+                "plugin `{plugin_slug}` is external: clone it from its upstream"
+            )));
         }
         self.ensure_repo(tenant, &plugin).await
     }

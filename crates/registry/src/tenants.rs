@@ -28,7 +28,11 @@ impl Registry {
     /// Creates a tenant. The slug must be valid and not a marketplace name Claude Code reserves.
     pub async fn create_tenant(&self, slug: &str, display_name: Option<&str>) -> Result<TenantRow> {
         let slug = check_tenant_slug(slug).map_err(|e| RegistryError::BadRequest(e.to_string()))?;
-        let display_name = display_name.map(str::trim).filter(|d| !d.is_empty()).unwrap_or(slug.as_str()).to_string();
+        let display_name = display_name
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .unwrap_or(slug.as_str())
+            .to_string();
         let mut tx = self.store().write().await?;
         let tenant = match tx.insert_tenant(slug.as_str(), &display_name).await {
             Ok(t) => t,
@@ -65,7 +69,9 @@ impl Registry {
             Err(RegistryError::Conflict(_)) => return Ok(None),
             Err(e) => return Err(e),
         };
-        let created = self.create_token(&Actor::operator(tenant.id), "bootstrap-admin", Role::Admin).await?;
+        let created = self
+            .create_token(&Actor::operator(tenant.id), "bootstrap-admin", Role::Admin)
+            .await?;
         let token_file = self.config().data_dir.join("admin-token");
         write_secret_file(&token_file, &created.secret)?;
         Ok(Some(Bootstrap { tenant, token_file }))
@@ -86,7 +92,7 @@ impl Registry {
         let (hash, name) = (&hash, &name);
         with_retry(|| async move {
             let mut tx = self.store().write().await?;
-            let user = match tx.insert_user(tenant, name.as_str(), &hash, role.as_str()).await {
+            let user = match tx.insert_user(tenant, name.as_str(), hash, role.as_str()).await {
                 Ok(u) => u,
                 Err(StoreError::Conflict(_)) => {
                     return Err(RegistryError::Conflict(format!("user `{name}` already exists in this tenant")));
@@ -132,7 +138,9 @@ pub fn write_secret_file(path: &std::path::Path, secret: &str) -> Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options.open(path).map_err(RegistryError::io(format!("writing {}", path.display())))?;
+    let mut file = options
+        .open(path)
+        .map_err(RegistryError::io(format!("writing {}", path.display())))?;
     writeln!(file, "{secret}").map_err(RegistryError::io(format!("writing {}", path.display())))?;
     Ok(())
 }

@@ -58,12 +58,16 @@ impl Registry {
         actor.require(Role::Admin)?;
         let name = name.trim();
         if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
-            return Err(RegistryError::BadRequest("a token name must have 1 to 100 printable characters".into()));
+            return Err(RegistryError::BadRequest(
+                "a token name must have 1 to 100 printable characters".into(),
+            ));
         }
         let secret = new_secret();
         let prefix: String = secret.chars().take(SECRET_PREFIX.len() + 6).collect();
         let mut tx = self.store().write().await?;
-        let row = tx.insert_token(actor.tenant, name, role.as_str(), &hash_secret(&secret), &prefix).await?;
+        let row = tx
+            .insert_token(actor.tenant, name, role.as_str(), &hash_secret(&secret), &prefix)
+            .await?;
         tx.insert_audit(
             actor.tenant,
             NewAudit {
@@ -76,7 +80,10 @@ impl Registry {
         )
         .await?;
         tx.commit().await?;
-        Ok(CreatedSecret { token: token_view(&row), secret })
+        Ok(CreatedSecret {
+            token: token_view(&row),
+            secret,
+        })
     }
 
     pub async fn list_tokens(&self, actor: &Actor) -> Result<Vec<Token>> {
@@ -118,7 +125,9 @@ impl Registry {
             return Err(RegistryError::NotFound("not found".into()));
         }
         if row.revoked_at.is_some() {
-            return Err(RegistryError::Unauthorized("this token has been revoked: ask an admin for a new one".into()));
+            return Err(RegistryError::Unauthorized(
+                "this token has been revoked: ask an admin for a new one".into(),
+            ));
         }
         if let Err(e) = self.store().touch_token(row.id).await {
             tracing::warn!(error = %e, "could not record token use");
@@ -132,24 +141,14 @@ impl Registry {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn secrets_are_long_random_and_prefixed() {
-        let a = new_secret();
-        let b = new_secret();
-        assert_ne!(a, b);
-        assert!(a.starts_with("sp_"));
-        assert_eq!(a.len(), 3 + SECRET_LEN);
-        assert_eq!(hash_secret(&a).len(), 64);
-    }
-}
-
 impl Registry {
     /// The audit log, newest first; `before` is the `next_cursor` of the previous page.
-    pub async fn audit(&self, actor: &Actor, before: Option<i64>, limit: i64) -> Result<skill_pool_core::api::Page<skill_pool_core::api::AuditEntry>> {
+    pub async fn audit(
+        &self,
+        actor: &Actor,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<skill_pool_core::api::Page<skill_pool_core::api::AuditEntry>> {
         actor.require(Role::Admin)?;
         let rows = self.store().list_audit(actor.tenant, before, limit + 1).await?;
         let more = rows.len() as i64 > limit;
@@ -168,5 +167,20 @@ impl Registry {
             .collect();
         let next_cursor = if more { rows.last().map(|r| r.id.to_string()) } else { None };
         Ok(skill_pool_core::api::Page { items, next_cursor })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_long_random_and_prefixed() {
+        let a = new_secret();
+        let b = new_secret();
+        assert_ne!(a, b);
+        assert!(a.starts_with("sp_"));
+        assert_eq!(a.len(), 3 + SECRET_LEN);
+        assert_eq!(hash_secret(&a).len(), 64);
     }
 }

@@ -87,19 +87,34 @@ pub(crate) fn tree_files(files: &[FileRow]) -> Result<Vec<TreeFile>> {
                 Some(FileMode::Regular) => EntryMode::File,
                 Some(FileMode::Executable) => EntryMode::Executable,
                 Some(FileMode::Symlink) => EntryMode::Symlink,
-                None => return Err(RegistryError::Internal(format!("stored file {} has unknown mode {}", f.path, f.mode))),
+                None => {
+                    return Err(RegistryError::Internal(format!(
+                        "stored file {} has unknown mode {}",
+                        f.path, f.mode
+                    )));
+                }
             };
             let blob: ObjectId = f
                 .git_oid
                 .parse()
                 .map_err(|_| RegistryError::Internal(format!("stored file {} has a bad git id", f.path)))?;
-            Ok(TreeFile { path: f.path.clone(), mode, blob, sha256: f.sha256.clone() })
+            Ok(TreeFile {
+                path: f.path.clone(),
+                mode,
+                blob,
+                sha256: f.sha256.clone(),
+            })
         })
         .collect()
 }
 
 pub(crate) fn file_info(f: &FileRow) -> FileInfo {
-    FileInfo { path: f.path.clone(), mode: f.mode.clone(), size: f.size.max(0) as u64, sha256: f.sha256.clone() }
+    FileInfo {
+        path: f.path.clone(),
+        mode: f.mode.clone(),
+        size: f.size.max(0) as u64,
+        sha256: f.sha256.clone(),
+    }
 }
 
 /// Reads the bodies of `files` back as upload files (for downloads).
@@ -109,7 +124,9 @@ pub(crate) async fn load_files(registry: &Registry, files: Vec<FileRow>) -> Resu
         files
             .into_iter()
             .map(|f| {
-                let data = blobs.get(&f.sha256).map_err(RegistryError::io(format!("reading the body of {}", f.path)))?;
+                let data = blobs
+                    .get(&f.sha256)
+                    .map_err(RegistryError::io(format!("reading the body of {}", f.path)))?;
                 let mode = FileMode::parse(&f.mode).unwrap_or(FileMode::Regular);
                 Ok(UploadFile { path: f.path, mode, data })
             })

@@ -49,9 +49,18 @@ impl FromRequestParts<AppState> for Caller {
             .filter(|s| !s.is_empty())
             .ok_or_else(|| ApiError::unauthorized("malformed Authorization header: use `Bearer <token>`"))?;
         let auth = state.registry.authenticate(tenant.id, secret).await?;
-        let request_id = parts.headers.get(REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let request_id = parts
+            .headers
+            .get(REQUEST_ID_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         Ok(Caller {
-            actor: Actor { tenant: tenant.id, role: auth.role, name: format!("token:{}#{}", auth.name, auth.token_id), request_id },
+            actor: Actor {
+                tenant: tenant.id,
+                role: auth.role,
+                name: format!("token:{}#{}", auth.name, auth.token_id),
+                request_id,
+            },
             tenant,
             token_name: auth.name,
         })
@@ -68,8 +77,16 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
             Ok(axum::Json(v)) => Ok(Json(v)),
             Err(rejection) => {
                 let status = rejection.status();
-                let code = if status == StatusCode::UNSUPPORTED_MEDIA_TYPE { "unsupported_media_type" } else { "bad_request" };
-                let status = if status == StatusCode::UNSUPPORTED_MEDIA_TYPE { status } else { StatusCode::BAD_REQUEST };
+                let code = if status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
+                    "unsupported_media_type"
+                } else {
+                    "bad_request"
+                };
+                let status = if status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
+                    status
+                } else {
+                    StatusCode::BAD_REQUEST
+                };
                 Err(ApiError::new(status, code, rejection.body_text()))
             }
         }
@@ -109,7 +126,11 @@ impl FromRequest<AppState> for Upload {
     type Rejection = ApiError;
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         let limit = state.config.max_upload_bytes;
-        let too_large = || ApiError::too_large(format!("the upload is larger than the server's limit of {limit} bytes (SKILL_POOL_MAX_UPLOAD_BYTES)"));
+        let too_large = || {
+            ApiError::too_large(format!(
+                "the upload is larger than the server's limit of {limit} bytes (SKILL_POOL_MAX_UPLOAD_BYTES)"
+            ))
+        };
         let body = read_limited(req.into_body(), limit).await.map_err(|_| too_large())?;
         if body.is_empty() {
             return Err(ApiError::bad_request("the request body is empty"));

@@ -23,7 +23,7 @@ use skill_pool_store::{BlobStore, Store, StoreOptions};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-pub use config::{ServerConfig, ServeArgs, StorageArgs};
+pub use config::{ServeArgs, ServerConfig, StorageArgs};
 
 /// Shared by every handler.
 #[derive(Clone)]
@@ -85,7 +85,11 @@ pub fn app(registry: Registry, config: ServerConfig) -> Router {
         .layer(axum::middleware::from_fn(error::render_errors))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
-            let request_id = req.headers().get(error::REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+            let request_id = req
+                .headers()
+                .get(error::REQUEST_ID_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %request_id)
         }))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
@@ -93,10 +97,18 @@ pub fn app(registry: Registry, config: ServerConfig) -> Router {
 
 /// Runs the server on `listener` until `shutdown` resolves, then drains connections.
 /// On an empty database it first creates the bootstrap tenant and admin token.
-pub async fn serve(config: ServerConfig, listener: tokio::net::TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn serve(
+    config: ServerConfig,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let store = open_store(&config.data_dir, &config.database_url).await?;
     let registry = registry_for(store.clone(), &config);
-    if let Some(boot) = registry.bootstrap(&config.bootstrap_tenant).await.context("bootstrapping the first tenant")? {
+    if let Some(boot) = registry
+        .bootstrap(&config.bootstrap_tenant)
+        .await
+        .context("bootstrapping the first tenant")?
+    {
         tracing::info!(
             tenant = %boot.tenant.slug,
             token_file = %boot.token_file.display(),

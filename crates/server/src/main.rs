@@ -92,7 +92,10 @@ enum UserCommand {
 fn init_logging(json: bool) {
     let filter = EnvFilter::try_from_env("SKILL_POOL_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
     let json = json || std::env::var("SKILL_POOL_LOG_FORMAT").is_ok_and(|v| v == "json");
     if json {
         builder.json().init();
@@ -136,7 +139,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             eprintln!("migrations applied");
             Ok(())
         }
-        Some(Command::Tenant(TenantCommand::Create { slug, display_name, storage })) => {
+        Some(Command::Tenant(TenantCommand::Create {
+            slug,
+            display_name,
+            storage,
+        })) => {
             let registry = admin_registry(&storage).await?;
             let tenant = registry.create_tenant(&slug, display_name.as_deref()).await?;
             println!("created tenant {} ({})", tenant.slug, tenant.display_name);
@@ -149,21 +156,36 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Some(Command::Token(TokenCommand::Create { tenant, role, name, storage })) => {
+        Some(Command::Token(TokenCommand::Create {
+            tenant,
+            role,
+            name,
+            storage,
+        })) => {
             let registry = admin_registry(&storage).await?;
             let id = tenant_id(&registry, &tenant).await?;
             let role = Role::parse(&role).context("role")?;
             let created = registry.create_token(&Actor::operator(id), &name, role).await?;
-            println!("created {role} token `{}` for tenant {tenant}; it is shown only once:", created.token.name);
+            println!(
+                "created {role} token `{}` for tenant {tenant}; it is shown only once:",
+                created.token.name
+            );
             println!("{}", created.secret);
             Ok(())
         }
-        Some(Command::User(UserCommand::Create { tenant, username, role, storage })) => {
+        Some(Command::User(UserCommand::Create {
+            tenant,
+            username,
+            role,
+            storage,
+        })) => {
             let registry = admin_registry(&storage).await?;
             let id = tenant_id(&registry, &tenant).await?;
             let role = Role::parse(&role).context("role")?;
             let mut password = String::new();
-            std::io::stdin().read_to_string(&mut password).context("reading the password from standard input")?;
+            std::io::stdin()
+                .read_to_string(&mut password)
+                .context("reading the password from standard input")?;
             let password = password.trim_end_matches(['\r', '\n']);
             registry.create_user(id, &username, password, role).await?;
             println!("created {role} user {username} in tenant {tenant}");
@@ -179,7 +201,9 @@ async fn admin_registry(storage: &StorageArgs) -> anyhow::Result<skill_pool_regi
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(args.bind).await.with_context(|| format!("binding {}", args.bind))?;
+    let listener = tokio::net::TcpListener::bind(args.bind)
+        .await
+        .with_context(|| format!("binding {}", args.bind))?;
     let bound = listener.local_addr()?;
     let config = ServerConfig::from_args(&args, bound);
     skill_pool_server::serve(config, listener, shutdown_signal()).await

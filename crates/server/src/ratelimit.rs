@@ -22,7 +22,9 @@ impl Limiter {
     pub fn new(per_minute: u32) -> Limiter {
         let rate = NonZeroU32::new(per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new((per_minute / 4).max(1)).unwrap_or(NonZeroU32::MIN);
-        Limiter { inner: RateLimiter::keyed(Quota::per_minute(rate).allow_burst(burst)) }
+        Limiter {
+            inner: RateLimiter::keyed(Quota::per_minute(rate).allow_burst(burst)),
+        }
     }
 
     /// `Err(seconds to wait)` when the address is over its limit.
@@ -41,16 +43,16 @@ impl Limiter {
 pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
     if let Some(limiter) = &state.limiter {
         let addr = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-        if let Some(addr) = addr {
-            if let Err(wait) = limiter.check(addr) {
-                let mut err = ApiError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "rate_limited",
-                    format!("too many requests from this address: try again in {wait} s"),
-                );
-                err.retry_after = Some(wait);
-                return err.into_response();
-            }
+        if let Some(addr) = addr
+            && let Err(wait) = limiter.check(addr)
+        {
+            let mut err = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("too many requests from this address: try again in {wait} s"),
+            );
+            err.retry_after = Some(wait);
+            return err.into_response();
         }
     }
     next.run(req).await

@@ -35,14 +35,17 @@ const TENANT_TTL: Duration = Duration::from_secs(10);
 
 impl TenantCache {
     async fn get(&self, state: &AppState, slug: &str) -> Result<Option<TenantRow>, ApiError> {
-        if let Some((row, at)) = self.by_slug.lock().unwrap_or_else(|p| p.into_inner()).get(slug) {
-            if at.elapsed() < TENANT_TTL {
-                return Ok(Some(row.clone()));
-            }
+        if let Some((row, at)) = self.by_slug.lock().unwrap_or_else(|p| p.into_inner()).get(slug)
+            && at.elapsed() < TENANT_TTL
+        {
+            return Ok(Some(row.clone()));
         }
         let row = state.registry.tenant_by_slug(slug).await?;
         if let Some(row) = &row {
-            self.by_slug.lock().unwrap_or_else(|p| p.into_inner()).insert(slug.to_string(), (row.clone(), Instant::now()));
+            self.by_slug
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(slug.to_string(), (row.clone(), Instant::now()));
         }
         Ok(row)
     }
@@ -58,14 +61,21 @@ fn split_tenant_path(path: &str) -> Option<(&str, &str)> {
 }
 
 fn host_tenant<'a>(host: &'a str, base_domain: &str) -> Option<&'a str> {
-    let host = host.rsplit_once(':').filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit())).map_or(host, |(h, _)| h);
+    let host = host
+        .rsplit_once(':')
+        .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
+        .map_or(host, |(h, _)| h);
     let prefix = host.strip_suffix(base_domain)?.strip_suffix('.')?;
     (!prefix.is_empty() && !prefix.contains('.')).then_some(prefix)
 }
 
 pub async fn dispatch(State(state): State<AppState>, mut req: Request) -> Response {
     let path = req.uri().path().to_string();
-    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).map(str::to_ascii_lowercase);
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_ascii_lowercase);
     let by_host = match (&state.config.base_domain, &host) {
         (Some(base), Some(host)) => host_tenant(host, base).map(str::to_string),
         _ => None,
@@ -100,7 +110,11 @@ pub async fn dispatch(State(state): State<AppState>, mut req: Request) -> Respon
         Ok(uri) => *req.uri_mut() = uri,
         Err(_) => return ApiError::bad_request("malformed request path").into_response(),
     }
-    req.extensions_mut().insert(RoutedTenant { id: tenant.id, slug: tenant.slug, display_name: tenant.display_name });
+    req.extensions_mut().insert(RoutedTenant {
+        id: tenant.id,
+        slug: tenant.slug,
+        display_name: tenant.display_name,
+    });
     match state.tenant_router.clone().oneshot(req).await {
         Ok(res) => res,
         Err(never) => match never {},

@@ -1,5 +1,6 @@
 //! The REST API over real HTTP on an ephemeral port, on SQLite and on PostgreSQL.
 
+#![allow(clippy::type_complexity)] // tables of test cases
 mod common;
 
 use common::server::{TestServer, TestTenant, count_files, skill_md, tar_gz};
@@ -8,7 +9,13 @@ use serde_json::{Value, json};
 use skill_pool_store::both_backends;
 use skill_pool_store::testing::TestDb;
 
-async fn call(s: &TestServer, method: reqwest::Method, url: &str, token: Option<&str>, body: Option<(&str, Vec<u8>)>) -> (StatusCode, Value) {
+async fn call(
+    s: &TestServer,
+    method: reqwest::Method,
+    url: &str,
+    token: Option<&str>,
+    body: Option<(&str, Vec<u8>)>,
+) -> (StatusCode, Value) {
     let mut req = s.http.request(method, url);
     if let Some(t) = token {
         req = req.bearer_auth(t);
@@ -31,7 +38,10 @@ async fn publish_skill(s: &TestServer, t: &TestTenant, slug: &str, version: Opti
     if let Some(v) = version {
         url.push_str(&format!("&version={v}"));
     }
-    let body = tar_gz(&[("SKILL.md", 0o644, md.as_bytes()), ("scripts/run.sh", 0o755, b"#!/bin/sh\necho hi\n")]);
+    let body = tar_gz(&[
+        ("SKILL.md", 0o644, md.as_bytes()),
+        ("scripts/run.sh", 0o755, b"#!/bin/sh\necho hi\n"),
+    ]);
     call(s, reqwest::Method::POST, &url, Some(&t.admin), Some(("application/gzip", body))).await
 }
 
@@ -67,16 +77,33 @@ both_backends!(publish_list_show_archive_download, |db: TestDb| async move {
     assert_eq!(list["items"][0]["slug"], "greet");
     assert_eq!(list["items"][0]["latest"]["version"], "2.0.0");
     let (_, versions) = get(&s, &format!("{}/v1/skills/greet/versions", t.root), &t.member).await;
-    let names: Vec<&str> = versions["items"].as_array().unwrap().iter().map(|v| v["version"].as_str().unwrap()).collect();
+    let names: Vec<&str> = versions["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["2.0.0", "1.0.1", "1.0.0"]);
     let (_, shown) = get(&s, &format!("{}/v1/skills/greet/versions/1.0.0", t.root), &t.member).await;
-    let files: Vec<&str> = shown["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect();
+    let files: Vec<&str> = shown["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
     assert_eq!(files, ["SKILL.md", "scripts/run.sh"]);
     assert_eq!(shown["files"][1]["mode"], "executable");
     assert_eq!(shown["metadata"]["name"], "greet");
 
     // Archive 2.0.0: latest falls back to 1.0.1, 2.0.0 stays fetchable.
-    let (st, archived) = call(&s, reqwest::Method::POST, &format!("{}/v1/skills/greet/versions/2.0.0/archive", t.root), Some(&t.admin), None).await;
+    let (st, archived) = call(
+        &s,
+        reqwest::Method::POST,
+        &format!("{}/v1/skills/greet/versions/2.0.0/archive", t.root),
+        Some(&t.admin),
+        None,
+    )
+    .await;
     assert_eq!(st, StatusCode::OK, "{archived}");
     assert_eq!(archived["archived"], true);
     let (_, piece) = get(&s, &format!("{}/v1/skills/greet", t.root), &t.member).await;
@@ -85,7 +112,13 @@ both_backends!(publish_list_show_archive_download, |db: TestDb| async move {
     assert_eq!(st, StatusCode::OK);
 
     // Download: the exact files back.
-    let res = s.http.get(format!("{}/v1/skills/greet/versions/1.0.0/download", t.root)).bearer_auth(&t.member).send().await.unwrap();
+    let res = s
+        .http
+        .get(format!("{}/v1/skills/greet/versions/1.0.0/download", t.root))
+        .bearer_auth(&t.member)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let bytes = res.bytes().await.unwrap();
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(&bytes[..]));
@@ -94,25 +127,55 @@ both_backends!(publish_list_show_archive_download, |db: TestDb| async move {
         let mut e = e.unwrap();
         let mut data = String::new();
         std::io::Read::read_to_string(&mut e, &mut data).unwrap();
-        seen.push((e.path().unwrap().display().to_string(), e.header().mode().unwrap() & 0o111 != 0, data));
+        seen.push((
+            e.path().unwrap().display().to_string(),
+            e.header().mode().unwrap() & 0o111 != 0,
+            data,
+        ));
     }
     assert_eq!(seen[0], ("SKILL.md".into(), false, skill_md("greet", "Greets", "Say hi.")));
     assert_eq!(seen[1], ("scripts/run.sh".into(), true, "#!/bin/sh\necho hi\n".into()));
 
     // Agents and commands from markdown.
-    let (st, body) = call(&s, reqwest::Method::POST, &format!("{}/v1/agents?slug=reviewer", t.root), Some(&t.admin),
-        Some(("text/markdown", b"---\nname: reviewer\ndescription: Reviews code\n---\nReview.\n".to_vec()))).await;
+    let (st, body) = call(
+        &s,
+        reqwest::Method::POST,
+        &format!("{}/v1/agents?slug=reviewer", t.root),
+        Some(&t.admin),
+        Some((
+            "text/markdown",
+            b"---\nname: reviewer\ndescription: Reviews code\n---\nReview.\n".to_vec(),
+        )),
+    )
+    .await;
     assert_eq!(st, StatusCode::CREATED, "{body}");
-    let (st, body) = call(&s, reqwest::Method::POST, &format!("{}/v1/commands?slug=deploy", t.root), Some(&t.admin),
-        Some(("text/markdown", b"---\ndescription: Deploys the thing\n---\nDeploy the thing.\n".to_vec()))).await;
+    let (st, body) = call(
+        &s,
+        reqwest::Method::POST,
+        &format!("{}/v1/commands?slug=deploy", t.root),
+        Some(&t.admin),
+        Some((
+            "text/markdown",
+            b"---\ndescription: Deploys the thing\n---\nDeploy the thing.\n".to_vec(),
+        )),
+    )
+    .await;
     assert_eq!(st, StatusCode::CREATED, "{body}");
     assert_eq!(body["version"]["files"][0]["path"], "deploy.md");
 
     // Every write left an audit row with a request id.
     let (st, audit) = get(&s, &format!("{}/v1/audit", t.root), &t.admin).await;
     assert_eq!(st, StatusCode::OK);
-    let actions: Vec<&str> = audit["items"].as_array().unwrap().iter().map(|a| a["action"].as_str().unwrap()).collect();
-    assert!(actions.contains(&"skill.publish") && actions.contains(&"skill.archive") && actions.contains(&"agent.publish"), "{actions:?}");
+    let actions: Vec<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["action"].as_str().unwrap())
+        .collect();
+    assert!(
+        actions.contains(&"skill.publish") && actions.contains(&"skill.archive") && actions.contains(&"agent.publish"),
+        "{actions:?}"
+    );
     assert!(audit["items"][0]["request_id"].as_str().is_some_and(|r| !r.is_empty()));
     s.stop().await;
 });
@@ -134,16 +197,76 @@ both_backends!(bad_input_is_refused_and_changes_nothing, |db: TestDb| async move
         async move { call(s, reqwest::Method::POST, &u, Some(&token), Some(("application/gzip", body))).await }
     };
     let cases: Vec<(&str, String, Vec<u8>, StatusCode, &str)> = vec![
-        ("no frontmatter", url("slug=x"), tar_gz(&[("SKILL.md", 0o644, b"just text\n")]), StatusCode::UNPROCESSABLE_ENTITY, "invalid_piece"),
-        ("broken yaml", url("slug=x"), tar_gz(&[("SKILL.md", 0o644, b"---\nname: [x\n---\nbody\n")]), StatusCode::UNPROCESSABLE_ENTITY, "invalid_piece"),
-        ("no description", url("slug=x"), tar_gz(&[("SKILL.md", 0o644, b"---\nname: x\n---\nbody\n")]), StatusCode::UNPROCESSABLE_ENTITY, "invalid_piece"),
-        ("bad name", url("slug=Bad_Name"), tar_gz(&[("SKILL.md", 0o644, skill_md("x", "d", "b").as_bytes())]), StatusCode::UNPROCESSABLE_ENTITY, "invalid_piece"),
-        ("not utf-8", url("slug=x"), tar_gz(&[("SKILL.md", 0o644, b"---\nname: x\ndescription: d\n---\n\xff\xfe\n")]), StatusCode::UNPROCESSABLE_ENTITY, "invalid_piece"),
-        ("no SKILL.md", url("slug=x"), tar_gz(&[("README.md", 0o644, b"hi")]), StatusCode::UNPROCESSABLE_ENTITY, "invalid_piece"),
-        ("not gzip", url("slug=x"), b"definitely not a tarball".to_vec(), StatusCode::BAD_REQUEST, "invalid_archive"),
-        ("bad version", url("slug=greet&version=1.0"), tar_gz(&[("SKILL.md", 0o644, skill_md("greet", "d", "b").as_bytes())]), StatusCode::BAD_REQUEST, "invalid_version"),
-        ("duplicate version, other content", url("slug=greet&version=1.0.0"), tar_gz(&[("SKILL.md", 0o644, skill_md("greet", "d", "changed").as_bytes())]), StatusCode::CONFLICT, "version_conflict"),
-        ("over the upload limit", url("slug=x"), vec![0u8; 80 << 10], StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+        (
+            "no frontmatter",
+            url("slug=x"),
+            tar_gz(&[("SKILL.md", 0o644, b"just text\n")]),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_piece",
+        ),
+        (
+            "broken yaml",
+            url("slug=x"),
+            tar_gz(&[("SKILL.md", 0o644, b"---\nname: [x\n---\nbody\n")]),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_piece",
+        ),
+        (
+            "no description",
+            url("slug=x"),
+            tar_gz(&[("SKILL.md", 0o644, b"---\nname: x\n---\nbody\n")]),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_piece",
+        ),
+        (
+            "bad name",
+            url("slug=Bad_Name"),
+            tar_gz(&[("SKILL.md", 0o644, skill_md("x", "d", "b").as_bytes())]),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_piece",
+        ),
+        (
+            "not utf-8",
+            url("slug=x"),
+            tar_gz(&[("SKILL.md", 0o644, b"---\nname: x\ndescription: d\n---\n\xff\xfe\n")]),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_piece",
+        ),
+        (
+            "no SKILL.md",
+            url("slug=x"),
+            tar_gz(&[("README.md", 0o644, b"hi")]),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_piece",
+        ),
+        (
+            "not gzip",
+            url("slug=x"),
+            b"definitely not a tarball".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "invalid_archive",
+        ),
+        (
+            "bad version",
+            url("slug=greet&version=1.0"),
+            tar_gz(&[("SKILL.md", 0o644, skill_md("greet", "d", "b").as_bytes())]),
+            StatusCode::BAD_REQUEST,
+            "invalid_version",
+        ),
+        (
+            "duplicate version, other content",
+            url("slug=greet&version=1.0.0"),
+            tar_gz(&[("SKILL.md", 0o644, skill_md("greet", "d", "changed").as_bytes())]),
+            StatusCode::CONFLICT,
+            "version_conflict",
+        ),
+        (
+            "over the upload limit",
+            url("slug=x"),
+            vec![0u8; 80 << 10],
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+        ),
     ];
     for (what, u, body, status, code) in cases {
         let (st, b) = post(u, body).await;
@@ -210,12 +333,30 @@ both_backends!(tokens_and_roles, |db: TestDb| async move {
     // A member may read but not write.
     let (st, _) = get(&s, &skills, &t.member).await;
     assert_eq!(st, StatusCode::OK);
-    let (st, b) = call(&s, reqwest::Method::POST, &format!("{skills}?slug=x"), Some(&t.member),
-        Some(("application/gzip", tar_gz(&[("SKILL.md", 0o644, skill_md("x", "d", "b").as_bytes())])))).await;
+    let (st, b) = call(
+        &s,
+        reqwest::Method::POST,
+        &format!("{skills}?slug=x"),
+        Some(&t.member),
+        Some((
+            "application/gzip",
+            tar_gz(&[("SKILL.md", 0o644, skill_md("x", "d", "b").as_bytes())]),
+        )),
+    )
+    .await;
     assert_error(st, &b, StatusCode::FORBIDDEN, "forbidden");
     // Create, use, revoke a token.
-    let (st, created) = call(&s, reqwest::Method::POST, &format!("{}/v1/tokens", t.root), Some(&t.admin),
-        Some(("application/json", serde_json::to_vec(&json!({"name": "ci", "role": "member"})).unwrap()))).await;
+    let (st, created) = call(
+        &s,
+        reqwest::Method::POST,
+        &format!("{}/v1/tokens", t.root),
+        Some(&t.admin),
+        Some((
+            "application/json",
+            serde_json::to_vec(&json!({"name": "ci", "role": "member"})).unwrap(),
+        )),
+    )
+    .await;
     assert_eq!(st, StatusCode::CREATED, "{created}");
     let secret = created["secret"].as_str().unwrap().to_string();
     let (st, who) = get(&s, &format!("{}/v1/whoami", t.root), &secret).await;
@@ -223,16 +364,36 @@ both_backends!(tokens_and_roles, |db: TestDb| async move {
     assert_eq!(who["tenant"], "acme");
     assert_eq!(who["role"], "member");
     let (_, list) = get(&s, &format!("{}/v1/tokens", t.root), &t.admin).await;
-    let listed = list["items"].as_array().unwrap().iter().find(|x| x["name"] == "ci").unwrap().clone();
+    let listed = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == "ci")
+        .unwrap()
+        .clone();
     assert!(listed["last_used_at"].is_string(), "{listed}");
     assert!(!list.to_string().contains(&secret), "a listing never shows secrets");
     let id = created["token"]["id"].as_i64().unwrap();
-    let (st, _) = call(&s, reqwest::Method::DELETE, &format!("{}/v1/tokens/{id}", t.root), Some(&t.admin), None).await;
+    let (st, _) = call(
+        &s,
+        reqwest::Method::DELETE,
+        &format!("{}/v1/tokens/{id}", t.root),
+        Some(&t.admin),
+        None,
+    )
+    .await;
     assert_eq!(st, StatusCode::NO_CONTENT);
     let (st, b) = get(&s, &format!("{}/v1/whoami", t.root), &secret).await;
     assert_error(st, &b, StatusCode::UNAUTHORIZED, "unauthorized");
     // Other tenants cannot revoke this tenant's tokens.
-    let (st, _) = call(&s, reqwest::Method::DELETE, &format!("{}/v1/tokens/{id}", other.root), Some(&other.admin), None).await;
+    let (st, _) = call(
+        &s,
+        reqwest::Method::DELETE,
+        &format!("{}/v1/tokens/{id}", other.root),
+        Some(&other.admin),
+        None,
+    )
+    .await;
     assert_eq!(st, StatusCode::NOT_FOUND);
     s.stop().await;
 });
@@ -250,9 +411,15 @@ both_backends!(tenant_isolation_on_every_route, |db: TestDb| async move {
     use reqwest::Method as M;
     let routes: Vec<(M, &str, Option<(&str, Vec<u8>)>)> = vec![
         (M::GET, "/v1/whoami", None),
-        (M::GET, "/v1/skills", None), (M::GET, "/v1/agents", None), (M::GET, "/v1/commands", None),
+        (M::GET, "/v1/skills", None),
+        (M::GET, "/v1/agents", None),
+        (M::GET, "/v1/commands", None),
         (M::POST, "/v1/skills?slug=x", Some(("application/gzip", gz.clone()))),
-        (M::POST, "/v1/agents?slug=x", Some(("text/markdown", b"---\ndescription: d\n---\nx\n".to_vec()))),
+        (
+            M::POST,
+            "/v1/agents?slug=x",
+            Some(("text/markdown", b"---\ndescription: d\n---\nx\n".to_vec())),
+        ),
         (M::POST, "/v1/commands?slug=x", Some(("text/markdown", b"x\n".to_vec()))),
         (M::GET, "/v1/skills/greet", None),
         (M::GET, "/v1/skills/greet/versions", None),
@@ -260,7 +427,11 @@ both_backends!(tenant_isolation_on_every_route, |db: TestDb| async move {
         (M::GET, "/v1/skills/greet/versions/1.0.0/download", None),
         (M::POST, "/v1/skills/greet/versions/1.0.0/archive", None),
         (M::GET, "/v1/plugins", None),
-        (M::POST, "/v1/plugins", json_body(json!({"slug": "p", "contents": [{"kind": "skill", "slug": "greet"}]}))),
+        (
+            M::POST,
+            "/v1/plugins",
+            json_body(json!({"slug": "p", "contents": [{"kind": "skill", "slug": "greet"}]})),
+        ),
         (M::POST, "/v1/plugins/publish?slug=p", Some(("application/gzip", gz.clone()))),
         (M::GET, "/v1/plugins/p", None),
         (M::PATCH, "/v1/plugins/p", json_body(json!({}))),
@@ -274,7 +445,10 @@ both_backends!(tenant_isolation_on_every_route, |db: TestDb| async move {
         let (st, b) = call(&s, method.clone(), &format!("{}{path}", t.root), Some(&intruder.admin), body).await;
         assert_eq!(st, StatusCode::NOT_FOUND, "{method} {path}: {b}");
         assert_eq!(b["error"], "not_found", "{method} {path}: {b}");
-        assert!(!b.to_string().contains("greet") && !b.to_string().contains("acme display"), "{method} {path} leaks: {b}");
+        assert!(
+            !b.to_string().contains("greet") && !b.to_string().contains("acme display"),
+            "{method} {path} leaks: {b}"
+        );
     }
     // The victim's data is intact.
     let (_, piece) = get(&s, &format!("{}/v1/skills/greet", t.root), &t.member).await;
@@ -293,7 +467,14 @@ both_backends!(concurrent_publishes_get_distinct_versions, |db: TestDb| async mo
         let token = t.admin.clone();
         tasks.push(tokio::spawn(async move {
             let body = tar_gz(&[("SKILL.md", 0o644, skill_md("busy", "d", &format!("content {i}")).as_bytes())]);
-            let res = http.post(url).bearer_auth(token).header("content-type", "application/gzip").body(body).send().await.unwrap();
+            let res = http
+                .post(url)
+                .bearer_auth(token)
+                .header("content-type", "application/gzip")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
             let status = res.status();
             let v: Value = res.json().await.unwrap();
             assert_eq!(status, StatusCode::CREATED, "{v}");
@@ -315,13 +496,27 @@ both_backends!(concurrent_publishes_get_distinct_versions, |db: TestDb| async mo
 both_backends!(routing_errors_health_and_openapi, |db: TestDb| async move {
     let s = TestServer::start(db).await;
     let t = s.tenant("acme").await;
-    let (st, b) = call(&s, reqwest::Method::GET, &format!("{}/t/nope/v1/skills", s.url), Some(&t.admin), None).await;
+    let (st, b) = call(
+        &s,
+        reqwest::Method::GET,
+        &format!("{}/t/nope/v1/skills", s.url),
+        Some(&t.admin),
+        None,
+    )
+    .await;
     assert_error(st, &b, StatusCode::NOT_FOUND, "not_found");
     let (st, b) = get(&s, &format!("{}/v1/nothing-here", t.root), &t.admin).await;
     assert_error(st, &b, StatusCode::NOT_FOUND, "not_found");
     let (st, b) = call(&s, reqwest::Method::PUT, &format!("{}/v1/plugins", t.root), Some(&t.admin), None).await;
     assert_error(st, &b, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
-    let (st, b) = call(&s, reqwest::Method::POST, &format!("{}/v1/tokens", t.root), Some(&t.admin), Some(("application/json", b"{nope".to_vec()))).await;
+    let (st, b) = call(
+        &s,
+        reqwest::Method::POST,
+        &format!("{}/v1/tokens", t.root),
+        Some(&t.admin),
+        Some(("application/json", b"{nope".to_vec())),
+    )
+    .await;
     assert_error(st, &b, StatusCode::BAD_REQUEST, "bad_request");
     for path in ["/healthz", "/readyz", "/metrics"] {
         let res = s.http.get(format!("{}{path}", s.url)).send().await.unwrap();
@@ -351,7 +546,14 @@ both_backends!(routing_errors_health_and_openapi, |db: TestDb| async move {
 async fn host_based_tenant_routing() {
     let s = TestServer::start_with(TestDb::sqlite(), |c| c.base_domain = Some("pool.test".into())).await;
     let t = s.tenant("acme").await;
-    let res = s.http.get(format!("{}/v1/whoami", s.url)).header("host", "acme.pool.test").bearer_auth(&t.member).send().await.unwrap();
+    let res = s
+        .http
+        .get(format!("{}/v1/whoami", s.url))
+        .header("host", "acme.pool.test")
+        .bearer_auth(&t.member)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let who: Value = res.json().await.unwrap();
     assert_eq!(who["tenant"], "acme");

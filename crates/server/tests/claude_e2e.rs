@@ -33,11 +33,26 @@ fn toolbox(root: &Path, version: &str) {
         .as_bytes(),
         false,
     );
-    write(root, "skills/greet/SKILL.md", skill_md("greet", "Greets the user", "Say hello.").as_bytes(), false);
+    write(
+        root,
+        "skills/greet/SKILL.md",
+        skill_md("greet", "Greets the user", "Say hello.").as_bytes(),
+        false,
+    );
     write(root, "skills/greet/scripts/greet.sh", b"#!/bin/sh\necho hello\n", true);
     write(root, "skills/greet/reference/phrases.txt", b"hello\nhi\n", false);
-    write(root, "agents/reviewer.md", b"---\nname: reviewer\ndescription: Reviews a change\n---\nReview the change carefully.\n", false);
-    write(root, "commands/hello.md", b"---\ndescription: Say hello\n---\nSay hello to $ARGUMENTS.\n", false);
+    write(
+        root,
+        "agents/reviewer.md",
+        b"---\nname: reviewer\ndescription: Reviews a change\n---\nReview the change carefully.\n",
+        false,
+    );
+    write(
+        root,
+        "commands/hello.md",
+        b"---\ndescription: Say hello\n---\nSay hello to $ARGUMENTS.\n",
+        false,
+    );
     write(
         root,
         "hooks/hooks.json",
@@ -46,19 +61,33 @@ fn toolbox(root: &Path, version: &str) {
         false,
     );
     write(root, "hooks/check.sh", b"#!/bin/sh\nexit 0\n", true);
-    write(root, ".mcp.json", br#"{"mcpServers": {"echo": {"command": "${CLAUDE_PLUGIN_ROOT}/bin/tool", "args": ["serve"]}}}
-"#, false);
+    write(
+        root,
+        ".mcp.json",
+        br#"{"mcpServers": {"echo": {"command": "${CLAUDE_PLUGIN_ROOT}/bin/tool", "args": ["serve"]}}}
+"#,
+        false,
+    );
     write(root, "bin/tool", b"#!/bin/sh\necho tool\n", true);
     write(root, ".hidden-config", b"secret=false\n", false);
     write(root, "assets/empty.txt", b"", false);
-    write(root, "assets/logo.bin", &[0x89, b'P', b'N', b'G', 0, 0, 0xff, 0xfe, 13, 10, 26, 10], false);
+    write(
+        root,
+        "assets/logo.bin",
+        &[0x89, b'P', b'N', b'G', 0, 0, 0xff, 0xfe, 13, 10, 26, 10],
+        false,
+    );
     write(root, "README.md", b"# toolbox\n", false);
 }
 
 fn cli_ok(t: &TestTenant, args: &[&str]) -> String {
     let out = cli(t, &t.admin, args);
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(out.status.success(), "skill-pool {args:?} failed: {}\n{stdout}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "skill-pool {args:?} failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     stdout
 }
 
@@ -79,11 +108,23 @@ both_backends!(claude_installs_and_updates_a_published_folder, |db: TestDb| asyn
     assert!(out.contains("published plugin toolbox 1.0.0"), "{out}");
 
     // The served catalogue passes the client's own validator.
-    let catalogue = s.http.get(format!("{}/.claude-plugin/marketplace.json", t.root)).send().await.unwrap().bytes().await.unwrap();
+    let catalogue = s
+        .http
+        .get(format!("{}/.claude-plugin/marketplace.json", t.root))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
     let file = work.path().join("marketplace.json");
     std::fs::write(&file, &catalogue).unwrap();
     let validation = blocking(|| claude.validate(&file));
-    assert!(validation.ok, "claude plugin validate refused the catalogue:\n{}\n{}", validation.stdout, validation.stderr);
+    assert!(
+        validation.ok,
+        "claude plugin validate refused the catalogue:\n{}\n{}",
+        validation.stdout, validation.stderr
+    );
 
     blocking(|| {
         claude.marketplace_add(&t.root);
@@ -95,7 +136,12 @@ both_backends!(claude_installs_and_updates_a_published_folder, |db: TestDb| asyn
 
     // A new version with changed and added files reaches the client through `plugin update`.
     toolbox(&src, "1.1.0");
-    write(&src, "commands/hello.md", b"---\ndescription: Say hello\n---\nSay hello warmly to $ARGUMENTS.\n", false);
+    write(
+        &src,
+        "commands/hello.md",
+        b"---\ndescription: Say hello\n---\nSay hello warmly to $ARGUMENTS.\n",
+        false,
+    );
     write(&src, "skills/greet/reference/more.txt", b"good morning\n", false);
     let out = blocking(|| cli_ok(&t, &["plugin", "publish", src.to_str().unwrap()]));
     assert!(out.contains("published plugin toolbox 1.1.0"), "{out}");
@@ -115,13 +161,21 @@ both_backends!(claude_installs_a_plugin_composed_from_registered_pieces, |db: Te
     let s = TestServer::start(db).await;
     let t = s.tenant("team-a").await;
     let post = |path: &str, ct: &str, body: Vec<u8>| {
-        s.http.post(format!("{}{path}", t.root)).bearer_auth(&t.admin).header("content-type", ct.to_string()).body(body).send()
+        s.http
+            .post(format!("{}{path}", t.root))
+            .bearer_auth(&t.admin)
+            .header("content-type", ct.to_string())
+            .body(body)
+            .send()
     };
     let skill = skill_md("summarise", "Summarises a file", "Summarise it.");
     let res = post(
         "/v1/skills?slug=summarise",
         "application/gzip",
-        tar_gz(&[("SKILL.md", 0o644, skill.as_bytes()), ("scripts/count.sh", 0o755, b"#!/bin/sh\nwc -l \"$1\"\n")]),
+        tar_gz(&[
+            ("SKILL.md", 0o644, skill.as_bytes()),
+            ("scripts/count.sh", 0o755, b"#!/bin/sh\nwc -l \"$1\"\n"),
+        ]),
     )
     .await
     .unwrap();
@@ -135,7 +189,9 @@ both_backends!(claude_installs_a_plugin_composed_from_registered_pieces, |db: Te
         "blobs": {"mcp_servers": {"mcpServers": {"echo": {"command": "echo", "args": ["hi"]}}},
                   "hooks": {"hooks": {"SessionStart": [{"hooks": [{"type": "command", "command": "echo started"}]}]}}}
     });
-    let res = post("/v1/plugins", "application/json", serde_json::to_vec(&create).unwrap()).await.unwrap();
+    let res = post("/v1/plugins", "application/json", serde_json::to_vec(&create).unwrap())
+        .await
+        .unwrap();
     let status = res.status();
     let body: Value = res.json().await.unwrap();
     assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -149,17 +205,29 @@ both_backends!(claude_installs_a_plugin_composed_from_registered_pieces, |db: Te
     assert_eq!(std::fs::read_to_string(installed.join("skills/summarise/SKILL.md")).unwrap(), skill);
     assert_eq!(std::fs::read(installed.join("commands/ship.md")).unwrap(), command);
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(installed.join("skills/summarise/scripts/count.sh")).unwrap().permissions().mode();
+    let mode = std::fs::metadata(installed.join("skills/summarise/scripts/count.sh"))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_ne!(mode & 0o111, 0, "the executable bit survives");
     let manifest: Value = serde_json::from_slice(&std::fs::read(installed.join(".claude-plugin/plugin.json")).unwrap()).unwrap();
-    assert_eq!((manifest["name"].as_str(), manifest["version"].as_str()), (Some("composed"), Some("1.0.0")));
+    assert_eq!(
+        (manifest["name"].as_str(), manifest["version"].as_str()),
+        (Some("composed"), Some("1.0.0"))
+    );
     let mcp: Value = serde_json::from_slice(&std::fs::read(installed.join(".mcp.json")).unwrap()).unwrap();
     assert_eq!(mcp["mcpServers"]["echo"]["command"], "echo");
     assert!(installed.join("hooks/hooks.json").is_file());
 
     // A change of contents through PATCH, with a bumped version, is an update for the client.
     let skill2 = skill_md("summarise", "Summarises a file", "Summarise it in three lines.");
-    let res = post("/v1/skills?slug=summarise", "application/gzip", tar_gz(&[("SKILL.md", 0o644, skill2.as_bytes())])).await.unwrap();
+    let res = post(
+        "/v1/skills?slug=summarise",
+        "application/gzip",
+        tar_gz(&[("SKILL.md", 0o644, skill2.as_bytes())]),
+    )
+    .await
+    .unwrap();
     assert_eq!(res.status(), StatusCode::CREATED);
     let res = s
         .http
@@ -176,7 +244,13 @@ both_backends!(claude_installs_a_plugin_composed_from_registered_pieces, |db: Te
     });
     let (installed, version) = claude.installed("composed@team-a");
     assert_eq!(version, "1.1.0");
-    assert_eq!(std::fs::read_to_string(installed.join("skills/summarise/SKILL.md")).unwrap(), skill2);
-    assert!(!installed.join("skills/summarise/scripts/count.sh").exists(), "the new skill version has no script");
+    assert_eq!(
+        std::fs::read_to_string(installed.join("skills/summarise/SKILL.md")).unwrap(),
+        skill2
+    );
+    assert!(
+        !installed.join("skills/summarise/scripts/count.sh").exists(),
+        "the new skill version has no script"
+    );
     s.stop().await;
 });

@@ -14,7 +14,11 @@ use skill_pool_store::testing::TestDb;
 /// Runs the CLI with its config under `home` and only the given environment.
 fn run(home: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
     let mut cmd = Command::new(workspace_bin("skill-pool"));
-    cmd.args(args).env_clear().env("HOME", home).env("XDG_CONFIG_HOME", home.join("config")).env("PATH", std::env::var_os("PATH").unwrap());
+    cmd.args(args)
+        .env_clear()
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("PATH", std::env::var_os("PATH").unwrap());
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -26,7 +30,13 @@ fn text(b: &[u8]) -> String {
 }
 
 fn ok(out: &Output) -> String {
-    assert!(out.status.success(), "exit {:?}\nstdout: {}\nstderr: {}", out.status.code(), text(&out.stdout), text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        text(&out.stdout),
+        text(&out.stderr)
+    );
     text(&out.stdout)
 }
 
@@ -91,7 +101,10 @@ both_backends!(login_publish_and_read_with_the_cli, |db: TestDb| async move {
         // Download round trip keeps the executable bit.
         let dl = work.join("dl");
         ok(&run(&home, &[], &["skill", "download", "greet", "--output", dl.to_str().unwrap()]));
-        assert_ne!(std::fs::metadata(dl.join("scripts/run.sh")).unwrap().permissions().mode() & 0o111, 0);
+        assert_ne!(
+            std::fs::metadata(dl.join("scripts/run.sh")).unwrap().permissions().mode() & 0o111,
+            0
+        );
 
         // Agents and commands from files.
         let agent = work.join("reviewer.md");
@@ -99,7 +112,14 @@ both_backends!(login_publish_and_read_with_the_cli, |db: TestDb| async move {
         assert!(ok(&run(&home, &[], &["agent", "publish", agent.to_str().unwrap()])).contains("published agent reviewer 1.0.0"));
         let command = work.join("deploy.md");
         std::fs::write(&command, "---\ndescription: Deploys\n---\nDeploy.\n").unwrap();
-        assert!(ok(&run(&home, &[], &["command", "publish", command.to_str().unwrap(), "--version", "2.0.0"])).contains("published command deploy 2.0.0"));
+        assert!(
+            ok(&run(
+                &home,
+                &[],
+                &["command", "publish", command.to_str().unwrap(), "--version", "2.0.0"]
+            ))
+            .contains("published command deploy 2.0.0")
+        );
         let bad = work.join("bad.md");
         std::fs::write(&bad, "no frontmatter here\n").unwrap();
         let out = run(&home, &[], &["command", "publish", bad.to_str().unwrap()]);
@@ -141,7 +161,10 @@ both_backends!(plugin_commands_of_the_cli, |db: TestDb| async move {
     let out = run(home, &e, &["plugin", "publish", d, "--dry-run"]);
     ok(&out);
     let err = text(&out.stderr);
-    assert!(err.contains("bin/hello") && err.contains("executable") && err.contains("nothing was uploaded"), "{err}");
+    assert!(
+        err.contains("bin/hello") && err.contains("executable") && err.contains("nothing was uploaded"),
+        "{err}"
+    );
     let list: Value = serde_json::from_str(&ok(&run(home, &e, &["plugin", "list", "--json"]))).unwrap();
     assert_eq!(list.as_array().unwrap().len(), 0);
 
@@ -151,14 +174,23 @@ both_backends!(plugin_commands_of_the_cli, |db: TestDb| async move {
     assert!(out.contains("skill greet 1.0.0 (new version)"), "{out}");
     let shown: Value = serde_json::from_str(&ok(&run(home, &e, &["plugin", "show", "hello", "--json"]))).unwrap();
     assert_eq!(shown["current"]["version"], "0.1.0");
-    assert!(shown["files"].as_array().unwrap().iter().any(|f| f["path"] == "bin/hello" && f["mode"] == "executable"));
+    assert!(
+        shown["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["path"] == "bin/hello" && f["mode"] == "executable")
+    );
     assert!(ok(&run(home, &e, &["plugin", "list"])).contains("hello"));
 
     // The marketplace URL and the commands to paste into Claude Code.
     let out = run(home, &e, &["plugin", "marketplace-url"]);
     assert_eq!(text(&out.stdout).trim(), t.root);
     let err = text(&out.stderr);
-    assert!(err.contains(&format!("/plugin marketplace add {}", t.root)) && err.contains("/plugin install hello@acme"), "{err}");
+    assert!(
+        err.contains(&format!("/plugin marketplace add {}", t.root)) && err.contains("/plugin install hello@acme"),
+        "{err}"
+    );
 
     // A plugin.json that disagrees with --slug: refused before anything is stored.
     std::fs::create_dir_all(dir.join(".claude-plugin")).unwrap();

@@ -39,8 +39,14 @@ fn bash(dir: &Path, home: &Path, script: &str) -> (String, String) {
         .env("XDG_CONFIG_HOME", home.join(".config"))
         .output()
         .unwrap();
-    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout).to_string(), String::from_utf8_lossy(&out.stderr).to_string());
-    assert!(out.status.success(), "the README walkthrough failed:\n--- script\n{script}\n--- stdout\n{stdout}\n--- stderr\n{stderr}");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    );
+    assert!(
+        out.status.success(),
+        "the README walkthrough failed:\n--- script\n{script}\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
+    );
     (stdout, stderr)
 }
 
@@ -56,9 +62,20 @@ impl Drop for Server {
 #[test]
 fn readme_walkthrough_works_as_written() {
     let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md")).unwrap();
-    let top: Vec<&str> = readme.lines().skip_while(|l| l.trim() != "```sh").skip(1).take_while(|l| l.trim() != "```").collect();
-    assert!(top[0].starts_with("cargo run --release --bin skill-pool-server"), "the README's first command starts the server: {top:?}");
-    assert!(top[1].starts_with("scripts/test.sh"), "the README's second command runs the tests: {top:?}");
+    let top: Vec<&str> = readme
+        .lines()
+        .skip_while(|l| l.trim() != "```sh")
+        .skip(1)
+        .take_while(|l| l.trim() != "```")
+        .collect();
+    assert!(
+        top[0].starts_with("cargo run --release --bin skill-pool-server"),
+        "the README's first command starts the server: {top:?}"
+    );
+    assert!(
+        top[1].starts_with("scripts/test.sh"),
+        "the README's second command runs the tests: {top:?}"
+    );
 
     let port = free_port();
     let server_bin = workspace_bin("skill-pool-server");
@@ -90,8 +107,14 @@ fn readme_walkthrough_works_as_written() {
         std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
     });
     assert!(ready, "the server did not start");
-    assert!(work.path().join("skill-pool-data/skill-pool.db").exists(), "SQLite under ./skill-pool-data");
-    assert!(work.path().join("skill-pool-data/admin-token").exists(), "the first start wrote the admin token");
+    assert!(
+        work.path().join("skill-pool-data/skill-pool.db").exists(),
+        "SQLite under ./skill-pool-data"
+    );
+    assert!(
+        work.path().join("skill-pool-data/admin-token").exists(),
+        "the first start wrote the admin token"
+    );
 
     let blocks = walkthrough_blocks(&readme);
     assert!(blocks.len() >= 3, "{blocks:?}");
@@ -130,6 +153,10 @@ fn readme_walkthrough_works_as_written() {
     claude.update("hello@acme");
     let (installed, version) = claude.installed("hello@acme");
     assert_eq!(version, "1.1.0");
-    assert!(std::fs::read_to_string(installed.join("skills/greet/SKILL.md")).unwrap().contains("More words."));
+    assert!(
+        std::fs::read_to_string(installed.join("skills/greet/SKILL.md"))
+            .unwrap()
+            .contains("More words.")
+    );
     drop(server);
 }

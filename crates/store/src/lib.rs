@@ -71,9 +71,7 @@ impl From<sqlx::Error> for StoreError {
             let code = db.code().map(|c| c.to_string()).unwrap_or_default();
             // SQLite: 5 SQLITE_BUSY, 6 SQLITE_LOCKED, 517 SQLITE_BUSY_SNAPSHOT;
             // PostgreSQL: 40001 serialization_failure, 40P01 deadlock_detected.
-            if matches!(code.as_str(), "5" | "6" | "517" | "40001" | "40P01")
-                || db.message().contains("database is locked")
-            {
+            if matches!(code.as_str(), "5" | "6" | "517" | "40001" | "40P01") || db.message().contains("database is locked") {
                 return StoreError::Busy(db.message().to_string());
             }
         }
@@ -98,7 +96,10 @@ pub struct StoreOptions {
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        StoreOptions { max_connections: 16, acquire_timeout: Duration::from_secs(10) }
+        StoreOptions {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(10),
+        }
     }
 }
 
@@ -193,7 +194,9 @@ impl Store {
 
     /// A transaction for reads that must see one consistent state.
     pub async fn read(&self) -> Result<Tx> {
-        Ok(Tx { inner: self.pool.begin().await? })
+        Ok(Tx {
+            inner: self.pool.begin().await?,
+        })
     }
 
     /// A transaction that will write. On SQLite it takes the write lock at once
@@ -239,10 +242,10 @@ pub fn now_ms() -> i64 {
 
 /// RFC 3339 (UTC, millisecond precision) for a stored time.
 pub fn format_ms(ms: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     let t = t.replace_nanosecond((ms.rem_euclid(1000) as u32) * 1_000_000).unwrap_or(t);
-    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_else(|_| ms.to_string())
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| ms.to_string())
 }
 
 /// The URL without its password, for logs and errors.

@@ -162,15 +162,15 @@ impl Store {
 }
 
 async fn files_of(conn: &mut sqlx::AnyConnection, tenant: TenantId, version_id: i64) -> Result<Vec<FileRow>> {
-        let rows = sqlx::query(
-            "SELECT f.path, f.mode, f.size, f.sha256, f.git_oid FROM piece_files f \
+    let rows = sqlx::query(
+        "SELECT f.path, f.mode, f.size, f.sha256, f.git_oid FROM piece_files f \
              JOIN piece_versions pv ON pv.id = f.version_id WHERE pv.tenant_id = $1 AND f.version_id = $2 ORDER BY f.path",
-        )
-        .bind(tenant.0)
-        .bind(version_id)
-        .fetch_all(conn)
-        .await?;
-        rows.iter().map(file_from_row).collect()
+    )
+    .bind(tenant.0)
+    .bind(version_id)
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(file_from_row).collect()
 }
 
 impl Tx {
@@ -228,31 +228,27 @@ impl Tx {
         .await?
         .try_get("id")?;
         for f in files {
-            sqlx::query(
-                "INSERT INTO piece_files (version_id, path, mode, size, sha256, git_oid) VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(id)
-            .bind(&f.path)
-            .bind(&f.mode)
-            .bind(f.size)
-            .bind(&f.sha256)
-            .bind(&f.git_oid)
-            .execute(self.conn())
-            .await?;
+            sqlx::query("INSERT INTO piece_files (version_id, path, mode, size, sha256, git_oid) VALUES ($1, $2, $3, $4, $5, $6)")
+                .bind(id)
+                .bind(&f.path)
+                .bind(&f.mode)
+                .bind(f.size)
+                .bind(&f.sha256)
+                .bind(&f.git_oid)
+                .execute(self.conn())
+                .await?;
         }
         Ok(id)
     }
 
     /// Archives a version of this tenant (idempotent); false when there is no such version.
     pub async fn archive_piece_version(&mut self, tenant: TenantId, version_id: i64) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE piece_versions SET archived_at = COALESCE(archived_at, $1) WHERE tenant_id = $2 AND id = $3",
-        )
-        .bind(now_ms())
-        .bind(tenant.0)
-        .bind(version_id)
-        .execute(self.conn())
-        .await?;
+        let done = sqlx::query("UPDATE piece_versions SET archived_at = COALESCE(archived_at, $1) WHERE tenant_id = $2 AND id = $3")
+            .bind(now_ms())
+            .bind(tenant.0)
+            .bind(version_id)
+            .execute(self.conn())
+            .await?;
         Ok(done.rows_affected() > 0)
     }
 

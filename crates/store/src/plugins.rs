@@ -259,23 +259,15 @@ impl Tx {
         plugin_from_row(&row)
     }
 
-    pub async fn update_plugin(
-        &mut self,
-        tenant: TenantId,
-        plugin_id: i64,
-        metadata: &str,
-        external_source: Option<&str>,
-    ) -> Result<()> {
-        sqlx::query(
-            "UPDATE plugins SET metadata = $1, external_source = $2, updated_at = $3 WHERE tenant_id = $4 AND id = $5",
-        )
-        .bind(metadata)
-        .bind(external_source)
-        .bind(now_ms())
-        .bind(tenant.0)
-        .bind(plugin_id)
-        .execute(self.conn())
-        .await?;
+    pub async fn update_plugin(&mut self, tenant: TenantId, plugin_id: i64, metadata: &str, external_source: Option<&str>) -> Result<()> {
+        sqlx::query("UPDATE plugins SET metadata = $1, external_source = $2, updated_at = $3 WHERE tenant_id = $4 AND id = $5")
+            .bind(metadata)
+            .bind(external_source)
+            .bind(now_ms())
+            .bind(tenant.0)
+            .bind(plugin_id)
+            .execute(self.conn())
+            .await?;
         Ok(())
     }
 
@@ -332,14 +324,12 @@ impl Tx {
         .await?;
         let version = version_from_row(&row)?;
         for (piece_version_id, mount_path) in pieces {
-            sqlx::query(
-                "INSERT INTO plugin_version_pieces (plugin_version_id, piece_version_id, mount_path) VALUES ($1, $2, $3)",
-            )
-            .bind(version.id)
-            .bind(*piece_version_id)
-            .bind(mount_path)
-            .execute(self.conn())
-            .await?;
+            sqlx::query("INSERT INTO plugin_version_pieces (plugin_version_id, piece_version_id, mount_path) VALUES ($1, $2, $3)")
+                .bind(version.id)
+                .bind(*piece_version_id)
+                .bind(mount_path)
+                .execute(self.conn())
+                .await?;
         }
         for f in files {
             sqlx::query(

@@ -43,7 +43,10 @@ impl Store {
     }
 
     pub async fn tenant_count(&self) -> Result<i64> {
-        Ok(sqlx::query("SELECT COUNT(*) AS n FROM tenants").fetch_one(self.pool()).await?.try_get("n")?)
+        Ok(sqlx::query("SELECT COUNT(*) AS n FROM tenants")
+            .fetch_one(self.pool())
+            .await?
+            .try_get("n")?)
     }
 
     pub async fn list_tenants(&self) -> Result<Vec<TenantRow>> {
@@ -81,7 +84,10 @@ impl Tx {
     }
 
     pub async fn tenant_count(&mut self) -> Result<i64> {
-        Ok(sqlx::query("SELECT COUNT(*) AS n FROM tenants").fetch_one(self.conn()).await?.try_get("n")?)
+        Ok(sqlx::query("SELECT COUNT(*) AS n FROM tenants")
+            .fetch_one(self.conn())
+            .await?
+            .try_get("n")?)
     }
 
     /// Marks the tenant's catalogue as changed.

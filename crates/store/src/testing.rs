@@ -35,7 +35,11 @@ impl TestDb {
     pub fn sqlite() -> TestDb {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let url = format!("sqlite://{}", data_dir.path().join("skill-pool.db").display());
-        TestDb { url, data_dir, drop_pg: None }
+        TestDb {
+            url,
+            data_dir,
+            drop_pg: None,
+        }
     }
 
     /// A new database on the test PostgreSQL server, dropped when this value is dropped.
@@ -51,7 +55,11 @@ impl TestDb {
             .expect("create test database");
         let _ = sqlx::Connection::close(admin).await;
         let url = replace_database(&admin_url, &name);
-        Some(TestDb { url, data_dir: tempfile::tempdir().expect("temp dir"), drop_pg: Some((admin_url, name)) })
+        Some(TestDb {
+            url,
+            data_dir: tempfile::tempdir().expect("temp dir"),
+            drop_pg: Some((admin_url, name)),
+        })
     }
 
     pub fn data_path(&self) -> &Path {
@@ -60,9 +68,13 @@ impl TestDb {
 
     /// A connected and migrated store on this database.
     pub async fn store(&self) -> Store {
-        let store = Store::connect(&self.url, BlobStore::new(self.data_dir.path().join("blobs")), &StoreOptions::default())
-            .await
-            .expect("connect test store");
+        let store = Store::connect(
+            &self.url,
+            BlobStore::new(self.data_dir.path().join("blobs")),
+            &StoreOptions::default(),
+        )
+        .await
+        .expect("connect test store");
         store.migrate().await.expect("migrate test store");
         store
     }
@@ -131,7 +143,10 @@ mod tests {
     #[test]
     fn replaces_the_database_name() {
         assert_eq!(replace_database("postgres://u@h:5432/test", "x"), "postgres://u@h:5432/x");
-        assert_eq!(replace_database("postgres://u@h/test?sslmode=disable", "x"), "postgres://u@h/x?sslmode=disable");
+        assert_eq!(
+            replace_database("postgres://u@h/test?sslmode=disable", "x"),
+            "postgres://u@h/x?sslmode=disable"
+        );
         assert_eq!(replace_database("postgres://u@h", "x"), "postgres://u@h/x");
     }
 }

@@ -47,14 +47,12 @@ impl Store {
     /// Records a use, at most once per minute per token.
     pub async fn touch_token(&self, id: i64) -> Result<()> {
         let now = now_ms();
-        sqlx::query(
-            "UPDATE api_tokens SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $3)",
-        )
-        .bind(now)
-        .bind(id)
-        .bind(now - LAST_USED_RESOLUTION_MS)
-        .execute(self.pool())
-        .await?;
+        sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $3)")
+            .bind(now)
+            .bind(id)
+            .bind(now - LAST_USED_RESOLUTION_MS)
+            .execute(self.pool())
+            .await?;
         Ok(())
     }
 
@@ -68,14 +66,7 @@ impl Store {
 }
 
 impl Tx {
-    pub async fn insert_token(
-        &mut self,
-        tenant: TenantId,
-        name: &str,
-        role: &str,
-        token_hash: &str,
-        prefix: &str,
-    ) -> Result<TokenRow> {
+    pub async fn insert_token(&mut self, tenant: TenantId, name: &str, role: &str, token_hash: &str, prefix: &str) -> Result<TokenRow> {
         let row = sqlx::query(&format!(
             "INSERT INTO api_tokens (tenant_id, name, role, token_hash, prefix, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"

@@ -15,13 +15,7 @@ pub struct UserRow {
 
 impl Tx {
     /// Inserts a user; `StoreError::Conflict` when the username is taken in this tenant.
-    pub async fn insert_user(
-        &mut self,
-        tenant: TenantId,
-        username: &str,
-        password_hash: &str,
-        role: &str,
-    ) -> Result<UserRow> {
+    pub async fn insert_user(&mut self, tenant: TenantId, username: &str, password_hash: &str, role: &str) -> Result<UserRow> {
         let row = sqlx::query(
             "INSERT INTO users (tenant_id, username, password_hash, role, created_at) \
              VALUES ($1, $2, $3, $4, $5) RETURNING id, tenant_id, username, role, created_at",

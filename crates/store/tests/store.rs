@@ -48,9 +48,23 @@ both_backends!(piece_versions_are_unique_per_piece, |db: TestDb| async move {
     let t = tx.insert_tenant("acme", "Acme").await.unwrap();
     let piece = tx.ensure_piece(t.id, "skill", "greet").await.unwrap();
     assert_eq!(tx.ensure_piece(t.id, "skill", "greet").await.unwrap().id, piece.id);
-    let file = FileRow { path: "SKILL.md".into(), mode: "file".into(), size: 3, sha256: "a".repeat(64), git_oid: "b".repeat(40) };
-    let new = NewPieceVersion { version: "1.0.0", description: Some("d"), metadata: "{}", digest: "x", created_by: "test" };
-    tx.insert_piece_version(t.id, piece.id, &new, std::slice::from_ref(&file)).await.unwrap();
+    let file = FileRow {
+        path: "SKILL.md".into(),
+        mode: "file".into(),
+        size: 3,
+        sha256: "a".repeat(64),
+        git_oid: "b".repeat(40),
+    };
+    let new = NewPieceVersion {
+        version: "1.0.0",
+        description: Some("d"),
+        metadata: "{}",
+        digest: "x",
+        created_by: "test",
+    };
+    tx.insert_piece_version(t.id, piece.id, &new, std::slice::from_ref(&file))
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     let mut tx = store.write().await.unwrap();
     let err = tx.insert_piece_version(t.id, piece.id, &new, &[file]).await.unwrap_err();

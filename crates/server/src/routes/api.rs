@@ -75,7 +75,12 @@ pub async fn list_pieces(
     Query(q): Query<ListQuery>,
 ) -> Result<axum::Json<Page<Piece>>, ApiError> {
     let kind = kind_of(&kind)?;
-    Ok(axum::Json(state.registry.list_pieces(&caller.actor, kind, q.cursor.as_deref(), q.limit()?).await?))
+    Ok(axum::Json(
+        state
+            .registry
+            .list_pieces(&caller.actor, kind, q.cursor.as_deref(), q.limit()?)
+            .await?,
+    ))
 }
 
 #[utoipa::path(post, path = "/v1/{kind}", tag = "pieces", params(("kind" = String, Path, description = "skills (tar.gz body), agents or commands (markdown body)"), PublishQuery),
@@ -90,14 +95,28 @@ pub async fn publish_piece(
 ) -> Result<Response, ApiError> {
     let kind = kind_of(&kind)?;
     let result = match kind {
-        PieceKind::Skill => state.registry.publish_skill(&caller.actor, q.slug.as_deref(), q.version.as_deref(), &body).await?,
-        _ => state.registry.publish_markdown(&caller.actor, kind, q.slug.as_deref(), q.version.as_deref(), &body).await?,
+        PieceKind::Skill => {
+            state
+                .registry
+                .publish_skill(&caller.actor, q.slug.as_deref(), q.version.as_deref(), &body)
+                .await?
+        }
+        _ => {
+            state
+                .registry
+                .publish_markdown(&caller.actor, kind, q.slug.as_deref(), q.version.as_deref(), &body)
+                .await?
+        }
     };
     Ok(created(result.created, result))
 }
 
 #[utoipa::path(get, path = "/v1/{kind}/{slug}", tag = "pieces", params(("kind" = String, Path), ("slug" = String, Path)), responses((status = 200, body = Piece)))]
-pub async fn show_piece(State(state): State<AppState>, caller: Caller, Path((kind, slug)): Path<(String, String)>) -> Result<axum::Json<Piece>, ApiError> {
+pub async fn show_piece(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((kind, slug)): Path<(String, String)>,
+) -> Result<axum::Json<Piece>, ApiError> {
     Ok(axum::Json(state.registry.show_piece(&caller.actor, kind_of(&kind)?, &slug).await?))
 }
 
@@ -117,7 +136,12 @@ pub async fn piece_version(
     caller: Caller,
     Path((kind, slug, version)): Path<(String, String, String)>,
 ) -> Result<axum::Json<PieceVersion>, ApiError> {
-    Ok(axum::Json(state.registry.piece_version(&caller.actor, kind_of(&kind)?, &slug, &version).await?))
+    Ok(axum::Json(
+        state
+            .registry
+            .piece_version(&caller.actor, kind_of(&kind)?, &slug, &version)
+            .await?,
+    ))
 }
 
 #[utoipa::path(get, path = "/v1/{kind}/{slug}/versions/{version}/download", tag = "pieces", params(("kind" = String, Path), ("slug" = String, Path), ("version" = String, Path)), responses((status = 200, content_type = "application/gzip", body = Vec<u8>)))]
@@ -127,9 +151,15 @@ pub async fn download_piece(
     Path((kind, slug, version)): Path<(String, String, String)>,
 ) -> Result<Response, ApiError> {
     let version = (version != "latest").then_some(version);
-    let (name, bytes) = state.registry.download_piece(&caller.actor, kind_of(&kind)?, &slug, version.as_deref()).await?;
+    let (name, bytes) = state
+        .registry
+        .download_piece(&caller.actor, kind_of(&kind)?, &slug, version.as_deref())
+        .await?;
     Ok((
-        [(header::CONTENT_TYPE, "application/gzip".to_string()), (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\""))],
+        [
+            (header::CONTENT_TYPE, "application/gzip".to_string()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
+        ],
         bytes,
     )
         .into_response())
@@ -141,12 +171,23 @@ pub async fn archive_piece(
     caller: Caller,
     Path((kind, slug, version)): Path<(String, String, String)>,
 ) -> Result<axum::Json<PieceVersion>, ApiError> {
-    Ok(axum::Json(state.registry.archive_piece_version(&caller.actor, kind_of(&kind)?, &slug, &version).await?))
+    Ok(axum::Json(
+        state
+            .registry
+            .archive_piece_version(&caller.actor, kind_of(&kind)?, &slug, &version)
+            .await?,
+    ))
 }
 
 #[utoipa::path(get, path = "/v1/plugins", tag = "plugins", params(ListQuery), responses((status = 200, body = Page<Plugin>)))]
-pub async fn list_plugins(State(state): State<AppState>, caller: Caller, Query(q): Query<ListQuery>) -> Result<axum::Json<Page<Plugin>>, ApiError> {
-    Ok(axum::Json(state.registry.list_plugins(&caller.actor, q.cursor.as_deref(), q.limit()?).await?))
+pub async fn list_plugins(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<ListQuery>,
+) -> Result<axum::Json<Page<Plugin>>, ApiError> {
+    Ok(axum::Json(
+        state.registry.list_plugins(&caller.actor, q.cursor.as_deref(), q.limit()?).await?,
+    ))
 }
 
 #[utoipa::path(get, path = "/v1/plugins/{slug}", tag = "plugins", params(("slug" = String, Path)), responses((status = 200, body = Plugin)))]
@@ -185,19 +226,32 @@ pub async fn publish_plugin(
     Query(q): Query<PublishQuery>,
     Upload(body): Upload,
 ) -> Result<Response, ApiError> {
-    let result = state.registry.publish_plugin_folder(&caller.actor, q.slug.as_deref(), q.version.as_deref(), &body).await?;
+    let result = state
+        .registry
+        .publish_plugin_folder(&caller.actor, q.slug.as_deref(), q.version.as_deref(), &body)
+        .await?;
     Ok(created(result.created, result))
 }
 
 #[utoipa::path(get, path = "/v1/tokens", tag = "tokens", responses((status = 200, body = Page<Token>)))]
 pub async fn list_tokens(State(state): State<AppState>, caller: Caller) -> Result<axum::Json<Page<Token>>, ApiError> {
-    Ok(axum::Json(Page { items: state.registry.list_tokens(&caller.actor).await?, next_cursor: None }))
+    Ok(axum::Json(Page {
+        items: state.registry.list_tokens(&caller.actor).await?,
+        next_cursor: None,
+    }))
 }
 
 #[utoipa::path(post, path = "/v1/tokens", tag = "tokens", request_body = CreateToken, responses((status = 201, body = CreatedToken)))]
 pub async fn create_token(State(state): State<AppState>, caller: Caller, Json(req): Json<CreateToken>) -> Result<Response, ApiError> {
     let created = state.registry.create_token(&caller.actor, &req.name, req.role).await?;
-    Ok((StatusCode::CREATED, axum::Json(CreatedToken { token: created.token, secret: created.secret })).into_response())
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(CreatedToken {
+            token: created.token,
+            secret: created.secret,
+        }),
+    )
+        .into_response())
 }
 
 #[utoipa::path(delete, path = "/v1/tokens/{id}", tag = "tokens", params(("id" = i64, Path)), responses((status = 204)))]
@@ -207,9 +261,16 @@ pub async fn revoke_token(State(state): State<AppState>, caller: Caller, Path(id
 }
 
 #[utoipa::path(get, path = "/v1/audit", tag = "audit", params(ListQuery), responses((status = 200, body = Page<AuditEntry>)))]
-pub async fn audit(State(state): State<AppState>, caller: Caller, Query(q): Query<ListQuery>) -> Result<axum::Json<Page<AuditEntry>>, ApiError> {
+pub async fn audit(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<ListQuery>,
+) -> Result<axum::Json<Page<AuditEntry>>, ApiError> {
     let before = match q.cursor.as_deref() {
-        Some(c) => Some(c.parse::<i64>().map_err(|_| ApiError::bad_request("cursor: use the next_cursor of the previous page"))?),
+        Some(c) => Some(
+            c.parse::<i64>()
+                .map_err(|_| ApiError::bad_request("cursor: use the next_cursor of the previous page"))?,
+        ),
         None => None,
     };
     Ok(axum::Json(state.registry.audit(&caller.actor, before, q.limit()?).await?))

@@ -24,18 +24,26 @@ pub struct InfoRefsQuery {
 }
 
 fn plugin_slug(repo: &str) -> Result<&str, ApiError> {
-    repo.strip_suffix(".git").filter(|s| !s.is_empty()).ok_or_else(|| ApiError::not_found("repository not found"))
+    repo.strip_suffix(".git")
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::not_found("repository not found"))
 }
 
 fn protocol(headers: &HeaderMap) -> Protocol {
-    let v2 = headers.get("git-protocol").and_then(|v| v.to_str().ok()).is_some_and(|v| v.split(':').any(|p| p.trim() == "version=2"));
+    let v2 = headers
+        .get("git-protocol")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(':').any(|p| p.trim() == "version=2"));
     if v2 { Protocol::V2 } else { Protocol::V0 }
 }
 
 fn no_cache(res: &mut Response, content_type: &'static str) {
     let h = res.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, max-age=0, must-revalidate"));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, max-age=0, must-revalidate"),
+    );
 }
 
 pub async fn info_refs(
@@ -57,7 +65,9 @@ pub async fn info_refs(
         }
     }
     let path = state.registry.git_repo_for(tenant.id, plugin_slug(&repo)?).await?;
-    let body = upload_pack::advertise_refs(&path, protocol(&headers)).await.map_err(skill_pool_registry::RegistryError::from)?;
+    let body = upload_pack::advertise_refs(&path, protocol(&headers))
+        .await
+        .map_err(skill_pool_registry::RegistryError::from)?;
     let mut res = body.into_response();
     no_cache(&mut res, upload_pack::content_type_advertisement());
     Ok(res)
@@ -74,7 +84,10 @@ pub async fn upload_pack(
     let raw = axum::body::to_bytes(body, MAX_REQUEST_BYTES)
         .await
         .map_err(|_| ApiError::too_large("the git request is too large"))?;
-    let gzipped = headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
+    let gzipped = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
     let request = if gzipped {
         let mut out = Vec::new();
         flate2::read::GzDecoder::new(&raw[..])
@@ -88,14 +101,20 @@ pub async fn upload_pack(
     } else {
         raw
     };
-    let stream = upload_pack::upload_pack(&path, protocol(&headers), request).await.map_err(skill_pool_registry::RegistryError::from)?;
+    let stream = upload_pack::upload_pack(&path, protocol(&headers), request)
+        .await
+        .map_err(skill_pool_registry::RegistryError::from)?;
     let mut res = Body::from_stream(stream).into_response();
     no_cache(&mut res, upload_pack::content_type_result());
     Ok(res)
 }
 
 fn read_only() -> ApiError {
-    ApiError::new(StatusCode::FORBIDDEN, "read_only", "plugin repositories are read-only: publish with `skill-pool plugin publish`")
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "read_only",
+        "plugin repositories are read-only: publish with `skill-pool plugin publish`",
+    )
 }
 
 pub async fn receive_pack() -> impl IntoResponse {

@@ -25,7 +25,10 @@ pub fn tenant_router(state: &AppState) -> Router<AppState> {
         .route("/v1/whoami", get(api::whoami))
         .route("/v1/plugins", get(api::list_plugins).post(api::create_plugin))
         .route("/v1/plugins/publish", post(api::publish_plugin))
-        .route("/v1/plugins/{slug}", get(api::show_plugin).patch(api::update_plugin).delete(api::delete_plugin))
+        .route(
+            "/v1/plugins/{slug}",
+            get(api::show_plugin).patch(api::update_plugin).delete(api::delete_plugin),
+        )
         .route("/v1/tokens", get(api::list_tokens).post(api::create_token))
         .route("/v1/tokens/{id}", delete(api::revoke_token))
         .route("/v1/audit", get(api::audit))
@@ -35,6 +38,7 @@ pub fn tenant_router(state: &AppState) -> Router<AppState> {
         .route("/v1/{kind}/{slug}/versions/{version}", get(api::piece_version))
         .route("/v1/{kind}/{slug}/versions/{version}/download", get(api::download_piece))
         .route("/v1/{kind}/{slug}/versions/{version}/archive", post(api::archive_piece));
-    public.merge(v1).fallback(|| async { crate::error::ApiError::not_found("no such route: see /v1/openapi.json") })
+    public
+        .merge(v1)
+        .fallback(|| async { crate::error::ApiError::not_found("no such route: see /v1/openapi.json") })
 }
-

@@ -12,28 +12,34 @@ use crate::error::ApiError;
 use crate::extract::Tenant;
 
 fn accepts_gzip(headers: &HeaderMap) -> bool {
-    headers.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(|enc| {
-        let mut parts = enc.split(';');
-        let name = parts.next().unwrap_or("").trim();
-        let zero_q = parts.any(|p| matches!(p.trim(), "q=0" | "q=0.0" | "q=0.00" | "q=0.000"));
-        (name.eq_ignore_ascii_case("gzip") || name == "*") && !zero_q
-    })
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|enc| {
+            let mut parts = enc.split(';');
+            let name = parts.next().unwrap_or("").trim();
+            let zero_q = parts.any(|p| matches!(p.trim(), "q=0" | "q=0.0" | "q=0.00" | "q=0.000"));
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && !zero_q
+        })
 }
 
 /// Whether the client prefers HTML (a browser) over the catalogue JSON (Claude Code sends
 /// `application/json, text/plain, */*`).
 fn prefers_html(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|accept| accept.split(',').any(|m| m.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("text/html"))))
+    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|accept| {
+        accept
+            .split(',')
+            .any(|m| m.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("text/html")))
+    })
 }
 
 fn etag_matches(headers: &HeaderMap, etag: &str) -> bool {
-    headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*" || t.trim().strip_prefix("W/") == Some(etag)))
+    headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| {
+        v.split(',')
+            .any(|t| t.trim() == etag || t.trim() == "*" || t.trim().strip_prefix("W/") == Some(etag))
+    })
 }
 
 pub async fn catalogue(State(state): State<AppState>, Tenant(tenant): Tenant, headers: HeaderMap) -> Result<Response, ApiError> {
@@ -75,13 +81,20 @@ struct MarketplacePage<'a> {
 pub async fn marketplace_page(State(state): State<AppState>, Tenant(tenant): Tenant) -> Result<Response, ApiError> {
     let rendered = state.registry.catalogue(tenant.id).await?;
     let tenant_url = state.registry.tenant_url(&tenant.slug);
-    let page = MarketplacePage { catalogue: &rendered.catalogue, display_name: &tenant.display_name, tenant_url: &tenant_url };
+    let page = MarketplacePage {
+        catalogue: &rendered.catalogue,
+        display_name: &tenant.display_name,
+        tenant_url: &tenant_url,
+    };
     let html = page.render().map_err(|e| {
         tracing::error!(error = %e, "rendering the marketplace page");
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
     })?;
     Ok((
-        [(header::VARY, HeaderValue::from_static("Accept")), (header::CACHE_CONTROL, HeaderValue::from_static("no-cache"))],
+        [
+            (header::VARY, HeaderValue::from_static("Accept")),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        ],
         Html(html),
     )
         .into_response())

@@ -26,7 +26,10 @@ impl Claude {
     /// missing client fails the test instead.
     pub fn new() -> Option<Claude> {
         match std::env::var_os("SKILL_POOL_TEST_CLAUDE_BIN").filter(|v| !v.is_empty()) {
-            Some(bin) => Some(Claude { bin: PathBuf::from(bin), home: tempfile::tempdir().expect("temp HOME") }),
+            Some(bin) => Some(Claude {
+                bin: PathBuf::from(bin),
+                home: tempfile::tempdir().expect("temp HOME"),
+            }),
             None if std::env::var("CI").is_ok_and(|v| v == "true") => {
                 panic!("SKILL_POOL_TEST_CLAUDE_BIN is not set under CI=true: run the tests with scripts/test.sh")
             }
@@ -69,7 +72,11 @@ impl Claude {
             std::thread::sleep(Duration::from_millis(50));
         }
         let out = child.wait_with_output().expect("claude output");
-        Run { ok: out.status.success(), stdout: String::from_utf8_lossy(&out.stdout).into(), stderr: String::from_utf8_lossy(&out.stderr).into() }
+        Run {
+            ok: out.status.success(),
+            stdout: String::from_utf8_lossy(&out.stdout).into(),
+            stderr: String::from_utf8_lossy(&out.stderr).into(),
+        }
     }
 
     /// Runs and asserts success, returning stdout.
@@ -106,7 +113,9 @@ impl Claude {
         let text = std::fs::read_to_string(&path).expect("installed_plugins.json");
         let v: serde_json::Value = serde_json::from_str(&text).expect("installed_plugins.json is JSON");
         let record = &v["plugins"][id][0];
-        let install = record["installPath"].as_str().unwrap_or_else(|| panic!("{id} is not installed: {text}"));
+        let install = record["installPath"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{id} is not installed: {text}"));
         (PathBuf::from(install), record["version"].as_str().unwrap_or_default().to_string())
     }
 }
@@ -127,7 +136,10 @@ pub fn snapshot(dir: &Path) -> BTreeMap<String, (&'static str, bool, Vec<u8>)> {
             let rel = p.strip_prefix(root).unwrap().to_string_lossy().to_string();
             let meta = std::fs::symlink_metadata(&p).unwrap();
             if meta.file_type().is_symlink() {
-                out.insert(rel, ("link", false, std::fs::read_link(&p).unwrap().to_string_lossy().as_bytes().to_vec()));
+                out.insert(
+                    rel,
+                    ("link", false, std::fs::read_link(&p).unwrap().to_string_lossy().as_bytes().to_vec()),
+                );
             } else if meta.is_dir() {
                 walk(root, &p, out);
             } else {
@@ -146,7 +158,10 @@ pub fn assert_same_tree(published: &Path, installed: &Path) {
     let b = snapshot(installed);
     let only_a: Vec<&String> = a.keys().filter(|k| !b.contains_key(*k)).collect();
     let only_b: Vec<&String> = b.keys().filter(|k| !a.contains_key(*k)).collect();
-    assert!(only_a.is_empty() && only_b.is_empty(), "missing after install: {only_a:?}; extra after install: {only_b:?}");
+    assert!(
+        only_a.is_empty() && only_b.is_empty(),
+        "missing after install: {only_a:?}; extra after install: {only_b:?}"
+    );
     for (path, want) in &a {
         let got = &b[path];
         assert_eq!((want.0, want.1), (got.0, got.1), "{path}: kind/executable bit differ");

@@ -46,17 +46,24 @@ impl TestServer {
         let url = format!("http://{addr}");
         let http = reqwest::Client::builder().no_proxy().build().expect("http client");
         for _ in 0..200 {
-            if let Ok(r) = http.get(format!("{url}/healthz")).send().await {
-                if r.status().is_success() {
-                    break;
-                }
+            if let Ok(r) = http.get(format!("{url}/healthz")).send().await
+                && r.status().is_success()
+            {
+                break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(25)).await;
         }
         // The same registry the admin subcommands use, on the same database.
         let store = open_store(db.data_path(), &db.url).await.expect("store");
         let registry = registry_for(store, &config);
-        TestServer { url, db, registry, shutdown: Some(tx), task: Some(task), http }
+        TestServer {
+            url,
+            db,
+            registry,
+            shutdown: Some(tx),
+            task: Some(task),
+            http,
+        }
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -65,15 +72,37 @@ impl TestServer {
 
     /// The admin token written by the first-start bootstrap.
     pub fn bootstrap_token(&self) -> String {
-        std::fs::read_to_string(self.data_dir().join("admin-token")).expect("admin-token file").trim().to_string()
+        std::fs::read_to_string(self.data_dir().join("admin-token"))
+            .expect("admin-token file")
+            .trim()
+            .to_string()
     }
 
     pub async fn tenant(&self, slug: &str) -> TestTenant {
-        let tenant = self.registry.create_tenant(slug, Some(&format!("{slug} display"))).await.expect("create tenant");
+        let tenant = self
+            .registry
+            .create_tenant(slug, Some(&format!("{slug} display")))
+            .await
+            .expect("create tenant");
         let op = Actor::operator(tenant.id);
-        let admin = self.registry.create_token(&op, "test-admin", Role::Admin).await.expect("admin token").secret;
-        let member = self.registry.create_token(&op, "test-member", Role::Member).await.expect("member token").secret;
-        TestTenant { slug: slug.to_string(), root: format!("{}/t/{slug}", self.url), admin, member }
+        let admin = self
+            .registry
+            .create_token(&op, "test-admin", Role::Admin)
+            .await
+            .expect("admin token")
+            .secret;
+        let member = self
+            .registry
+            .create_token(&op, "test-member", Role::Member)
+            .await
+            .expect("member token")
+            .secret;
+        TestTenant {
+            slug: slug.to_string(),
+            root: format!("{}/t/{slug}", self.url),
+            admin,
+            member,
+        }
     }
 
     pub async fn stop(mut self) {
@@ -99,7 +128,11 @@ pub fn workspace_bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
     let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
     let path = dir.join(name);
-    assert!(path.exists(), "{} not built: run the tests with `cargo test --workspace` (or scripts/test.sh)", path.display());
+    assert!(
+        path.exists(),
+        "{} not built: run the tests with `cargo test --workspace` (or scripts/test.sh)",
+        path.display()
+    );
     path
 }
 
