@@ -414,16 +414,7 @@ both_backends!(composed_plugin_from_registered_pieces, |db: TestDb| async move {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    let shown: Value = s
-        .http
-        .get(format!("{}/v1/plugins/toolkit", t.root))
-        .bearer_auth(&t.member)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, shown) = s.get_json(&format!("{}/v1/plugins/toolkit", t.root), &t.member).await;
     let greet = shown["contents"].as_array().unwrap().iter().find(|c| c["slug"] == "greet").unwrap();
     assert_eq!(greet["archived"], true);
     assert_eq!(greet["version"], "1.0.0");
@@ -670,17 +661,10 @@ both_backends!(bad_plugin_folders_are_refused_and_change_nothing, |db: TestDb| a
     };
     let catalogue_before = catalogue().await;
     let audit = || async {
-        let v: Value = s
-            .http
-            .get(format!("{}/v1/audit?limit=500", t.root))
-            .bearer_auth(&t.admin)
-            .send()
-            .await
+        s.get_json(&format!("{}/v1/audit?limit=500", t.root), &t.admin).await.1["items"]
+            .as_array()
             .unwrap()
-            .json()
-            .await
-            .unwrap();
-        v["items"].as_array().unwrap().len()
+            .len()
     };
     let audit_before = audit().await;
 
@@ -813,17 +797,14 @@ both_backends!(bad_plugin_folders_are_refused_and_change_nothing, |db: TestDb| a
         ),
     ];
     for (what, query, body, status, code) in cases {
-        let res = s
-            .http
-            .post(format!("{}/v1/plugins/publish?{query}", t.root))
-            .bearer_auth(&t.admin)
-            .header("content-type", "application/gzip")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        let st = res.status();
-        let b: Value = res.json().await.unwrap_or(Value::Null);
+        let (st, b) = s
+            .post_bytes(
+                &format!("{}/v1/plugins/publish?{query}", t.root),
+                &t.admin,
+                "application/gzip",
+                body,
+            )
+            .await;
         assert_eq!((st, b["error"].as_str().unwrap_or("")), (status, code), "{what}: {b}");
     }
     // Nothing was stored, served or logged.
@@ -832,25 +813,10 @@ both_backends!(bad_plugin_folders_are_refused_and_change_nothing, |db: TestDb| a
     assert_eq!(catalogue().await, catalogue_before);
     assert_eq!(audit().await, audit_before);
     for slug in ["evil", "many", "big", "bomb", "other"] {
-        let res = s
-            .http
-            .get(format!("{}/v1/plugins/{slug}", t.root))
-            .bearer_auth(&t.member)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), StatusCode::NOT_FOUND, "{slug}");
+        let (st, _) = s.get_json(&format!("{}/v1/plugins/{slug}", t.root), &t.member).await;
+        assert_eq!(st, StatusCode::NOT_FOUND, "{slug}");
     }
-    let versions: Value = s
-        .http
-        .get(format!("{}/v1/plugins/sample", t.root))
-        .bearer_auth(&t.member)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(versions["versions"].as_array().unwrap().len(), 1);
+    let (_, shown) = s.get_json(&format!("{}/v1/plugins/sample", t.root), &t.member).await;
+    assert_eq!(shown["versions"].as_array().unwrap().len(), 1);
     s.stop().await;
 });

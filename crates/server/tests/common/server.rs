@@ -105,6 +105,28 @@ impl TestServer {
         }
     }
 
+    /// GET with a token, the body parsed as JSON (`Null` when it is not JSON).
+    pub async fn get_json(&self, url: &str, token: &str) -> (reqwest::StatusCode, serde_json::Value) {
+        let res = self.http.get(url).bearer_auth(token).send().await.expect("request");
+        let status = res.status();
+        (status, res.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// POST a body of the given content type with a token; answers the status and JSON body.
+    pub async fn post_bytes(&self, url: &str, token: &str, content_type: &str, body: Vec<u8>) -> (reqwest::StatusCode, serde_json::Value) {
+        let res = self
+            .http
+            .post(url)
+            .bearer_auth(token)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("request");
+        let status = res.status();
+        (status, res.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
