@@ -134,3 +134,42 @@ impl Admin {
         .unwrap()
     }
 }
+
+/// `SIGTERM` stops the server binary cleanly: it stops accepting, drains, closes the database.
+#[test]
+fn the_server_binary_stops_cleanly_on_sigterm() {
+    let data = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = Command::new(workspace_bin("skill-pool-server"))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap())
+        .env("SKILL_POOL_DATA_DIR", data.path())
+        .env("SKILL_POOL_BIND", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let up = (0..200).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    assert!(up, "the server did not start");
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let started = std::time::Instant::now();
+    let exit = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "the server did not stop on SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut log = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut log).unwrap();
+    assert!(exit.success(), "{exit:?}\n{log}");
+    assert!(log.contains("shutdown requested") && log.contains("skill-pool stopped"), "{log}");
+    assert!(!log.contains("sp_"), "the log never carries a token: {log}");
+}
