@@ -57,3 +57,23 @@ pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> R
     }
     next.run(req).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One install is a catalogue GET at most plus three git requests (info/refs, ls-refs,
+    /// fetch): the default must let one address install dozens of plugins at once.
+    #[test]
+    fn the_default_lets_one_machine_install_fifty_plugins_at_once() {
+        let limiter = Limiter::new(1200);
+        let addr: IpAddr = "192.0.2.7".parse().unwrap();
+        for i in 0..50 * 4 {
+            assert!(limiter.check(addr).is_ok(), "request {i} refused");
+        }
+        // Another address has its own budget; the first one runs out past the burst.
+        assert!(limiter.check("192.0.2.8".parse().unwrap()).is_ok());
+        let refused = (0..200).map(|_| limiter.check(addr)).find_map(Result::err);
+        assert!(refused.is_some_and(|wait| wait >= 1), "past the burst a Retry-After is given");
+    }
+}
