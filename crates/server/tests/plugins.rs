@@ -418,6 +418,10 @@ both_backends!(composed_plugin_from_registered_pieces, |db: TestDb| async move {
     let greet = shown["contents"].as_array().unwrap().iter().find(|c| c["slug"] == "greet").unwrap();
     assert_eq!(greet["archived"], true);
     assert_eq!(greet["version"], "1.0.0");
+    // …and a repo rebuilt from the database after that still carries it.
+    std::fs::remove_dir_all(s.data_dir().join("repos")).unwrap();
+    let (_tmp, rebuilt) = clone_after_restart(&s, &git_url).await;
+    assert_eq!(std::fs::read_to_string(rebuilt.join("skills/greet/SKILL.md")).unwrap(), skill_md("greet", "Greets", "hi"));
 
     // Bad compositions: unknown piece, missing version, bad blobs — each 422, nothing written.
     for (what, body) in [
