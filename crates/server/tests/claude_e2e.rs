@@ -78,6 +78,43 @@ fn toolbox(root: &Path, version: &str) {
         false,
     );
     write(root, "README.md", b"# toolbox\n", false);
+    // A symbolic link inside the tree stays a link.
+    let link = root.join("bin/tool-link");
+    if std::fs::symlink_metadata(&link).is_err() {
+        std::os::unix::fs::symlink("tool", &link).unwrap();
+    }
+}
+
+/// A tar.gz of a folder as the CLI uploads it: relative paths, modes, symbolic links as links.
+fn pack(dir: &Path) -> Vec<u8> {
+    use std::os::unix::fs::PermissionsExt;
+    fn walk(root: &Path, dir: &Path, b: &mut tar::Builder<flate2::write::GzEncoder<Vec<u8>>>) {
+        let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().flatten().collect();
+        entries.sort_by_key(|e| e.path());
+        for e in entries {
+            let p = e.path();
+            let rel = p.strip_prefix(root).unwrap().to_path_buf();
+            let meta = std::fs::symlink_metadata(&p).unwrap();
+            let mut h = tar::Header::new_gnu();
+            if meta.file_type().is_symlink() {
+                h.set_entry_type(tar::EntryType::Symlink);
+                h.set_size(0);
+                h.set_mode(0o777);
+                b.append_link(&mut h, &rel, std::fs::read_link(&p).unwrap()).unwrap();
+            } else if meta.is_dir() {
+                walk(root, &p, b);
+            } else {
+                let data = std::fs::read(&p).unwrap();
+                h.set_entry_type(tar::EntryType::Regular);
+                h.set_size(data.len() as u64);
+                h.set_mode(meta.permissions().mode() & 0o777);
+                b.append_data(&mut h, &rel, data.as_slice()).unwrap();
+            }
+        }
+    }
+    let mut b = tar::Builder::new(flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast()));
+    walk(dir, dir, &mut b);
+    b.into_inner().unwrap().finish().unwrap()
 }
 
 fn cli_ok(t: &TestTenant, args: &[&str]) -> String {
@@ -132,7 +169,13 @@ both_backends!(claude_installs_and_updates_a_published_folder, |db: TestDb| asyn
     });
     let (installed, version) = claude.installed("toolbox@acme");
     assert_eq!(version, "1.0.0");
+    assert_eq!(installed, claude.installed_path("acme", "toolbox"));
+    assert!(installed.ends_with("acme/toolbox/1.0.0"), "{}", installed.display());
     assert_same_tree(&src, &installed);
+    // What the client installed is a plugin its own validator accepts.
+    let validation = blocking(|| claude.validate(&installed));
+    assert!(validation.ok, "{}\n{}", validation.stdout, validation.stderr);
+    let first = installed;
 
     // A new version with changed and added files reaches the client through `plugin update`.
     toolbox(&src, "1.1.0");
@@ -152,6 +195,9 @@ both_backends!(claude_installs_and_updates_a_published_folder, |db: TestDb| asyn
     });
     let (installed, version) = claude.installed("toolbox@acme");
     assert_eq!(version, "1.1.0");
+    assert!(installed.ends_with("acme/toolbox/1.1.0"), "{}", installed.display());
+    assert_ne!(installed, first, "a new version gets a new directory");
+    assert!(installed.join("skills/greet/reference/more.txt").is_file());
     assert_same_tree(&src, &installed);
     s.stop().await;
 });
@@ -202,6 +248,8 @@ both_backends!(claude_installs_a_plugin_composed_from_registered_pieces, |db: Te
     });
     let (installed, version) = claude.installed("composed@team-a");
     assert_eq!(version, "1.0.0");
+    let validation = blocking(|| claude.validate(&installed));
+    assert!(validation.ok, "{}\n{}", validation.stdout, validation.stderr);
     assert_eq!(std::fs::read_to_string(installed.join("skills/summarise/SKILL.md")).unwrap(), skill);
     assert_eq!(std::fs::read(installed.join("commands/ship.md")).unwrap(), command);
     use std::os::unix::fs::PermissionsExt;
@@ -254,3 +302,86 @@ both_backends!(claude_installs_a_plugin_composed_from_registered_pieces, |db: Te
     );
     s.stop().await;
 });
+
+both_backends!(claude_installs_a_folder_published_through_the_api, |db: TestDb| async move {
+    let Some(claude) = Claude::new() else { return };
+    let s = TestServer::start(db).await;
+    let t = s.tenant("tools").await;
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("toolbox");
+    let publish = |dir: &Path| {
+        s.http
+            .post(format!("{}/v1/plugins/publish?slug=toolbox", t.root))
+            .bearer_auth(&t.admin)
+            .header("content-type", "application/gzip")
+            .body(pack(dir))
+            .send()
+    };
+
+    toolbox(&src, "1.0.0");
+    let res = publish(&src).await.unwrap();
+    let status = res.status();
+    let body = res.text().await.unwrap_or_default();
+    assert!(status.is_success(), "{status}: {body}");
+    blocking(|| {
+        claude.marketplace_add(&t.root);
+        claude.install("toolbox@tools");
+    });
+    let installed = claude.installed_path("tools", "toolbox");
+    assert_same_tree(&src, &installed);
+
+    // 1.1.0: a file changed, one added, one removed.
+    toolbox(&src, "1.1.0");
+    write(&src, "bin/tool", b"#!/bin/sh\necho tool v2\n", true);
+    write(
+        &src,
+        "agents/tester.md",
+        b"---\nname: tester\ndescription: Writes tests\n---\nWrite the tests.\n",
+        false,
+    );
+    std::fs::remove_file(src.join("README.md")).unwrap();
+    let res = publish(&src).await.unwrap();
+    let status = res.status();
+    let body = res.text().await.unwrap_or_default();
+    assert!(status.is_success(), "{status}: {body}");
+    blocking(|| {
+        claude.marketplace_update("tools");
+        claude.update("toolbox@tools");
+    });
+    let (installed, version) = claude.installed("toolbox@tools");
+    assert_eq!(version, "1.1.0");
+    assert!(installed.join("agents/tester.md").is_file());
+    assert!(!installed.join("README.md").exists());
+    assert_same_tree(&src, &installed);
+    s.stop().await;
+});
+
+/// The comparison the tests above rely on notices a changed byte, a lost executable bit, a
+/// link turned into a file, and a missing file; it ignores the client's own markers.
+#[test]
+fn tree_comparison_sees_bytes_modes_and_links() {
+    let a = tempfile::tempdir().unwrap();
+    toolbox(a.path(), "1.0.0");
+    let copy = || {
+        let b = tempfile::tempdir().unwrap();
+        toolbox(b.path(), "1.0.0");
+        std::fs::create_dir_all(b.path().join(".in_use")).unwrap();
+        std::fs::write(b.path().join(".orphaned_at"), b"1700000000000").unwrap();
+        b
+    };
+    assert_same_tree(a.path(), copy().path());
+    let differs = |change: &dyn Fn(&Path)| {
+        let b = copy();
+        change(b.path());
+        let (a, b) = (a.path().to_path_buf(), b.path().to_path_buf());
+        std::panic::catch_unwind(move || assert_same_tree(&a, &b)).is_err()
+    };
+    assert!(differs(&|b| write(b, "assets/logo.bin", b"\x89PNG", false)));
+    assert!(differs(&|b| write(b, "bin/tool", b"#!/bin/sh\necho tool\n", false)));
+    assert!(differs(&|b| {
+        std::fs::remove_file(b.join("bin/tool-link")).unwrap();
+        write(b, "bin/tool-link", b"#!/bin/sh\necho tool\n", true);
+    }));
+    assert!(differs(&|b| std::fs::remove_file(b.join("assets/empty.txt")).unwrap()));
+    assert!(differs(&|b| write(b, "extra.txt", b"", false)));
+}

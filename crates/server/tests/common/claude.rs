@@ -1,11 +1,18 @@
 //! The real Claude Code client (`SKILL_POOL_TEST_CLAUDE_BIN`, installed by scripts/test.sh),
 //! each instance in its own temporary HOME, talking only to 127.0.0.1.
+//!
+//! Every command runs with a cleared environment: `PATH` (node and git), the temporary `HOME`,
+//! and the switches that keep the client off the network (no auto-update, telemetry, error
+//! reporting or other non-essential traffic), and proxy variables pointing at a closed port for
+//! everything but loopback, so the only server the client can reach is the test server.
 
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
+use std::io::Read;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 pub struct Claude {
@@ -13,137 +20,237 @@ pub struct Claude {
     home: tempfile::TempDir,
 }
 
+/// What one `claude …` command did.
+#[derive(Debug)]
 pub struct Run {
     pub ok: bool,
+    pub status: ExitStatus,
     pub stdout: String,
     pub stderr: String,
 }
 
+/// Per command; the client's own git clone timeout is 120 s too.
 const TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The environment the client gets besides `PATH` and `HOME`.
+const OFFLINE_ENV: &[(&str, &str)] = &[
+    ("DISABLE_AUTOUPDATER", "1"),
+    ("DISABLE_TELEMETRY", "1"),
+    ("DISABLE_ERROR_REPORTING", "1"),
+    ("DISABLE_BUG_COMMAND", "1"),
+    ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1"),
+    // Anything not on loopback goes to a proxy that is not there, so it fails at once instead
+    // of reaching the internet (node and git both honour these).
+    ("HTTP_PROXY", "http://127.0.0.1:9"),
+    ("HTTPS_PROXY", "http://127.0.0.1:9"),
+    ("http_proxy", "http://127.0.0.1:9"),
+    ("https_proxy", "http://127.0.0.1:9"),
+    ("NO_PROXY", "127.0.0.1,localhost"),
+    ("no_proxy", "127.0.0.1,localhost"),
+    // Never wait for a person: git must not prompt for credentials.
+    ("GIT_TERMINAL_PROMPT", "0"),
+    ("NO_COLOR", "1"),
+    ("LANG", "C.UTF-8"),
+];
+
+fn ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
 
 impl Claude {
     /// `None` (with the reason printed) when the client is not installed; under `CI=true` a
     /// missing client fails the test instead.
     pub fn new() -> Option<Claude> {
         match std::env::var_os("SKILL_POOL_TEST_CLAUDE_BIN").filter(|v| !v.is_empty()) {
-            Some(bin) => Some(Claude {
-                bin: PathBuf::from(bin),
-                home: tempfile::tempdir().expect("temp HOME"),
-            }),
-            None if std::env::var("CI").is_ok_and(|v| v == "true") => {
-                panic!("SKILL_POOL_TEST_CLAUDE_BIN is not set under CI=true: run the tests with scripts/test.sh")
+            Some(bin) => {
+                let bin = PathBuf::from(bin);
+                assert!(
+                    bin.exists(),
+                    "SKILL_POOL_TEST_CLAUDE_BIN={} does not exist (scripts/test.sh installs Claude Code)",
+                    bin.display()
+                );
+                Some(Claude {
+                    bin,
+                    home: tempfile::Builder::new().prefix("claude-home-").tempdir().expect("temp HOME"),
+                })
+            }
+            None if ci() => {
+                panic!(
+                    "SKILL_POOL_TEST_CLAUDE_BIN is not set under CI=true: run the tests with scripts/test.sh, which installs Claude Code"
+                )
             }
             None => {
-                eprintln!("skipping: SKILL_POOL_TEST_CLAUDE_BIN is not set (scripts/test.sh installs Claude Code)");
+                eprintln!("skipping: SKILL_POOL_TEST_CLAUDE_BIN not set (scripts/test.sh installs Claude Code)");
                 None
             }
         }
     }
 
+    /// The client's temporary HOME; its state is under `<home>/.claude`.
     pub fn home(&self) -> &Path {
         self.home.path()
     }
 
-    /// Runs `claude <args>` with a clean environment, bounded in time.
+    /// `<home>/.claude/plugins`.
+    pub fn plugins_dir(&self) -> PathBuf {
+        self.home.path().join(".claude/plugins")
+    }
+
+    /// Runs `claude <args>` with a clean environment, bounded in time. Never panics on the
+    /// command's failure; see [`Claude::ok`].
     pub fn run(&self, args: &[&str]) -> Run {
         let mut cmd = Command::new(&self.bin);
         cmd.args(args)
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.home.path())
-            .env("DISABLE_TELEMETRY", "1")
-            .env("DISABLE_AUTOUPDATER", "1")
-            .env("DISABLE_ERROR_REPORTING", "1")
-            .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
-            .env("NO_COLOR", "1")
+            .current_dir(self.home.path())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("run claude");
+            .stderr(Stdio::piped())
+            // Its own process group, so that a timeout also stops the git processes it started.
+            .process_group(0);
+        for (k, v) in OFFLINE_ENV {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot run {}: {e}", self.bin.display()));
+        // Drain both pipes while waiting, so a chatty command cannot block on a full pipe.
+        let drain = |mut r: Box<dyn Read + Send>| {
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                let _ = r.read_to_end(&mut buf);
+                String::from_utf8_lossy(&buf).into_owned()
+            })
+        };
+        let stdout = drain(Box::new(child.stdout.take().expect("stdout")));
+        let stderr = drain(Box::new(child.stderr.take().expect("stderr")));
         let started = Instant::now();
-        loop {
-            if child.try_wait().expect("wait for claude").is_some() {
-                break;
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait for claude") {
+                break status;
             }
             if started.elapsed() > TIMEOUT {
+                // The negative id names the group this command (and only it) runs in.
+                let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", child.id())]).status();
                 let _ = child.kill();
-                panic!("claude {args:?} took longer than {TIMEOUT:?}");
+                let _ = child.wait();
+                panic!(
+                    "claude {args:?} took longer than {TIMEOUT:?}\nstdout: {}\nstderr: {}",
+                    stdout.join().unwrap_or_default(),
+                    stderr.join().unwrap_or_default()
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
-        }
-        let out = child.wait_with_output().expect("claude output");
+        };
         Run {
-            ok: out.status.success(),
-            stdout: String::from_utf8_lossy(&out.stdout).into(),
-            stderr: String::from_utf8_lossy(&out.stderr).into(),
+            ok: status.success(),
+            status,
+            stdout: stdout.join().unwrap_or_default(),
+            stderr: stderr.join().unwrap_or_default(),
         }
     }
 
     /// Runs and asserts success, returning stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let r = self.run(args);
-        assert!(r.ok, "claude {args:?} failed:\nstdout: {}\nstderr: {}", r.stdout, r.stderr);
+        assert!(
+            r.ok,
+            "claude {args:?} failed ({}):\nstdout: {}\nstderr: {}",
+            r.status, r.stdout, r.stderr
+        );
         r.stdout
     }
 
+    /// `claude plugin marketplace add <url>`.
     pub fn marketplace_add(&self, url: &str) -> String {
         self.ok(&["plugin", "marketplace", "add", url])
     }
 
+    /// `claude plugin marketplace update <name>`.
     pub fn marketplace_update(&self, name: &str) -> String {
         self.ok(&["plugin", "marketplace", "update", name])
     }
 
+    /// `claude plugin install <plugin>@<marketplace>`.
     pub fn install(&self, id: &str) -> String {
         self.ok(&["plugin", "install", id])
     }
 
+    /// `claude plugin update <plugin>@<marketplace>`.
     pub fn update(&self, id: &str) -> String {
         self.ok(&["plugin", "update", id])
     }
 
-    /// `claude plugin validate <path>`.
+    /// `claude plugin validate <path>` (a marketplace.json or a plugin folder).
     pub fn validate(&self, path: &Path) -> Run {
         self.run(&["plugin", "validate", path.to_str().expect("utf-8 path")])
     }
 
+    /// `~/.claude/plugins/installed_plugins.json`, parsed.
+    pub fn installed_plugins(&self) -> serde_json::Value {
+        let path = self.plugins_dir().join("installed_plugins.json");
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e} (nothing installed?)", path.display()));
+        serde_json::from_str(&text).expect("installed_plugins.json is JSON")
+    }
+
     /// The install record of `<plugin>@<marketplace>`: (installPath, version).
     pub fn installed(&self, id: &str) -> (PathBuf, String) {
-        let path = self.home.path().join(".claude/plugins/installed_plugins.json");
-        let text = std::fs::read_to_string(&path).expect("installed_plugins.json");
-        let v: serde_json::Value = serde_json::from_str(&text).expect("installed_plugins.json is JSON");
+        let v = self.installed_plugins();
         let record = &v["plugins"][id][0];
         let install = record["installPath"]
             .as_str()
-            .unwrap_or_else(|| panic!("{id} is not installed: {text}"));
+            .unwrap_or_else(|| panic!("{id} is not installed: {v}"));
         (PathBuf::from(install), record["version"].as_str().unwrap_or_default().to_string())
+    }
+
+    /// Where `<plugin>@<marketplace>` is installed (its `installPath`).
+    pub fn installed_path(&self, marketplace: &str, plugin: &str) -> PathBuf {
+        self.installed(&format!("{plugin}@{marketplace}")).0
     }
 }
 
-/// Every file under `dir`: path → (kind, executable, bytes), where kind is `file` or `link`.
-pub fn snapshot(dir: &Path) -> BTreeMap<String, (&'static str, bool, Vec<u8>)> {
+/// One entry of a folder snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    /// A regular file: executable bit, content.
+    File { executable: bool, bytes: Vec<u8> },
+    /// A symbolic link and its target.
+    Link(PathBuf),
+}
+
+/// Names that are not plugin content: Claude Code's own markers and git metadata.
+const IGNORED: &[&str] = &[".git", ".in_use", ".orphaned_at"];
+
+/// Every file and symbolic link under `dir` by relative path, leaving out [`IGNORED`] names at
+/// any depth. Directories are not entries (git, and so the client, keeps no empty ones).
+pub fn snapshot(dir: &Path) -> BTreeMap<String, Entry> {
     use std::os::unix::fs::PermissionsExt;
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, (&'static str, bool, Vec<u8>)>) {
-        let mut entries: Vec<_> = std::fs::read_dir(dir).expect("read dir").flatten().collect();
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Entry>) {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .flatten()
+            .collect();
         entries.sort_by_key(|e| e.file_name());
         for e in entries {
             let name = e.file_name().to_string_lossy().to_string();
-            // Claude Code's own markers and git metadata are not plugin content.
-            if [".git", ".in_use", ".orphaned_at"].contains(&name.as_str()) && dir == root {
+            if IGNORED.contains(&name.as_str()) {
                 continue;
             }
             let p = e.path();
             let rel = p.strip_prefix(root).unwrap().to_string_lossy().to_string();
             let meta = std::fs::symlink_metadata(&p).unwrap();
             if meta.file_type().is_symlink() {
-                out.insert(
-                    rel,
-                    ("link", false, std::fs::read_link(&p).unwrap().to_string_lossy().as_bytes().to_vec()),
-                );
+                out.insert(rel, Entry::Link(std::fs::read_link(&p).unwrap()));
             } else if meta.is_dir() {
                 walk(root, &p, out);
             } else {
-                out.insert(rel, ("file", meta.permissions().mode() & 0o111 != 0, std::fs::read(&p).unwrap()));
+                out.insert(
+                    rel,
+                    Entry::File {
+                        executable: meta.permissions().mode() & 0o111 != 0,
+                        bytes: std::fs::read(&p).unwrap(),
+                    },
+                );
             }
         }
     }
@@ -152,7 +259,8 @@ pub fn snapshot(dir: &Path) -> BTreeMap<String, (&'static str, bool, Vec<u8>)> {
     out
 }
 
-/// Asserts two folders hold the same files, byte for byte, with the same executable bits.
+/// Asserts two folders hold the same files, byte for byte, with the same executable bits and
+/// the same symbolic links (Claude Code's `.in_use`/`.orphaned_at` markers and `.git` ignored).
 pub fn assert_same_tree(published: &Path, installed: &Path) {
     let a = snapshot(published);
     let b = snapshot(installed);
@@ -160,11 +268,22 @@ pub fn assert_same_tree(published: &Path, installed: &Path) {
     let only_b: Vec<&String> = b.keys().filter(|k| !a.contains_key(*k)).collect();
     assert!(
         only_a.is_empty() && only_b.is_empty(),
-        "missing after install: {only_a:?}; extra after install: {only_b:?}"
+        "{} vs {}: missing after install: {only_a:?}; extra after install: {only_b:?}",
+        published.display(),
+        installed.display()
     );
     for (path, want) in &a {
-        let got = &b[path];
-        assert_eq!((want.0, want.1), (got.0, got.1), "{path}: kind/executable bit differ");
-        assert!(want.2 == got.2, "{path}: content differs");
+        match (want, &b[path]) {
+            (Entry::File { executable: x1, bytes: b1 }, Entry::File { executable: x2, bytes: b2 }) => {
+                assert_eq!(x1, x2, "{path}: the executable bit differs (published {x1}, installed {x2})");
+                assert!(
+                    b1 == b2,
+                    "{path}: content differs ({} bytes published, {} installed)",
+                    b1.len(),
+                    b2.len()
+                );
+            }
+            (w, g) => assert_eq!(w, g, "{path}: differs"),
+        }
     }
 }
