@@ -73,24 +73,21 @@ phase "building the workspace (cargo build --workspace --bins)"
 cargo build --workspace --bins
 
 # ---------------------------------------------------------------- test
-status=0
+# The test runner goes last, so that the last line this script prints is its summary
+# (`N tests run: N passed, …`): a reader of the log sees at once what ran.
 if cargo nextest --version >/dev/null 2>&1; then
+    if [[ $# -eq 0 ]]; then
+        # nextest does not run doctests; they run first.
+        phase "running the doctests (cargo test --doc)"
+        cargo test --workspace --doc --quiet
+    fi
     # .config/nextest.toml runs the real-client tests one at a time, with a longer timeout.
     phase "running the tests (cargo nextest run --workspace)"
-    cargo nextest run --workspace --no-fail-fast "$@" || status=$?
-    if [[ $# -eq 0 ]]; then
-        # nextest does not run doctests.
-        phase "running the doctests (cargo test --doc)"
-        cargo test --workspace --doc --quiet || status=$?
-    fi
+    phase_name=""
+    echo "==> setup took $((SECONDS - run_started))s" >&2
+    exec cargo nextest run --workspace --no-fail-fast "$@"
 else
     phase "running the tests (cargo test --workspace; install cargo-nextest for a faster run)"
-    cargo test --workspace --no-fail-fast "$@" || status=$?
+    phase_name=""
+    exec cargo test --workspace --no-fail-fast "$@"
 fi
-phase ""
-if [[ $status -eq 0 ]]; then
-    echo "==> all tests passed in $((SECONDS - run_started))s" >&2
-else
-    echo "==> tests FAILED (exit $status) after $((SECONDS - run_started))s" >&2
-fi
-exit "$status"

@@ -10,7 +10,7 @@ use skill_pool_cli::{config, pack};
 use skill_pool_client::{Client, ClientError, PublishOptions};
 use skill_pool_core::api::{CreateToken, PieceKind, PieceVersion, Plugin, PublishPluginResult};
 use skill_pool_core::archive::{FileMode, UploadLimits, unpack_tar_gz};
-use skill_pool_core::{Role, layout};
+use skill_pool_core::{ErrorCode, Role, layout};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -187,11 +187,15 @@ impl From<anyhow::Error> for Failure {
 
 impl From<ClientError> for Failure {
     fn from(e: ClientError) -> Self {
-        let message = match &e {
-            ClientError::Api { status: 401, message, .. } => {
-                format!("{message} (401: check the token, or run `skill-pool login`)")
-            }
-            _ => e.to_string(),
+        let hint = match e.code() {
+            Some(ErrorCode::Unauthorized) => Some("check the token, or run `skill-pool login`"),
+            Some(ErrorCode::Forbidden) => Some("this needs a token with the admin role"),
+            Some(ErrorCode::RateLimited | ErrorCode::Unavailable) => Some("wait a moment and run the command again"),
+            _ => None,
+        };
+        let message = match hint {
+            Some(hint) => format!("{e}\nhint: {hint}"),
+            None => e.to_string(),
         };
         Failure { code: 1, message }
     }
@@ -388,6 +392,9 @@ async fn piece(cli: &Cli, kind: PieceKind, command: &PieceCommand) -> Outcome {
                 version: args.version.clone(),
             };
             let result = client(cli)?.publish_piece(kind, body, &opts).await?;
+            for w in &result.warnings {
+                eprintln!("warning: {w}");
+            }
             if args.json.json {
                 return print_json(&result);
             }

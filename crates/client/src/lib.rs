@@ -6,6 +6,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode, header};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use skill_pool_core::ErrorCode;
 use skill_pool_core::api::{
     AuditEntry, CreatePlugin, CreateToken, CreatedToken, ErrorBody, Page, Piece, PieceKind, PieceVersion, Plugin, PublishPieceResult,
     PublishPluginResult, Token, UpdatePlugin, WhoAmI,
@@ -17,7 +18,7 @@ pub enum ClientError {
     #[error("{message} ({status} {code}, request {request_id})")]
     Api {
         status: u16,
-        code: String,
+        code: ErrorCode,
         message: String,
         request_id: String,
     },
@@ -31,9 +32,9 @@ pub enum ClientError {
 
 impl ClientError {
     /// The server's error code, e.g. `version_conflict`.
-    pub fn code(&self) -> Option<&str> {
+    pub fn code(&self) -> Option<ErrorCode> {
         match self {
-            ClientError::Api { code, .. } => Some(code),
+            ClientError::Api { code, .. } => Some(*code),
             _ => None,
         }
     }
@@ -133,7 +134,7 @@ impl Client {
             },
             Err(_) => ClientError::Api {
                 status: status.as_u16(),
-                code: status.canonical_reason().unwrap_or("error").to_ascii_lowercase().replace(' ', "_"),
+                code: ErrorCode::Unknown,
                 message: format!("{url} answered {status} without a skill-pool error body: is this a skill-pool tenant URL?"),
                 request_id,
             },

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
     /// Stable machine-readable code, e.g. `not_found`, `version_conflict`.
-    pub error: String,
+    pub error: crate::ErrorCode,
     /// Human-readable explanation that says what to do.
     pub message: String,
     /// The request id (also in the `x-request-id` response header).
@@ -107,6 +107,9 @@ pub struct PublishPieceResult {
     /// False when identical content already existed and was reused.
     pub created: bool,
     pub version: PieceVersion,
+    /// Non-fatal remarks, e.g. frontmatter that is not strict YAML and was read leniently.
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 /// A piece pinned inside a plugin version.

@@ -91,10 +91,7 @@ pub fn classify(files: Vec<UploadFile>) -> Result<PluginLayout, LayoutError> {
             continue;
         }
         if let Some(piece) = markdown_piece(&f, "agents/", &mut layout.warnings)? {
-            let fm = frontmatter::check_agent(&f.data).map_err(|error| LayoutError::Frontmatter {
-                path: f.path.clone(),
-                error,
-            })?;
+            let fm = read_piece_frontmatter(&f.path, &f.data, &mut layout.warnings)?;
             layout.agents.push(LayoutPiece {
                 frontmatter: Some(fm),
                 ..piece
@@ -102,10 +99,7 @@ pub fn classify(files: Vec<UploadFile>) -> Result<PluginLayout, LayoutError> {
             continue;
         }
         if let Some(piece) = markdown_piece(&f, "commands/", &mut layout.warnings)? {
-            let fm = frontmatter::check_command(&f.data).map_err(|error| LayoutError::Frontmatter {
-                path: f.path.clone(),
-                error,
-            })?;
+            let fm = read_piece_frontmatter(&f.path, &f.data, &mut layout.warnings)?;
             layout.commands.push(LayoutPiece {
                 frontmatter: Some(fm),
                 ..piece
@@ -117,7 +111,7 @@ pub fn classify(files: Vec<UploadFile>) -> Result<PluginLayout, LayoutError> {
     for (dir, files) in skills {
         let skill_md = files.iter().find(|f| f.path == "SKILL.md").expect("a skill folder has SKILL.md");
         let path = format!("skills/{dir}/SKILL.md");
-        let fm = frontmatter::check_skill(&skill_md.data).map_err(|error| LayoutError::Frontmatter { path, error })?;
+        let fm = read_piece_frontmatter(&path, &skill_md.data, &mut layout.warnings)?;
         layout.skills.push(LayoutPiece {
             name: skill_names.remove(&dir).expect("checked above"),
             mount_path: format!("skills/{dir}"),
@@ -126,6 +120,17 @@ pub fn classify(files: Vec<UploadFile>) -> Result<PluginLayout, LayoutError> {
         });
     }
     Ok(layout)
+}
+
+/// The frontmatter of a piece in the folder: refused only when Claude Code cannot read the file
+/// at all; everything else it would work around becomes a warning naming the file.
+fn read_piece_frontmatter(path: &str, data: &[u8], warnings: &mut Vec<String>) -> Result<Frontmatter, LayoutError> {
+    let fm = frontmatter::read_in_plugin(data).map_err(|error| LayoutError::Frontmatter {
+        path: path.to_string(),
+        error,
+    })?;
+    warnings.extend(fm.warnings.iter().map(|w| format!("{path}: {w}")));
+    Ok(fm)
 }
 
 /// `agents/<name>.md` or `commands/<name>.md` directly in the folder, as a regular file.
@@ -203,8 +208,30 @@ mod tests {
     }
 
     #[test]
+    fn lenient_frontmatter_is_a_warning_naming_the_file() {
+        let layout = classify(vec![
+            f("skills/x/SKILL.md", "no frontmatter"),
+            f("agents/a.md", "---\nname: a\ndescription: Use it when: asked\n---\n"),
+            f("commands/c.md", "---\ndescription: fine\n---\n"),
+        ])
+        .unwrap();
+        assert_eq!(layout.skills.len(), 1);
+        assert_eq!(
+            layout.agents[0].frontmatter.as_ref().unwrap().description.as_deref(),
+            Some("Use it when: asked")
+        );
+        assert_eq!(layout.warnings.len(), 2, "{:?}", layout.warnings);
+        assert!(layout.warnings[0].starts_with("agents/a.md: "), "{:?}", layout.warnings);
+        assert!(layout.warnings[1].starts_with("skills/x/SKILL.md: "), "{:?}", layout.warnings);
+    }
+
+    #[test]
     fn bad_frontmatter_names_the_file() {
-        let err = classify(vec![f("skills/x/SKILL.md", "no frontmatter")]).unwrap_err();
+        let err = classify(vec![UploadFile {
+            data: vec![b'-', 0xff, 0xfe],
+            ..f("skills/x/SKILL.md", "")
+        }])
+        .unwrap_err();
         assert!(err.to_string().starts_with("skills/x/SKILL.md: "), "{err}");
         let err = classify(vec![f(".claude-plugin/plugin.json", "{")]).unwrap_err();
         assert!(err.to_string().contains("plugin.json"), "{err}");

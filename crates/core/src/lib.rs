@@ -8,6 +8,7 @@ pub mod api;
 pub mod archive;
 pub mod blobs;
 pub mod catalogue;
+pub mod error_code;
 pub mod frontmatter;
 pub mod layout;
 pub mod manifest;
@@ -15,5 +16,6 @@ pub mod role;
 pub mod slug;
 pub mod version;
 
+pub use error_code::ErrorCode;
 pub use role::Role;
 pub use slug::{Slug, SlugError};

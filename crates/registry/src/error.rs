@@ -1,5 +1,6 @@
 //! The registry's errors: variants callers branch on; the server maps each to a status and code.
 
+use skill_pool_core::ErrorCode;
 use skill_pool_core::archive::ArchiveError;
 use skill_pool_store::StoreError;
 
@@ -44,6 +45,30 @@ pub enum RegistryError {
 }
 
 impl RegistryError {
+    /// The code a client sees (and its HTTP status): one classification for every renderer.
+    pub fn code(&self) -> ErrorCode {
+        use RegistryError as E;
+        match self {
+            E::NotFound(_) => ErrorCode::NotFound,
+            E::Unauthorized(_) => ErrorCode::Unauthorized,
+            E::Forbidden(_) => ErrorCode::Forbidden,
+            E::BadRequest(_) => ErrorCode::BadRequest,
+            E::InvalidVersion(_) => ErrorCode::InvalidVersion,
+            E::InvalidArchive(_) => ErrorCode::InvalidArchive,
+            E::InvalidManifest(_) => ErrorCode::InvalidManifest,
+            E::InvalidPiece(_) => ErrorCode::InvalidPiece,
+            E::InvalidPlugin(_) => ErrorCode::InvalidPlugin,
+            E::VersionConflict(_) => ErrorCode::VersionConflict,
+            E::Conflict(_) => ErrorCode::Conflict,
+            E::TooLarge(_) => ErrorCode::PayloadTooLarge,
+            // A unique constraint that still refused the write after the retries: a conflict
+            // the caller can act on, not a busy database.
+            E::Store(StoreError::Conflict(_)) => ErrorCode::Conflict,
+            E::Store(StoreError::Busy(_)) => ErrorCode::Unavailable,
+            E::Store(_) | E::Git(_) | E::Io { .. } | E::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
     pub fn is_retryable(&self) -> bool {
         matches!(self, RegistryError::Store(e) if e.is_retryable())
     }

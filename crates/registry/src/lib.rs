@@ -4,6 +4,8 @@
 //! Invariants: no HTTP here; every tenant-owned operation takes the routed [`TenantId`];
 //! a write and its audit row commit in one transaction.
 
+mod actor;
+mod audit;
 pub mod catalogue;
 pub mod error;
 pub mod pieces;
@@ -17,9 +19,9 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+pub use actor::{Actor, Principal};
 pub use error::RegistryError;
-use skill_pool_core::Role;
-use skill_pool_store::{Store, TenantId};
+use skill_pool_store::Store;
 
 pub type Result<T, E = RegistryError> = std::result::Result<T, E>;
 
@@ -32,39 +34,6 @@ pub struct RegistryConfig {
     pub public_url: String,
     /// Largest accepted upload (compressed); unpacked limit is 4× that.
     pub max_upload_bytes: u64,
-}
-
-/// Who is acting, for authorisation and the audit log.
-#[derive(Debug, Clone)]
-pub struct Actor {
-    pub tenant: TenantId,
-    pub role: Role,
-    /// Shown in the audit log, e.g. `token:ci#3` or `admin-cli`.
-    pub name: String,
-    pub request_id: Option<String>,
-}
-
-impl Actor {
-    /// An operator acting through `skill-pool-server` subcommands on one tenant.
-    pub fn operator(tenant: TenantId) -> Actor {
-        Actor {
-            tenant,
-            role: Role::Admin,
-            name: "admin-cli".into(),
-            request_id: None,
-        }
-    }
-
-    pub fn require(&self, role: Role) -> Result<()> {
-        if self.role.allows(role) {
-            Ok(())
-        } else {
-            Err(RegistryError::Forbidden(format!(
-                "this needs the {role} role; the token has the {} role",
-                self.role
-            )))
-        }
-    }
 }
 
 /// The use cases, over one store and one data directory. Cheap to clone.
@@ -95,12 +64,27 @@ impl Registry {
         }
     }
 
-    pub fn store(&self) -> &Store {
+    pub(crate) fn store(&self) -> &Store {
         &self.inner.store
     }
 
-    pub fn config(&self) -> &RegistryConfig {
+    pub(crate) fn config(&self) -> &RegistryConfig {
         &self.inner.config
+    }
+
+    /// The base of every absolute URL in catalogues.
+    pub fn public_url(&self) -> &str {
+        &self.inner.config.public_url
+    }
+
+    /// Whether the database answers (for `/readyz`).
+    pub async fn ping(&self) -> Result<()> {
+        Ok(self.store().ping().await?)
+    }
+
+    /// The connection pool's state, `(in use, idle)` (for `/metrics`).
+    pub fn pool_stats(&self) -> (u32, u32) {
+        self.store().pool_stats()
     }
 
     /// The tenant root `<public-url>/t/<tenant>`.

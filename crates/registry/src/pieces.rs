@@ -9,12 +9,11 @@ use skill_pool_core::frontmatter::{self, Frontmatter};
 use skill_pool_core::slug::Slug;
 use skill_pool_core::version::{next_patch, parse_version};
 use skill_pool_store::Tx;
-use skill_pool_store::audit::NewAudit;
 use skill_pool_store::pieces::{FileRow, NewPieceVersion, PieceVersionRow};
 use skill_pool_store::{TenantId, format_ms};
 
 use crate::tree::{Bodies, digest, file_info, load_files};
-use crate::{Actor, Registry, RegistryError, Result, with_retry};
+use crate::{Actor, Registry, RegistryError, Result, audit, with_retry};
 
 /// A piece ready to be registered: checked, bodies stored.
 #[derive(Debug, Clone)]
@@ -25,6 +24,8 @@ pub(crate) struct PieceInput {
     pub description: Option<String>,
     pub metadata: serde_json::Value,
     pub files: Vec<FileRow>,
+    /// What the frontmatter reader worked around; kept in the audit row.
+    pub warnings: Vec<String>,
 }
 
 /// The outcome of registering one piece.
@@ -39,6 +40,16 @@ pub(crate) struct Registered {
 pub(crate) fn frontmatter_json(fm: Option<&Frontmatter>) -> serde_json::Value {
     fm.map(|f| serde_json::Value::Object(f.fields.clone()))
         .unwrap_or_else(|| serde_json::json!({}))
+}
+
+/// Adds `"warnings"` to an audit detail when there are any.
+pub(crate) fn with_warnings(mut detail: serde_json::Value, warnings: &[String]) -> serde_json::Value {
+    if !warnings.is_empty()
+        && let Some(map) = detail.as_object_mut()
+    {
+        map.insert("warnings".into(), serde_json::json!(warnings));
+    }
+    detail
 }
 
 pub(crate) fn parse_optional_version(v: Option<&str>) -> Result<Option<Version>> {
@@ -102,6 +113,7 @@ pub(crate) async fn register_in_tx(tx: &mut Tx, actor: &Actor, input: &PieceInpu
     };
     let version_text = version.to_string();
     let metadata = input.metadata.to_string();
+    let created_by = actor.audit_name();
     let version_id = tx
         .insert_piece_version(
             actor.tenant,
@@ -111,20 +123,17 @@ pub(crate) async fn register_in_tx(tx: &mut Tx, actor: &Actor, input: &PieceInpu
                 description: input.description.as_deref(),
                 metadata: &metadata,
                 digest: &digest,
-                created_by: &actor.name,
+                created_by: &created_by,
             },
             &input.files,
         )
         .await?;
-    tx.insert_audit(
-        actor.tenant,
-        NewAudit {
-            actor: &actor.name,
-            action: &format!("{kind}.publish"),
-            target: &format!("{kind}:{}@{version_text}", input.slug),
-            detail: serde_json::json!({ "digest": digest, "files": input.files.len() }),
-            request_id: actor.request_id.as_deref(),
-        },
+    audit::record(
+        tx,
+        actor,
+        &format!("{kind}.publish"),
+        &format!("{kind}:{}@{version_text}", input.slug),
+        with_warnings(serde_json::json!({ "digest": digest, "files": input.files.len() }), &input.warnings),
     )
     .await?;
     Ok(Registered {
@@ -253,6 +262,7 @@ impl Registry {
             description: fm.and_then(|f| f.description.clone()),
             metadata: frontmatter_json(fm),
             files: rows,
+            warnings: fm.map(|f| f.warnings.clone()).unwrap_or_default(),
         };
         let bodies: Bodies = bodies;
         // The retried closure borrows; it must not move these.
@@ -271,6 +281,7 @@ impl Registry {
         Ok(PublishPieceResult {
             created: registered.created,
             version,
+            warnings: input.warnings.clone(),
         })
     }
 
@@ -359,15 +370,12 @@ impl Registry {
         with_retry(|| async move {
             let mut tx = self.store().write().await?;
             tx.archive_piece_version(actor.tenant, row.id).await?;
-            tx.insert_audit(
-                actor.tenant,
-                NewAudit {
-                    actor: &actor.name,
-                    action: &format!("{kind}.archive"),
-                    target: &format!("{kind}:{slug}@{version}"),
-                    detail: serde_json::json!({}),
-                    request_id: actor.request_id.as_deref(),
-                },
+            audit::record(
+                &mut tx,
+                actor,
+                &format!("{kind}.archive"),
+                &format!("{kind}:{slug}@{version}"),
+                serde_json::json!({}),
             )
             .await?;
             tx.commit().await?;

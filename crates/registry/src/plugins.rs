@@ -12,12 +12,11 @@ use skill_pool_core::archive::{UploadFile, UploadLimits, unpack_tar_gz};
 use skill_pool_core::slug::{Slug, validator_refused_plugin_name};
 use skill_pool_core::{blobs, catalogue, layout, manifest};
 use skill_pool_git::object::{CommitSpec, ObjectId, commit_id, tree_id};
-use skill_pool_store::audit::NewAudit;
 use skill_pool_store::pieces::FileRow;
 use skill_pool_store::plugins::{NewPluginVersion, PluginRow, PluginVersionRow};
 use skill_pool_store::{StoreError, TenantId, Tx, format_ms, now_ms};
 
-use crate::pieces::{PieceInput, frontmatter_json, latest_of, parse_optional_version, register_in_tx};
+use crate::pieces::{PieceInput, frontmatter_json, latest_of, parse_optional_version, register_in_tx, with_warnings};
 use crate::tree::{Bodies, digest, file_info, tree_files};
 use crate::{Actor, Registry, RegistryError, Result, with_retry};
 
@@ -180,6 +179,7 @@ impl Registry {
                         description: fm.and_then(|f| f.description.clone()),
                         metadata: frontmatter_json(fm),
                         files,
+                        warnings: fm.map(|f| f.warnings.clone()).unwrap_or_default(),
                     }),
                     mount_path,
                 });
@@ -566,6 +566,7 @@ impl Registry {
             });
             let commit_hex = commit.to_hex();
             let own_files = draft.files.clone();
+            let created_by = actor.audit_name();
             tx.insert_plugin_version(
                 actor.tenant,
                 plugin.id,
@@ -576,7 +577,7 @@ impl Registry {
                     digest: &digest,
                     blobs: blobs_json.as_deref(),
                     created_at,
-                    created_by: &actor.name,
+                    created_by: &created_by,
                 },
                 &mounts,
                 &own_files,
@@ -589,7 +590,10 @@ impl Registry {
                 actor,
                 draft.action,
                 slug.as_str(),
-                serde_json::json!({ "seq": seq, "version": version_text, "commit": commit_hex, "digest": digest }),
+                with_warnings(
+                    serde_json::json!({ "seq": seq, "version": version_text, "commit": commit_hex, "digest": digest }),
+                    &draft.warnings,
+                ),
             )
             .await?;
             let view = published_view(&mut tx, actor, &published).await?;
@@ -757,18 +761,7 @@ fn name_warnings(slug: &Slug) -> Vec<String> {
 }
 
 async fn audit(tx: &mut Tx, actor: &Actor, action: &str, slug: &str, detail: serde_json::Value) -> Result<()> {
-    tx.insert_audit(
-        actor.tenant,
-        NewAudit {
-            actor: &actor.name,
-            action,
-            target: &format!("plugin:{slug}"),
-            detail,
-            request_id: actor.request_id.as_deref(),
-        },
-    )
-    .await?;
-    Ok(())
+    crate::audit::record(tx, actor, action, &format!("plugin:{slug}"), detail).await
 }
 
 /// A piece as it went into a new plugin version.

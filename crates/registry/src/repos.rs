@@ -28,7 +28,7 @@ impl Registry {
     }
 
     pub fn repo_path(&self, tenant: TenantId, plugin_id: i64) -> PathBuf {
-        skill_pool_git::repo_path(&self.config().data_dir, tenant.0, plugin_id)
+        skill_pool_git::repo_path(&self.config().data_dir, tenant.get(), plugin_id)
     }
 
     /// Makes sure the plugin's repo serves its latest version; returns the repo path, or

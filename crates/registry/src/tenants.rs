@@ -5,12 +5,11 @@ use std::path::PathBuf;
 use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
 use skill_pool_core::Role;
 use skill_pool_core::slug::{Slug, check_tenant_slug};
-use skill_pool_store::audit::NewAudit;
+use skill_pool_store::StoreError;
 use skill_pool_store::tenants::TenantRow;
-use skill_pool_store::{StoreError, TenantId};
 
 use crate::tokens::CreatedSecret;
-use crate::{Actor, Registry, RegistryError, Result, with_retry};
+use crate::{Actor, Principal, Registry, RegistryError, Result, audit, with_retry};
 
 /// What the first start on an empty database created.
 #[derive(Debug)]
@@ -25,34 +24,54 @@ impl Registry {
         Ok(self.store().tenant_by_slug(slug).await?)
     }
 
-    /// Creates a tenant. The slug must be valid and not a marketplace name Claude Code reserves.
-    pub async fn create_tenant(&self, slug: &str, display_name: Option<&str>) -> Result<TenantRow> {
+    /// The tenant served at the bare public URL: the configured one, else the oldest.
+    pub async fn default_tenant(&self, configured: Option<&str>) -> Result<Option<TenantRow>> {
+        match configured {
+            Some(slug) => self.tenant_by_slug(slug).await,
+            None => Ok(self.store().first_tenant().await?),
+        }
+    }
+
+    /// Every tenant, by slug. Only the operator sees across tenants.
+    pub async fn list_tenants(&self, by: &Principal) -> Result<Vec<TenantRow>> {
+        require_operator(by, "list tenants")?;
+        Ok(self.store().list_tenants().await?)
+    }
+
+    /// Creates a tenant. The slug must be valid and not a marketplace name Claude Code
+    /// reserves. Only the operator creates tenants; the audit row lands in the new tenant.
+    pub async fn create_tenant(&self, by: &Principal, slug: &str, display_name: Option<&str>) -> Result<TenantRow> {
+        require_operator(by, "create a tenant")?;
         let slug = check_tenant_slug(slug).map_err(|e| RegistryError::BadRequest(e.to_string()))?;
         let display_name = display_name
             .map(str::trim)
             .filter(|d| !d.is_empty())
             .unwrap_or(slug.as_str())
             .to_string();
-        let mut tx = self.store().write().await?;
-        let tenant = match tx.insert_tenant(slug.as_str(), &display_name).await {
-            Ok(t) => t,
-            Err(StoreError::Conflict(_)) => {
-                return Err(RegistryError::Conflict(format!("tenant `{slug}` already exists")));
-            }
-            Err(e) => return Err(e.into()),
-        };
-        tx.insert_audit(
-            tenant.id,
-            NewAudit {
-                actor: "admin-cli",
-                action: "tenant.create",
-                target: &format!("tenant:{slug}"),
-                detail: serde_json::json!({ "display_name": display_name }),
-                request_id: None,
-            },
-        )
+        // The retried closure borrows; it must not move these.
+        let (slug, display_name) = (&slug, &display_name);
+        let tenant = with_retry(|| async move {
+            let mut tx = self.store().write().await?;
+            let tenant = match tx.insert_tenant(slug.as_str(), display_name).await {
+                Ok(t) => t,
+                Err(StoreError::Conflict(_)) => {
+                    return Err(RegistryError::Conflict(format!("tenant `{slug}` already exists")));
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let actor = Actor::operator(tenant.id);
+            audit::record(
+                &mut tx,
+                &actor,
+                "tenant.create",
+                &format!("tenant:{slug}"),
+                serde_json::json!({ "display_name": display_name }),
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(tenant)
+        })
         .await?;
-        tx.commit().await?;
         tracing::info!(tenant = %slug, "tenant created");
         Ok(tenant)
     }
@@ -63,7 +82,7 @@ impl Registry {
         if self.store().tenant_count().await? > 0 {
             return Ok(None);
         }
-        let tenant = match self.create_tenant(tenant_slug, None).await {
+        let tenant = match self.create_tenant(&Principal::Operator, tenant_slug, None).await {
             Ok(t) => t,
             // Another replica bootstrapped at the same moment.
             Err(RegistryError::Conflict(_)) => return Ok(None),
@@ -77,43 +96,55 @@ impl Registry {
         Ok(Some(Bootstrap { tenant, token_file }))
     }
 
-    /// Creates a portal user with an argon2-hashed password.
-    pub async fn create_user(&self, tenant: TenantId, username: &str, password: &str, role: Role) -> Result<i64> {
+    /// Creates a portal user of the actor's tenant with an argon2-hashed password.
+    pub async fn create_user(&self, actor: &Actor, username: &str, password: &str, role: Role) -> Result<i64> {
+        actor.require(Role::Admin)?;
         let name = Slug::parse(username).map_err(|e| RegistryError::BadRequest(format!("username: {e}")))?;
         if password.chars().count() < 12 {
             return Err(RegistryError::BadRequest("the password must have at least 12 characters".into()));
         }
         let salt = SaltString::generate(&mut OsRng);
-        let hash = argon2::Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map_err(|e| RegistryError::Internal(format!("hashing the password: {e}")))?
-            .to_string();
+        // Hashing is deliberately slow: off the async runtime.
+        let password = password.to_string();
+        let hash = tokio::task::spawn_blocking(move || {
+            argon2::Argon2::default()
+                .hash_password(password.as_bytes(), &salt)
+                .map(|h| h.to_string())
+        })
+        .await?
+        .map_err(|e| RegistryError::Internal(format!("hashing the password: {e}")))?;
         // The retried closure borrows; it must not move these.
         let (hash, name) = (&hash, &name);
         with_retry(|| async move {
             let mut tx = self.store().write().await?;
-            let user = match tx.insert_user(tenant, name.as_str(), hash, role.as_str()).await {
+            let user = match tx.insert_user(actor.tenant, name.as_str(), hash, role).await {
                 Ok(u) => u,
                 Err(StoreError::Conflict(_)) => {
                     return Err(RegistryError::Conflict(format!("user `{name}` already exists in this tenant")));
                 }
                 Err(e) => return Err(e.into()),
             };
-            tx.insert_audit(
-                tenant,
-                NewAudit {
-                    actor: "admin-cli",
-                    action: "user.create",
-                    target: &format!("user:{name}"),
-                    detail: serde_json::json!({ "role": role }),
-                    request_id: None,
-                },
+            audit::record(
+                &mut tx,
+                actor,
+                "user.create",
+                &format!("user:{name}"),
+                serde_json::json!({ "role": role }),
             )
             .await?;
             tx.commit().await?;
             Ok(user.id)
         })
         .await
+    }
+}
+
+fn require_operator(by: &Principal, what: &str) -> Result<()> {
+    match by {
+        Principal::Operator => Ok(()),
+        other => Err(RegistryError::Forbidden(format!(
+            "only the operator (`skill-pool-server` on the server's machine) can {what}; {other} cannot"
+        ))),
     }
 }
 

@@ -5,11 +5,10 @@ use rand::Rng;
 use sha2::{Digest, Sha256};
 use skill_pool_core::Role;
 use skill_pool_core::api::Token;
-use skill_pool_store::audit::NewAudit;
 use skill_pool_store::tokens::TokenRow;
 use skill_pool_store::{TenantId, format_ms};
 
-use crate::{Actor, Registry, RegistryError, Result};
+use crate::{Actor, Principal, Registry, RegistryError, Result, audit};
 
 const SECRET_PREFIX: &str = "sp_";
 const SECRET_LEN: usize = 40;
@@ -36,21 +35,12 @@ pub fn token_view(row: &TokenRow) -> Token {
     Token {
         id: row.id,
         name: row.name.clone(),
-        role: Role::parse(&row.role).unwrap_or(Role::Member),
+        role: row.role,
         prefix: row.prefix.clone(),
         created_at: format_ms(row.created_at),
         last_used_at: row.last_used_at.map(format_ms),
         revoked_at: row.revoked_at.map(format_ms),
     }
-}
-
-/// The token behind a presented secret.
-#[derive(Debug, Clone)]
-pub struct Authenticated {
-    pub token_id: i64,
-    pub tenant: TenantId,
-    pub role: Role,
-    pub name: String,
 }
 
 impl Registry {
@@ -65,18 +55,13 @@ impl Registry {
         let secret = new_secret();
         let prefix: String = secret.chars().take(SECRET_PREFIX.len() + 6).collect();
         let mut tx = self.store().write().await?;
-        let row = tx
-            .insert_token(actor.tenant, name, role.as_str(), &hash_secret(&secret), &prefix)
-            .await?;
-        tx.insert_audit(
-            actor.tenant,
-            NewAudit {
-                actor: &actor.name,
-                action: "token.create",
-                target: &format!("token:{}#{}", row.name, row.id),
-                detail: serde_json::json!({ "role": role, "prefix": prefix }),
-                request_id: actor.request_id.as_deref(),
-            },
+        let row = tx.insert_token(actor.tenant, name, role, &hash_secret(&secret), &prefix).await?;
+        audit::record(
+            &mut tx,
+            actor,
+            "token.create",
+            &format!("token:{}#{}", row.name, row.id),
+            serde_json::json!({ "role": role, "prefix": prefix }),
         )
         .await?;
         tx.commit().await?;
@@ -98,24 +83,22 @@ impl Registry {
             .revoke_token(actor.tenant, id)
             .await?
             .ok_or_else(|| RegistryError::NotFound(format!("token {id} not found")))?;
-        tx.insert_audit(
-            actor.tenant,
-            NewAudit {
-                actor: &actor.name,
-                action: "token.revoke",
-                target: &format!("token:{}#{}", row.name, row.id),
-                detail: serde_json::json!({}),
-                request_id: actor.request_id.as_deref(),
-            },
+        audit::record(
+            &mut tx,
+            actor,
+            "token.revoke",
+            &format!("token:{}#{}", row.name, row.id),
+            serde_json::json!({}),
         )
         .await?;
         tx.commit().await?;
         Ok(token_view(&row))
     }
 
-    /// Checks a presented secret on a tenant's root. A token of another tenant is `NotFound`,
-    /// so a caller learns nothing about the tenant it addressed.
-    pub async fn authenticate(&self, tenant: TenantId, secret: &str) -> Result<Authenticated> {
+    /// Checks a presented secret on a tenant's root and gives the actor it stands for (the
+    /// token's own role, in that tenant). A token of another tenant is `NotFound`, so a caller
+    /// learns nothing about the tenant it addressed.
+    pub async fn authenticate(&self, tenant: TenantId, secret: &str, request_id: Option<String>) -> Result<Actor> {
         let row = self
             .store()
             .token_by_hash(&hash_secret(secret))
@@ -132,41 +115,15 @@ impl Registry {
         if let Err(e) = self.store().touch_token(row.id).await {
             tracing::warn!(error = %e, "could not record token use");
         }
-        Ok(Authenticated {
-            token_id: row.id,
+        Ok(Actor {
             tenant,
-            role: Role::parse(&row.role).unwrap_or(Role::Member),
-            name: row.name,
+            role: row.role,
+            principal: Principal::Token {
+                id: row.id,
+                name: row.name,
+            },
+            request_id,
         })
-    }
-}
-
-impl Registry {
-    /// The audit log, newest first; `before` is the `next_cursor` of the previous page.
-    pub async fn audit(
-        &self,
-        actor: &Actor,
-        before: Option<i64>,
-        limit: i64,
-    ) -> Result<skill_pool_core::api::Page<skill_pool_core::api::AuditEntry>> {
-        actor.require(Role::Admin)?;
-        let rows = self.store().list_audit(actor.tenant, before, limit + 1).await?;
-        let more = rows.len() as i64 > limit;
-        let rows = &rows[..rows.len().min(limit as usize)];
-        let items = rows
-            .iter()
-            .map(|r| skill_pool_core::api::AuditEntry {
-                id: r.id,
-                actor: r.actor.clone(),
-                action: r.action.clone(),
-                target: r.target.clone(),
-                detail: serde_json::from_str(&r.detail).unwrap_or_else(|_| serde_json::json!({})),
-                request_id: r.request_id.clone(),
-                created_at: format_ms(r.created_at),
-            })
-            .collect();
-        let next_cursor = if more { rows.last().map(|r| r.id.to_string()) } else { None };
-        Ok(skill_pool_core::api::Page { items, next_cursor })
     }
 }
 

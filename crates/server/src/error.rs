@@ -1,83 +1,81 @@
-//! One classification of errors, rendered at the edge as `{"error","message","request_id"}`.
+//! One classification of errors ([`ApiError`]: an [`ErrorCode`] and a message), rendered at
+//! the edge in the shape the client reads: JSON `{"error","message","request_id"}` for `/v1`
+//! and the catalogue, an HTML page for a browser (`/marketplace`, a page asked for as HTML),
+//! and plain text for git (git prints a `text/plain` body to its user as `remote: …`).
 //! Handlers return [`ApiError`]; its response carries the error in an extension and the
-//! [`render_errors`] middleware writes the body with the request id. Axum's own 404/405
-//! come out in the same shape.
+//! [`render_errors`] middleware writes the body. Axum's own 404/405 come out the same way.
 
 use axum::extract::Request;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use skill_pool_core::ErrorCode;
 use skill_pool_core::api::ErrorBody;
 use skill_pool_registry::RegistryError;
 
 #[derive(Debug, Clone)]
 pub struct ApiError {
-    pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
     pub retry_after: Option<u64>,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
         ApiError {
-            status,
             code,
             message: message.into(),
             retry_after: None,
         }
     }
     pub fn not_found(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+        ApiError::new(ErrorCode::NotFound, message)
     }
     pub fn bad_request(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+        ApiError::new(ErrorCode::BadRequest, message)
     }
     pub fn unauthorized(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+        ApiError::new(ErrorCode::Unauthorized, message)
     }
     pub fn too_large(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)
+        ApiError::new(ErrorCode::PayloadTooLarge, message)
+    }
+    pub fn internal() -> ApiError {
+        ApiError::new(
+            ErrorCode::Internal,
+            "internal error: the server log has the details under this request id",
+        )
+    }
+
+    pub fn status(&self) -> StatusCode {
+        StatusCode::from_u16(self.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 }
 
 impl From<RegistryError> for ApiError {
     fn from(e: RegistryError) -> Self {
-        use RegistryError as E;
-        let (status, code) = match &e {
-            E::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            E::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
-            E::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
-            E::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
-            E::InvalidVersion(_) => (StatusCode::BAD_REQUEST, "invalid_version"),
-            E::InvalidArchive(_) => (StatusCode::BAD_REQUEST, "invalid_archive"),
-            E::InvalidManifest(_) => (StatusCode::BAD_REQUEST, "invalid_manifest"),
-            E::InvalidPiece(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_piece"),
-            E::InvalidPlugin(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_plugin"),
-            E::VersionConflict(_) => (StatusCode::CONFLICT, "version_conflict"),
-            E::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
-            E::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
-            E::Store(se) if se.is_retryable() => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-            E::Store(_) | E::Git(_) | E::Io { .. } | E::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
-        };
-        if status.is_server_error() {
+        let code = e.code();
+        if code.http_status() >= 500 {
             // Logged once here (the request span carries the request id); never echoed.
             tracing::error!(error = %e, "request failed");
-            let message = if status == StatusCode::SERVICE_UNAVAILABLE {
-                "the database is busy: try again in a moment"
-            } else {
-                "internal error: the server log has the details under this request id"
-            };
-            return ApiError::new(status, code, message);
+            if code == ErrorCode::Unavailable {
+                return ApiError::new(code, "the database is busy: try again in a moment");
+            }
+            return ApiError::internal();
         }
-        ApiError::new(status, code, e.to_string())
+        if let RegistryError::Store(_) = e {
+            // The database's own wording (constraint names) is not for clients.
+            tracing::warn!(error = %e, "write lost to a concurrent change after retries");
+            return ApiError::new(code, "another request changed the same thing at the same moment: try again");
+        }
+        ApiError::new(code, e.to_string())
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut res = self.status.into_response();
-        if self.status == StatusCode::UNAUTHORIZED {
+        let mut res = self.status().into_response();
+        if self.code == ErrorCode::Unauthorized {
             res.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"skill-pool\""));
         }
@@ -91,7 +89,38 @@ impl IntoResponse for ApiError {
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
-/// Writes the JSON error body (with the request id) for every error response.
+/// Which client reads an error, from the request it answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorFormat {
+    Json,
+    Html,
+    PlainText,
+}
+
+impl ErrorFormat {
+    /// Git routes get plain text; `/v1` always JSON (whatever it accepts); a browser page
+    /// (`/marketplace`, `/portal…`, or anything else asked for as HTML) an HTML page.
+    pub fn for_request(path: &str, headers: &HeaderMap) -> ErrorFormat {
+        let relative = crate::tenant::tenant_relative_path(path);
+        if relative.starts_with("/git/") {
+            return ErrorFormat::PlainText;
+        }
+        if relative.starts_with("/v1/") || relative == "/v1" {
+            return ErrorFormat::Json;
+        }
+        if relative == "/marketplace" || relative.starts_with("/marketplace/") || relative.starts_with("/portal") {
+            return ErrorFormat::Html;
+        }
+        if crate::routes::public::prefers_html(headers) {
+            ErrorFormat::Html
+        } else {
+            ErrorFormat::Json
+        }
+    }
+}
+
+/// Writes the error body (with the request id) of every error response, in the format the
+/// request's client reads.
 pub async fn render_errors(req: Request, next: Next) -> Response {
     let request_id = req
         .headers()
@@ -99,30 +128,121 @@ pub async fn render_errors(req: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
+    let format = ErrorFormat::for_request(req.uri().path(), req.headers());
     let mut res = next.run(req).await;
     let error = match res.extensions_mut().remove::<ApiError>() {
         Some(e) => e,
-        None if res.status() == StatusCode::METHOD_NOT_ALLOWED => ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            "this method is not allowed on this path",
-        ),
+        None if res.status() == StatusCode::METHOD_NOT_ALLOWED => {
+            ApiError::new(ErrorCode::MethodNotAllowed, "this method is not allowed on this path")
+        }
         None if res.status() == StatusCode::NOT_FOUND && !res.headers().contains_key(header::CONTENT_TYPE) => {
             ApiError::not_found("no such route: see /v1/openapi.json")
         }
         None => return res,
     };
-    let body = ErrorBody {
-        error: error.code.to_string(),
-        message: error.message,
-        request_id,
-    };
+    let (content_type, bytes) = render(format, &error, &request_id);
     let (mut parts, _) = res.into_parts();
-    parts
-        .headers
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     parts.headers.remove(header::CONTENT_LENGTH);
     parts.headers.remove(header::CONTENT_ENCODING);
-    let bytes = serde_json::to_vec(&body).unwrap_or_default();
     Response::from_parts(parts, axum::body::Body::from(bytes))
+}
+
+/// The body of an error in one format, and its content type.
+pub fn render(format: ErrorFormat, error: &ApiError, request_id: &str) -> (&'static str, Vec<u8>) {
+    match format {
+        ErrorFormat::Json => {
+            let body = ErrorBody {
+                error: error.code,
+                message: error.message.clone(),
+                request_id: request_id.to_string(),
+            };
+            ("application/json", serde_json::to_vec(&body).unwrap_or_default())
+        }
+        ErrorFormat::PlainText => (
+            "text/plain; charset=utf-8",
+            format!("skill-pool: {} ({}, request {request_id})\n", error.message, error.code).into_bytes(),
+        ),
+        ErrorFormat::Html => {
+            let title = error.code.title();
+            let status = error.code.http_status();
+            let message = escape_html(&error.message);
+            let code = error.code.as_str();
+            let request_id = escape_html(request_id);
+            let page = format!(
+                "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+                 <title>{title} · skill-pool</title>\
+                 <style>body{{font-family:system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem;color:#1f2328}}\
+                 code{{background:#f3f4f6;padding:.1rem .3rem;border-radius:4px}}.muted{{color:#59636e;font-size:.9rem}}</style></head>\
+                 <body><h1>{title}</h1><p class=\"message\">{message}</p>\
+                 <p class=\"muted\">{status} <code>{code}</code> · request <code>{request_id}</code></p></body></html>\n"
+            );
+            ("text/html; charset=utf-8", page.into_bytes())
+        }
+    }
+}
+
+fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accept(v: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::ACCEPT, HeaderValue::from_str(v).unwrap());
+        h
+    }
+
+    #[test]
+    fn the_format_follows_the_client() {
+        let html = accept("text/html,application/xhtml+xml,*/*;q=0.8");
+        let json = accept("application/json");
+        assert_eq!(
+            ErrorFormat::for_request("/t/acme/git/plugins/p.git/info/refs", &html),
+            ErrorFormat::PlainText
+        );
+        assert_eq!(
+            ErrorFormat::for_request("/git/plugins/p.git/git-upload-pack", &json),
+            ErrorFormat::PlainText
+        );
+        assert_eq!(ErrorFormat::for_request("/t/acme/v1/skills", &html), ErrorFormat::Json);
+        assert_eq!(ErrorFormat::for_request("/v1/skills", &html), ErrorFormat::Json);
+        assert_eq!(ErrorFormat::for_request("/t/acme/marketplace", &json), ErrorFormat::Html);
+        assert_eq!(ErrorFormat::for_request("/t/nobody", &html), ErrorFormat::Html);
+        assert_eq!(ErrorFormat::for_request("/t/nobody", &json), ErrorFormat::Json);
+        assert_eq!(ErrorFormat::for_request("/", &HeaderMap::new()), ErrorFormat::Json);
+    }
+
+    #[test]
+    fn html_and_text_bodies_carry_the_message_escaped() {
+        let e = ApiError::not_found("plugin `<x>` not found");
+        let (ct, body) = render(ErrorFormat::Html, &e, "rid-1");
+        let body = String::from_utf8(body).unwrap();
+        assert!(ct.starts_with("text/html"));
+        assert!(body.contains("plugin `&lt;x&gt;` not found"), "{body}");
+        assert!(body.contains("rid-1") && body.contains("not_found"), "{body}");
+        let (ct, body) = render(ErrorFormat::PlainText, &e, "rid-1");
+        assert!(ct.starts_with("text/plain"));
+        assert_eq!(
+            String::from_utf8(body).unwrap(),
+            "skill-pool: plugin `<x>` not found (not_found, request rid-1)\n"
+        );
+        let (_, body) = render(ErrorFormat::Json, &e, "rid-1");
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["error"], "not_found");
+    }
 }

@@ -30,7 +30,6 @@ impl<S: Send + Sync> FromRequestParts<S> for Tenant {
 pub struct Caller {
     pub actor: Actor,
     pub tenant: RoutedTenant,
-    pub token_name: String,
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -48,22 +47,13 @@ impl FromRequestParts<AppState> for Caller {
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .ok_or_else(|| ApiError::unauthorized("malformed Authorization header: use `Bearer <token>`"))?;
-        let auth = state.registry.authenticate(tenant.id, secret).await?;
         let request_id = parts
             .headers
             .get(REQUEST_ID_HEADER)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        Ok(Caller {
-            actor: Actor {
-                tenant: tenant.id,
-                role: auth.role,
-                name: format!("token:{}#{}", auth.name, auth.token_id),
-                request_id,
-            },
-            tenant,
-            token_name: auth.name,
-        })
+        let actor = state.registry.authenticate(tenant.id, secret, request_id).await?;
+        Ok(Caller { actor, tenant })
     }
 }
 
@@ -76,18 +66,12 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(v)) => Ok(Json(v)),
             Err(rejection) => {
-                let status = rejection.status();
-                let code = if status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
-                    "unsupported_media_type"
+                let code = if rejection.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE {
+                    skill_pool_core::ErrorCode::UnsupportedMediaType
                 } else {
-                    "bad_request"
+                    skill_pool_core::ErrorCode::BadRequest
                 };
-                let status = if status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
-                    status
-                } else {
-                    StatusCode::BAD_REQUEST
-                };
-                Err(ApiError::new(status, code, rejection.body_text()))
+                Err(ApiError::new(code, rejection.body_text()))
             }
         }
     }

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use skill_pool_core::Role;
-use skill_pool_registry::Actor;
+use skill_pool_registry::{Actor, Principal};
 use skill_pool_server::{ServeArgs, ServerConfig, StorageArgs, open_store, registry_for};
 use tracing_subscriber::EnvFilter;
 
@@ -50,12 +50,12 @@ enum TenantCommand {
         #[arg(long)]
         display_name: Option<String>,
         #[command(flatten)]
-        storage: StorageArgs,
+        server: ServeArgs,
     },
     /// List tenants.
     List {
         #[command(flatten)]
-        storage: StorageArgs,
+        server: ServeArgs,
     },
 }
 
@@ -70,7 +70,7 @@ enum TokenCommand {
         #[arg(long, default_value = "cli")]
         name: String,
         #[command(flatten)]
-        storage: StorageArgs,
+        server: ServeArgs,
     },
 }
 
@@ -85,7 +85,7 @@ enum UserCommand {
         #[arg(long, value_parser = ["admin", "member"])]
         role: String,
         #[command(flatten)]
-        storage: StorageArgs,
+        server: ServeArgs,
     },
 }
 
@@ -142,16 +142,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Tenant(TenantCommand::Create {
             slug,
             display_name,
-            storage,
+            server,
         })) => {
-            let registry = admin_registry(&storage).await?;
-            let tenant = registry.create_tenant(&slug, display_name.as_deref()).await?;
+            let registry = admin_registry(&server).await?;
+            let tenant = registry.create_tenant(&Principal::Operator, &slug, display_name.as_deref()).await?;
             println!("created tenant {} ({})", tenant.slug, tenant.display_name);
             Ok(())
         }
-        Some(Command::Tenant(TenantCommand::List { storage })) => {
-            let registry = admin_registry(&storage).await?;
-            for t in registry.store().list_tenants().await? {
+        Some(Command::Tenant(TenantCommand::List { server })) => {
+            let registry = admin_registry(&server).await?;
+            for t in registry.list_tenants(&Principal::Operator).await? {
                 println!("{}\t{}", t.slug, t.display_name);
             }
             Ok(())
@@ -160,9 +160,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             tenant,
             role,
             name,
-            storage,
+            server,
         })) => {
-            let registry = admin_registry(&storage).await?;
+            let registry = admin_registry(&server).await?;
             let id = tenant_id(&registry, &tenant).await?;
             let role = Role::parse(&role).context("role")?;
             let created = registry.create_token(&Actor::operator(id), &name, role).await?;
@@ -177,9 +177,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             tenant,
             username,
             role,
-            storage,
+            server,
         })) => {
-            let registry = admin_registry(&storage).await?;
+            let registry = admin_registry(&server).await?;
             let id = tenant_id(&registry, &tenant).await?;
             let role = Role::parse(&role).context("role")?;
             let mut password = String::new();
@@ -187,16 +187,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .read_to_string(&mut password)
                 .context("reading the password from standard input")?;
             let password = password.trim_end_matches(['\r', '\n']);
-            registry.create_user(id, &username, password, role).await?;
+            registry.create_user(&Actor::operator(id), &username, password, role).await?;
             println!("created {role} user {username} in tenant {tenant}");
             Ok(())
         }
     }
 }
 
-async fn admin_registry(storage: &StorageArgs) -> anyhow::Result<skill_pool_registry::Registry> {
-    let store = open_store(&storage.data_dir, &storage.database_url()).await?;
-    let config = ServerConfig::for_data_dir(storage.data_dir.clone(), "127.0.0.1:8080".parse()?);
+/// The registry as `serve` would build it from the same flags and environment (so the public
+/// URL, the limits and the database are the server's), without binding the address.
+async fn admin_registry(args: &ServeArgs) -> anyhow::Result<skill_pool_registry::Registry> {
+    let config = ServerConfig::from_args(args, args.bind);
+    let store = open_store(&config.data_dir, &config.database_url).await?;
     Ok(registry_for(store, &config))
 }
 

@@ -5,7 +5,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
@@ -47,8 +46,7 @@ pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> R
             && let Err(wait) = limiter.check(addr)
         {
             let mut err = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
+                skill_pool_core::ErrorCode::RateLimited,
                 format!("too many requests from this address: try again in {wait} s"),
             );
             err.retry_after = Some(wait);

@@ -60,6 +60,12 @@ fn split_tenant_path(path: &str) -> Option<(&str, &str)> {
     }
 }
 
+/// The path below the tenant root: `/t/<slug>/rest` → `/rest`; any other path as it is (the
+/// tenant comes from the Host header or is the default one).
+pub fn tenant_relative_path(path: &str) -> &str {
+    split_tenant_path(path).map_or(path, |(_, rest)| rest)
+}
+
 fn host_tenant<'a>(host: &'a str, base_domain: &str) -> Option<&'a str> {
     let host = host
         .rsplit_once(':')
@@ -87,9 +93,9 @@ pub async fn dispatch(State(state): State<AppState>, mut req: Request) -> Respon
     } else {
         let default = match &state.config.default_tenant {
             Some(d) => Some(d.clone()),
-            None => match state.registry.store().first_tenant().await {
+            None => match state.registry.default_tenant(None).await {
                 Ok(t) => t.map(|t| t.slug),
-                Err(e) => return ApiError::from(skill_pool_registry::RegistryError::from(e)).into_response(),
+                Err(e) => return ApiError::from(e).into_response(),
             },
         };
         match default {

@@ -518,6 +518,59 @@ both_backends!(routing_errors_health_and_openapi, |db: TestDb| async move {
     )
     .await;
     assert_error(st, &b, StatusCode::BAD_REQUEST, "bad_request");
+    // The same classification in the shape each client reads: HTML for a browser page,
+    // plain text for git (which prints it as `remote: …`), JSON for /v1 even when HTML is asked.
+    let browser = "text/html,application/xhtml+xml,*/*;q=0.8";
+    for (url, accept, content_type, needle) in [
+        (
+            format!("{}/t/nope/marketplace", s.url),
+            browser,
+            "text/html",
+            "tenant `nope` not found",
+        ),
+        (format!("{}/t/nope", s.url), browser, "text/html", "tenant `nope` not found"),
+        (
+            format!("{}/git/plugins/missing.git/info/refs?service=git-upload-pack", t.root),
+            "*/*",
+            "text/plain",
+            "skill-pool: ",
+        ),
+        (
+            format!("{}/git/plugins/missing.git/info/refs", t.root),
+            "*/*",
+            "text/plain",
+            "(smart_http_only, request ",
+        ),
+        (
+            format!("{}/v1/plugins/missing", t.root),
+            browser,
+            "application/json",
+            "\"error\":\"not_found\"",
+        ),
+    ] {
+        let res = s
+            .http
+            .get(&url)
+            .header("accept", accept)
+            .bearer_auth(&t.admin)
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_client_error(), "{url}: {}", res.status());
+        let ct = res.headers()["content-type"].to_str().unwrap().to_string();
+        let body = res.text().await.unwrap();
+        assert!(ct.starts_with(content_type), "{url}: {ct}");
+        assert!(body.contains(needle), "{url}: {body}");
+    }
+    let out = std::process::Command::new("git")
+        .args(["ls-remote", &format!("{}/git/plugins/missing.git", t.root)])
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("remote: skill-pool: plugin `missing` not found"), "{stderr}");
+
     for path in ["/healthz", "/readyz", "/metrics"] {
         let res = s.http.get(format!("{}{path}", s.url)).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::OK, "{path}");

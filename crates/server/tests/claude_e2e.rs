@@ -47,6 +47,21 @@ fn toolbox(root: &Path, version: &str) {
         b"---\nname: reviewer\ndescription: Reviews a change\n---\nReview the change carefully.\n",
         false,
     );
+    // Frontmatter Claude Code installs although it is not strict YAML (`: ` inside a plain
+    // scalar, literal `\n`, a leading backquote, Windows line endings, a BOM, no block at all).
+    write(
+        root,
+        "agents/triage.md",
+        b"---\nname: triage\ndescription: Use this agent when the user reports a bug: it triages.\\n\\nExamples:\\n<example>user: it crashes</example>\nmodel: sonnet\n---\nTriage the bug.\n",
+        false,
+    );
+    write(
+        root,
+        "skills/windows/SKILL.md",
+        "\u{feff}---\r\nname: windows\r\ndescription: `dir` lists files: on Windows\r\n---\r\nUse dir.\r\n".as_bytes(),
+        false,
+    );
+    write(root, "commands/bare.md", b"Run the thing without any frontmatter.\n", false);
     write(
         root,
         "commands/hello.md",
@@ -172,9 +187,15 @@ both_backends!(claude_installs_and_updates_a_published_folder, |db: TestDb| asyn
     assert_eq!(installed, claude.installed_path("acme", "toolbox"));
     assert!(installed.ends_with("acme/toolbox/1.0.0"), "{}", installed.display());
     assert_same_tree(&src, &installed);
-    // What the client installed is a plugin its own validator accepts.
-    let validation = blocking(|| claude.validate(&installed));
-    assert!(validation.ok, "{}\n{}", validation.stdout, validation.stderr);
+    // What the client installed is a plugin its own validator accepts, but for the one file
+    // whose frontmatter is deliberately not YAML it can parse (it still installs and loads).
+    let errors = blocking(|| claude.validation_errors(&installed));
+    assert!(
+        errors
+            .iter()
+            .all(|(file, message)| file == "skills/windows/SKILL.md" && message.contains("frontmatter failed to parse")),
+        "{errors:?}"
+    );
     let first = installed;
 
     // A new version with changed and added files reaches the client through `plugin update`.

@@ -421,7 +421,10 @@ both_backends!(composed_plugin_from_registered_pieces, |db: TestDb| async move {
     // …and a repo rebuilt from the database after that still carries it.
     std::fs::remove_dir_all(s.data_dir().join("repos")).unwrap();
     let (_tmp, rebuilt) = clone_after_restart(&s, &git_url).await;
-    assert_eq!(std::fs::read_to_string(rebuilt.join("skills/greet/SKILL.md")).unwrap(), skill_md("greet", "Greets", "hi"));
+    assert_eq!(
+        std::fs::read_to_string(rebuilt.join("skills/greet/SKILL.md")).unwrap(),
+        skill_md("greet", "Greets", "hi")
+    );
 
     // Bad compositions: unknown piece, missing version, bad blobs — each 422, nothing written.
     for (what, body) in [
@@ -776,11 +779,11 @@ both_backends!(bad_plugin_folders_are_refused_and_change_nothing, |db: TestDb| a
             "invalid_plugin",
         ),
         (
-            "bad skill frontmatter",
+            "a SKILL.md that is not UTF-8",
             "",
             tar_gz(&[
                 (".claude-plugin/plugin.json", 0o644, br#"{"name": "sample", "version": "2.0.0"}"#),
-                ("skills/x/SKILL.md", 0o644, b"no frontmatter"),
+                ("skills/x/SKILL.md", 0o644, b"---\nname: x\ndescription: \xff\xfe\n---\n"),
             ]),
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_plugin",
@@ -822,5 +825,119 @@ both_backends!(bad_plugin_folders_are_refused_and_change_nothing, |db: TestDb| a
     }
     let (_, shown) = s.get_json(&format!("{}/v1/plugins/sample", t.root), &t.member).await;
     assert_eq!(shown["versions"].as_array().unwrap().len(), 1);
+    s.stop().await;
+});
+
+/// Shapes of frontmatter seen in published plugins that strict YAML refuses. Claude Code
+/// installs such a plugin, so it publishes: with warnings naming each file, the lenient
+/// reading of `name` and `description` in the registry, the warnings in the audit row, and
+/// the files served byte for byte.
+pub const LENIENT_AGENT: &[u8] = b"---\nname: triage\ndescription: Use this agent when the user reports a bug: it triages.\\n\\nExamples:\\n<example>user: it crashes</example>\nmodel: sonnet\ncolor: red\n---\nTriage the bug.\n";
+
+both_backends!(lenient_frontmatter_publishes_with_warnings, |db: TestDb| async move {
+    let s = TestServer::start(db).await;
+    let t = s.tenant("acme").await;
+    let src = tempfile::tempdir().unwrap();
+    sample_plugin(src.path(), "lenient", "1.0.0");
+    let w = |p: &str, data: &[u8]| {
+        let path = src.path().join(p);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, data).unwrap();
+    };
+    w("agents/triage.md", LENIENT_AGENT);
+    w(
+        "skills/windows/SKILL.md",
+        "\u{feff}---\r\nname: windows\r\ndescription: `dir` lists files: on Windows\r\n---\r\nUse dir.\r\n".as_bytes(),
+    );
+    w(
+        "skills/folded/SKILL.md",
+        b"---\nname: folded\ndescription: >\n  Folded over\n  two lines\nx-unknown: 1\n---\nBody\n",
+    );
+    w("commands/bare.md", b"Run the thing without any frontmatter.\n");
+    w(
+        "commands/at.md",
+        b"---\ndescription: @mentions # not a comment here\n\targument-hint: tabbed\n---\nGo.\n",
+    );
+
+    let (st, body) = publish(&s, &t, src.path(), "").await;
+    assert_eq!(st, StatusCode::CREATED, "{body}");
+    let warnings: Vec<&str> = body["warnings"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    for file in ["agents/triage.md", "skills/windows/SKILL.md", "commands/bare.md", "commands/at.md"] {
+        assert!(warnings.iter().any(|w| w.starts_with(&format!("{file}: "))), "{file}: {warnings:?}");
+    }
+    assert!(!warnings.iter().any(|w| w.starts_with("skills/folded/")), "{warnings:?}");
+    let registered: Vec<(String, String)> = body["pieces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["kind"].as_str().unwrap().to_string(), p["slug"].as_str().unwrap().to_string()))
+        .collect();
+    for (kind, slug) in [
+        ("agent", "triage"),
+        ("skill", "windows"),
+        ("skill", "folded"),
+        ("command", "bare"),
+        ("command", "at"),
+    ] {
+        assert!(registered.contains(&(kind.into(), slug.into())), "{kind} {slug}: {registered:?}");
+    }
+
+    // The lenient reading reached the registry.
+    let (_, agent) = s.get_json(&format!("{}/v1/agents/triage", t.root), &t.member).await;
+    assert_eq!(
+        agent["latest"]["description"],
+        r"Use this agent when the user reports a bug: it triages.\n\nExamples:\n<example>user: it crashes</example>"
+    );
+    assert_eq!(agent["latest"]["metadata"]["model"], "sonnet");
+    let (_, skill) = s.get_json(&format!("{}/v1/skills/windows", t.root), &t.member).await;
+    assert_eq!(skill["latest"]["description"], "`dir` lists files: on Windows");
+    let (_, skill) = s.get_json(&format!("{}/v1/skills/folded", t.root), &t.member).await;
+    assert_eq!(skill["latest"]["description"], "Folded over two lines");
+
+    // The warnings are in the audit row of the publish.
+    let (_, audit) = s.get_json(&format!("{}/v1/audit?limit=100", t.root), &t.admin).await;
+    let row = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["action"] == "plugin.publish")
+        .expect("a plugin.publish row");
+    let logged = row["detail"]["warnings"].as_array().unwrap();
+    assert!(
+        logged.iter().any(|w| w.as_str().unwrap().starts_with("agents/triage.md: ")),
+        "{row}"
+    );
+
+    // Served byte for byte.
+    let git_url = body["plugin"]["git_url"].as_str().unwrap();
+    let (_tmp, dest) = clone(git_url, &["--depth", "1"], "protocol.version=2");
+    assert_eq!(tree(&dest), tree(src.path()));
+
+    // A single skill with no frontmatter block at all is still refused (the registry lists a
+    // skill by its description); one whose frontmatter is only lenient YAML publishes with a warning.
+    let (st, b) = s
+        .post_bytes(
+            &format!("{}/v1/skills?slug=plain", t.root),
+            &t.admin,
+            "application/gzip",
+            tar_gz(&[("SKILL.md", 0o644, b"Just instructions.\n")]),
+        )
+        .await;
+    assert_eq!(
+        (st, b["error"].as_str().unwrap()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_piece"),
+        "{b}"
+    );
+    let (st, b) = s
+        .post_bytes(
+            &format!("{}/v1/skills?slug=colon", t.root),
+            &t.admin,
+            "application/gzip",
+            tar_gz(&[("SKILL.md", 0o644, b"---\nname: colon\ndescription: Use when: asked\n---\nBody\n")]),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{b}");
+    assert_eq!(b["version"]["description"], "Use when: asked");
+    assert!(b["warnings"][0].as_str().unwrap().contains("not strict YAML"), "{b}");
     s.stop().await;
 });

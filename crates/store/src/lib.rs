@@ -24,9 +24,34 @@ use sqlx::{Any, AnyPool, Connection, Executor};
 
 pub use blobs::BlobStore;
 
-/// A tenant's database id. Obtained only from a routed tenant (or an admin command naming one).
+/// A tenant's database id. Only the store makes one (from a tenant row), so a tenant id in a
+/// use case always comes from a routed tenant or an admin command that looked the tenant up,
+/// never from a request body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TenantId(pub i64);
+pub struct TenantId(i64);
+
+impl TenantId {
+    pub(crate) fn from_db(id: i64) -> TenantId {
+        TenantId(id)
+    }
+
+    /// The number, for paths on disk and logs.
+    pub fn get(self) -> i64 {
+        self.0
+    }
+
+    /// Any id, for tests that probe another tenant's rows.
+    #[cfg(any(test, feature = "testing"))]
+    pub fn for_tests(id: i64) -> TenantId {
+        TenantId(id)
+    }
+}
+
+impl std::fmt::Display for TenantId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
 
 /// Which database a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +108,12 @@ impl From<sqlx::Error> for StoreError {
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Decodes a column that holds one of core's enums: a value this version does not know is
+/// [`StoreError::Corrupt`], never a silent default.
+pub(crate) fn decode<T>(column: &str, value: &str, parse: impl FnOnce(&str) -> Option<T>) -> Result<T> {
+    parse(value).ok_or_else(|| StoreError::Corrupt(format!("`{column}` holds `{value}`, which this version does not know")))
+}
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");

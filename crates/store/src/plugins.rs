@@ -61,7 +61,7 @@ const VERSION_COLUMNS: &str = "id, plugin_id, seq, version, commit_id, digest, b
 fn plugin_from_row(row: &AnyRow) -> Result<PluginRow> {
     Ok(PluginRow {
         id: row.try_get("id")?,
-        tenant_id: TenantId(row.try_get("tenant_id")?),
+        tenant_id: TenantId::from_db(row.try_get("tenant_id")?),
         slug: row.try_get("slug")?,
         mode: row.try_get("mode")?,
         metadata: row.try_get("metadata")?,

@@ -15,7 +15,7 @@ pub struct TenantRow {
 
 fn from_row(row: &sqlx::any::AnyRow) -> Result<TenantRow> {
     Ok(TenantRow {
-        id: TenantId(row.try_get("id")?),
+        id: TenantId::from_db(row.try_get("id")?),
         slug: row.try_get("slug")?,
         display_name: row.try_get("display_name")?,
         catalogue_rev: row.try_get("catalogue_rev")?,

@@ -9,7 +9,7 @@ pub struct TokenRow {
     pub id: i64,
     pub tenant_id: TenantId,
     pub name: String,
-    pub role: String,
+    pub role: skill_pool_core::Role,
     pub prefix: String,
     pub created_at: i64,
     pub last_used_at: Option<i64>,
@@ -21,9 +21,9 @@ const COLUMNS: &str = "id, tenant_id, name, role, prefix, created_at, last_used_
 fn from_row(row: &sqlx::any::AnyRow) -> Result<TokenRow> {
     Ok(TokenRow {
         id: row.try_get("id")?,
-        tenant_id: TenantId(row.try_get("tenant_id")?),
+        tenant_id: TenantId::from_db(row.try_get("tenant_id")?),
         name: row.try_get("name")?,
-        role: row.try_get("role")?,
+        role: crate::decode("role", &row.try_get::<String, _>("role")?, skill_pool_core::Role::parse)?,
         prefix: row.try_get("prefix")?,
         created_at: row.try_get("created_at")?,
         last_used_at: row.try_get("last_used_at")?,
@@ -66,14 +66,21 @@ impl Store {
 }
 
 impl Tx {
-    pub async fn insert_token(&mut self, tenant: TenantId, name: &str, role: &str, token_hash: &str, prefix: &str) -> Result<TokenRow> {
+    pub async fn insert_token(
+        &mut self,
+        tenant: TenantId,
+        name: &str,
+        role: skill_pool_core::Role,
+        token_hash: &str,
+        prefix: &str,
+    ) -> Result<TokenRow> {
         let row = sqlx::query(&format!(
             "INSERT INTO api_tokens (tenant_id, name, role, token_hash, prefix, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
         ))
         .bind(tenant.0)
         .bind(name)
-        .bind(role)
+        .bind(role.as_str())
         .bind(token_hash)
         .bind(prefix)
         .bind(now_ms())

@@ -9,13 +9,19 @@ pub struct UserRow {
     pub id: i64,
     pub tenant_id: TenantId,
     pub username: String,
-    pub role: String,
+    pub role: skill_pool_core::Role,
     pub created_at: i64,
 }
 
 impl Tx {
     /// Inserts a user; `StoreError::Conflict` when the username is taken in this tenant.
-    pub async fn insert_user(&mut self, tenant: TenantId, username: &str, password_hash: &str, role: &str) -> Result<UserRow> {
+    pub async fn insert_user(
+        &mut self,
+        tenant: TenantId,
+        username: &str,
+        password_hash: &str,
+        role: skill_pool_core::Role,
+    ) -> Result<UserRow> {
         let row = sqlx::query(
             "INSERT INTO users (tenant_id, username, password_hash, role, created_at) \
              VALUES ($1, $2, $3, $4, $5) RETURNING id, tenant_id, username, role, created_at",
@@ -23,15 +29,15 @@ impl Tx {
         .bind(tenant.0)
         .bind(username)
         .bind(password_hash)
-        .bind(role)
+        .bind(role.as_str())
         .bind(now_ms())
         .fetch_one(self.conn())
         .await?;
         Ok(UserRow {
             id: row.try_get("id")?,
-            tenant_id: TenantId(row.try_get("tenant_id")?),
+            tenant_id: TenantId::from_db(row.try_get("tenant_id")?),
             username: row.try_get("username")?,
-            role: row.try_get("role")?,
+            role: crate::decode("role", &row.try_get::<String, _>("role")?, skill_pool_core::Role::parse)?,
             created_at: row.try_get("created_at")?,
         })
     }

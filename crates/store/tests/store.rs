@@ -30,14 +30,22 @@ both_backends!(tokens_revoke_and_touch, |db: TestDb| async move {
     let store = db.store().await;
     let mut tx = store.write().await.unwrap();
     let t = tx.insert_tenant("acme", "Acme").await.unwrap();
-    let tok = tx.insert_token(t.id, "ci", "admin", "hash1", "sp_abcd").await.unwrap();
+    let tok = tx
+        .insert_token(t.id, "ci", skill_pool_core::Role::Admin, "hash1", "sp_abcd")
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     assert!(store.token_by_hash("hash1").await.unwrap().unwrap().last_used_at.is_none());
     store.touch_token(tok.id).await.unwrap();
     assert!(store.token_by_hash("hash1").await.unwrap().unwrap().last_used_at.is_some());
     let mut tx = store.write().await.unwrap();
     // Another tenant cannot revoke it.
-    assert!(tx.revoke_token(TenantId(t.id.0 + 1000), tok.id).await.unwrap().is_none());
+    assert!(
+        tx.revoke_token(TenantId::for_tests(t.id.get() + 1000), tok.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert!(tx.revoke_token(t.id, tok.id).await.unwrap().unwrap().revoked_at.is_some());
     tx.commit().await.unwrap();
 });
@@ -74,6 +82,18 @@ both_backends!(piece_versions_are_unique_per_piece, |db: TestDb| async move {
     assert_eq!(versions.len(), 1);
     assert_eq!(store.piece_files(t.id, versions[0].id).await.unwrap().len(), 1);
     // Another tenant sees nothing.
-    assert!(store.piece_files(TenantId(t.id.0 + 1000), versions[0].id).await.unwrap().is_empty());
-    assert!(store.piece(TenantId(t.id.0 + 1000), "skill", "greet").await.unwrap().is_none());
+    assert!(
+        store
+            .piece_files(TenantId::for_tests(t.id.get() + 1000), versions[0].id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .piece(TenantId::for_tests(t.id.get() + 1000), "skill", "greet")
+            .await
+            .unwrap()
+            .is_none()
+    );
 });

@@ -60,8 +60,11 @@ pub async fn whoami(State(state): State<AppState>, caller: Caller) -> Result<axu
     Ok(axum::Json(WhoAmI {
         tenant: caller.tenant.slug.clone(),
         tenant_display_name: caller.tenant.display_name.clone(),
-        role: caller.actor.role,
-        token_name: caller.token_name,
+        role: caller.actor.role(),
+        token_name: match caller.actor.principal() {
+            skill_pool_registry::Principal::Token { name, .. } => name.clone(),
+            other => other.audit_name(),
+        },
         marketplace_url: tenant_url.clone(),
         tenant_url,
     }))

@@ -6,9 +6,10 @@ use std::io::Read;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use skill_pool_core::ErrorCode;
 use skill_pool_git::upload_pack::{self, Protocol};
 
 use crate::AppState;
@@ -58,8 +59,7 @@ pub async fn info_refs(
         Some("git-receive-pack") => return Err(read_only()),
         _ => {
             return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "smart_http_only",
+                ErrorCode::SmartHttpOnly,
                 "this server speaks git smart HTTP only: use git 1.6.6 or newer",
             ));
         }
@@ -111,8 +111,7 @@ pub async fn upload_pack(
 
 fn read_only() -> ApiError {
     ApiError::new(
-        StatusCode::FORBIDDEN,
-        "read_only",
+        ErrorCode::ReadOnly,
         "plugin repositories are read-only: publish with `skill-pool plugin publish`",
     )
 }

@@ -4,6 +4,8 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 
+use skill_pool_core::ErrorCode;
+
 use crate::AppState;
 use crate::error::ApiError;
 
@@ -12,15 +14,15 @@ pub async fn healthz() -> impl IntoResponse {
 }
 
 pub async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
-    state.registry.store().ping().await.map_err(|e| {
+    state.registry.ping().await.map_err(|e| {
         tracing::warn!(error = %e, "readiness check failed");
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the database is not reachable")
+        ApiError::new(ErrorCode::Unavailable, "the database is not reachable")
     })?;
     Ok((StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], "ready\n"))
 }
 
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let body = state.metrics.render(state.registry.store().pool_stats());
+    let body = state.metrics.render(state.registry.pool_stats());
     (
         [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
         body,

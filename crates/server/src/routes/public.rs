@@ -27,7 +27,7 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
 
 /// Whether the client prefers HTML (a browser) over the catalogue JSON (Claude Code sends
 /// `application/json, text/plain, */*`).
-fn prefers_html(headers: &HeaderMap) -> bool {
+pub(crate) fn prefers_html(headers: &HeaderMap) -> bool {
     headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|accept| {
         accept
             .split(',')
@@ -88,7 +88,7 @@ pub async fn marketplace_page(State(state): State<AppState>, Tenant(tenant): Ten
     };
     let html = page.render().map_err(|e| {
         tracing::error!(error = %e, "rendering the marketplace page");
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+        ApiError::internal()
     })?;
     Ok((
         [

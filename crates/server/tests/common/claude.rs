@@ -186,6 +186,30 @@ impl Claude {
         self.run(&["plugin", "validate", path.to_str().expect("utf-8 path")])
     }
 
+    /// `claude plugin validate <path> --json`: every error the client's validator reports, as
+    /// (file relative to `path`, or the manifest's, and message).
+    pub fn validation_errors(&self, path: &Path) -> Vec<(String, String)> {
+        let run = self.run(&["plugin", "validate", path.to_str().expect("utf-8 path"), "--json"]);
+        let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| {
+            panic!(
+                "`claude plugin validate --json` printed no JSON ({e}):\n{}\n{}",
+                run.stdout, run.stderr
+            )
+        });
+        let mut out = Vec::new();
+        let sections = std::iter::once(&report["manifest"]).chain(report["contents"].as_array().into_iter().flatten());
+        for section in sections {
+            let file = section["file"].as_str().unwrap_or("");
+            let file = Path::new(file)
+                .strip_prefix(path)
+                .map_or(file.to_string(), |p| p.display().to_string());
+            for e in section["errors"].as_array().into_iter().flatten() {
+                out.push((file.clone(), e["message"].as_str().unwrap_or("").to_string()));
+            }
+        }
+        out
+    }
+
     /// `~/.claude/plugins/installed_plugins.json`, parsed.
     pub fn installed_plugins(&self) -> serde_json::Value {
         let path = self.plugins_dir().join("installed_plugins.json");

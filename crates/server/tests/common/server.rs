@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use skill_pool_core::Role;
-use skill_pool_registry::{Actor, Registry};
+use skill_pool_registry::{Actor, Principal, Registry};
 use skill_pool_server::{ServerConfig, open_store, registry_for};
 use skill_pool_store::testing::TestDb;
 
@@ -45,14 +45,23 @@ impl TestServer {
         }));
         let url = format!("http://{addr}");
         let http = reqwest::Client::builder().no_proxy().build().expect("http client");
-        for _ in 0..200 {
+        // The listener is bound already, so a request queues until the server accepts it; if
+        // the server task ends instead (bad configuration), say so rather than time out later.
+        let mut up = false;
+        for _ in 0..400 {
+            if task.is_finished() {
+                let outcome = task.await;
+                panic!("the test server stopped while starting: {outcome:?}");
+            }
             if let Ok(r) = http.get(format!("{url}/healthz")).send().await
                 && r.status().is_success()
             {
+                up = true;
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(25)).await;
         }
+        assert!(up, "the test server did not answer /healthz within 10 s");
         // The same registry the admin subcommands use, on the same database.
         let store = open_store(db.data_path(), &db.url).await.expect("store");
         let registry = registry_for(store, &config);
@@ -81,7 +90,7 @@ impl TestServer {
     pub async fn tenant(&self, slug: &str) -> TestTenant {
         let tenant = self
             .registry
-            .create_tenant(slug, Some(&format!("{slug} display")))
+            .create_tenant(&Principal::Operator, slug, Some(&format!("{slug} display")))
             .await
             .expect("create tenant");
         let op = Actor::operator(tenant.id);
