@@ -160,10 +160,12 @@ pub struct Author {
     pub url: Option<String>,
 }
 
-/// Catalogue metadata of a plugin (what the marketplace entry shows).
+/// Catalogue metadata of a plugin: what the marketplace entry shows, under the names Claude
+/// Code uses in `plugin.json` and `marketplace.json` (the catalogue entry embeds this type).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PluginMetadata {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `displayName` (`display_name` is accepted on input, as earlier versions wrote it).
+    #[serde(rename = "displayName", alias = "display_name", default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::api::Author;
+use crate::api::PluginMetadata;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Owner {
@@ -31,23 +31,11 @@ pub struct CatalogueEntry {
     /// Always self-contained (a URL catalogue cannot use relative sources).
     pub source: Value,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub author: Option<Author>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub homepage: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub repository: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub license: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub keywords: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub category: Option<String>,
-    #[serde(rename = "displayName", default, skip_serializing_if = "Option::is_none")]
-    pub display_name: Option<String>,
+    /// `description`, `author`, `homepage`, `repository`, `license`, `keywords`, `category`,
+    /// `displayName`: the plugin's metadata as the registry holds it.
+    #[serde(flatten)]
+    pub metadata: PluginMetadata,
 }
 
 impl Catalogue {
@@ -187,15 +175,11 @@ mod tests {
             plugins: vec![CatalogueEntry {
                 name: "p".into(),
                 source: git_source("http://h/t/acme/git/plugins/p.git", &"a".repeat(40)),
-                description: None,
                 version: Some("1.0.0".into()),
-                author: None,
-                homepage: None,
-                repository: None,
-                license: None,
-                keywords: vec![],
-                category: None,
-                display_name: Some("P".into()),
+                metadata: PluginMetadata {
+                    display_name: Some("P".into()),
+                    ..Default::default()
+                },
             }],
         };
         let v: Value = serde_json::from_slice(&c.to_json_bytes()).unwrap();

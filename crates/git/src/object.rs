@@ -151,6 +151,22 @@ fn write_tree(entries: &BTreeMap<String, Node>) -> ObjectId {
 /// The fixed author and committer of every skill-pool commit.
 pub const IDENTITY: &str = "skill-pool <skill-pool@localhost>";
 
+/// The message of the commit that serves one plugin version: `<slug> <version>` or, for a
+/// version without a semver, `<slug> revision <seq>`. The commit id is computed from it when
+/// the version is published and the repo is rebuilt with it later; both call this, so a
+/// rebuilt repo always ends at the published commit ids.
+pub fn plugin_version_message(plugin_slug: &str, seq: i64, version: Option<&str>) -> String {
+    match version {
+        Some(v) => format!("{plugin_slug} {v}\n"),
+        None => format!("{plugin_slug} revision {seq}\n"),
+    }
+}
+
+/// The tag a versioned plugin version gets: `v<version>`.
+pub fn plugin_version_tag(version: &str) -> String {
+    format!("v{version}")
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommitSpec {
     pub tree: ObjectId,

@@ -36,7 +36,6 @@ struct Cached {
 #[derive(Default)]
 pub(crate) struct CatalogueCache {
     entries: Mutex<HashMap<TenantId, Cached>>,
-    tenant_slugs: Mutex<HashMap<TenantId, String>>,
 }
 
 impl Registry {
@@ -93,41 +92,11 @@ impl Registry {
     }
 
     pub(crate) async fn tenant_slug(&self, tenant: TenantId) -> Result<String> {
-        if let Some(slug) = self
-            .inner
-            .catalogues
-            .tenant_slugs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&tenant)
-        {
-            return Ok(slug.clone());
-        }
-        let slug = self
-            .store()
-            .list_tenants()
-            .await?
-            .into_iter()
-            .find(|t| t.id == tenant)
-            .map(|t| t.slug)
-            .ok_or_else(|| RegistryError::NotFound("tenant not found".into()))?;
-        self.inner
-            .catalogues
-            .tenant_slugs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(tenant, slug.clone());
-        Ok(slug)
+        Ok(self.tenant_row(tenant).await?.slug)
     }
 
     async fn render_catalogue(&self, tenant: TenantId, rev: i64) -> Result<RenderedCatalogue> {
-        let tenant_row = self
-            .store()
-            .list_tenants()
-            .await?
-            .into_iter()
-            .find(|t| t.id == tenant)
-            .ok_or_else(|| RegistryError::NotFound("tenant not found".into()))?;
+        let tenant_row = self.tenant_row(tenant).await?;
         let mut plugins = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
@@ -149,8 +118,8 @@ impl Registry {
         let mut entries = Vec::with_capacity(plugins.len());
         for p in &plugins {
             let meta: PluginMetadata = serde_json::from_str(&p.metadata).unwrap_or_default();
-            let (source, version) = match SourcingMode::parse(&p.mode) {
-                Some(SourcingMode::External) => match p.external_source.as_deref().and_then(|s| serde_json::from_str(s).ok()) {
+            let (source, version) = match p.mode {
+                SourcingMode::External => match p.external_source.as_deref().and_then(|s| serde_json::from_str(s).ok()) {
                     Some(source) => (source, None),
                     None => continue,
                 },
@@ -166,15 +135,8 @@ impl Registry {
             entries.push(CatalogueEntry {
                 name: p.slug.clone(),
                 source,
-                description: meta.description,
                 version,
-                author: meta.author,
-                homepage: meta.homepage,
-                repository: meta.repository,
-                license: meta.license,
-                keywords: meta.keywords,
-                category: meta.category,
-                display_name: meta.display_name,
+                metadata: meta,
             });
         }
         let catalogue = Catalogue {

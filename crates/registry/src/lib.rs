@@ -49,6 +49,7 @@ struct Inner {
     /// plugin id → the commit its repo on disk was last seen at.
     verified_repos: Mutex<HashMap<i64, String>>,
     catalogues: catalogue::CatalogueCache,
+    tenants: tenants::TenantCache,
 }
 
 impl Registry {
@@ -60,6 +61,7 @@ impl Registry {
                 repo_locks: Mutex::new(HashMap::new()),
                 verified_repos: Mutex::new(HashMap::new()),
                 catalogues: catalogue::CatalogueCache::default(),
+                tenants: tenants::TenantCache::default(),
             }),
         }
     }

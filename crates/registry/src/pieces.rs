@@ -67,7 +67,7 @@ fn parse_slug(what: &str, s: &str) -> Result<Slug> {
 /// content, refuses other content under an existing explicit version, else inserts the next one.
 pub(crate) async fn register_in_tx(tx: &mut Tx, actor: &Actor, input: &PieceInput) -> Result<Registered> {
     let kind = input.kind.as_str();
-    let piece = tx.ensure_piece(actor.tenant, kind, input.slug.as_str()).await?;
+    let piece = tx.ensure_piece(actor.tenant, input.kind, input.slug.as_str()).await?;
     let versions = tx.piece_versions(actor.tenant, piece.id).await?;
     let digest = digest(&input.files);
     let parsed: Vec<(Version, &PieceVersionRow)> = versions
@@ -146,7 +146,7 @@ pub(crate) async fn register_in_tx(tx: &mut Tx, actor: &Actor, input: &PieceInpu
 
 fn version_view(row: &PieceVersionRow, files: Vec<FileRow>) -> PieceVersion {
     PieceVersion {
-        kind: PieceKind::parse(&row.kind).unwrap_or(PieceKind::Skill),
+        kind: row.kind,
         slug: row.slug.clone(),
         version: row.version.clone(),
         description: row.description.clone(),
@@ -287,7 +287,7 @@ impl Registry {
 
     pub async fn list_pieces(&self, actor: &Actor, kind: PieceKind, cursor: Option<&str>, limit: i64) -> Result<Page<Piece>> {
         actor.require(Role::Member)?;
-        let pieces = self.store().list_pieces(actor.tenant, kind.as_str(), cursor, limit + 1).await?;
+        let pieces = self.store().list_pieces(actor.tenant, kind, cursor, limit + 1).await?;
         let more = pieces.len() as i64 > limit;
         let pieces = &pieces[..pieces.len().min(limit as usize)];
         let ids: Vec<i64> = pieces.iter().map(|p| p.id).collect();
@@ -317,7 +317,7 @@ impl Registry {
     ) -> Result<(skill_pool_store::pieces::PieceRow, Vec<PieceVersionRow>)> {
         let piece = self
             .store()
-            .piece(tenant, kind.as_str(), slug)
+            .piece(tenant, kind, slug)
             .await?
             .ok_or_else(|| RegistryError::NotFound(format!("{kind} `{slug}` not found")))?;
         let versions = self.store().piece_versions(tenant, piece.id).await?;

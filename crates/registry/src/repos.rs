@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use skill_pool_git::object::ObjectId;
+use skill_pool_git::object::{ObjectId, plugin_version_message, plugin_version_tag};
 use skill_pool_git::repo::{BareRepo, BodySource, HistoryVersion};
 use skill_pool_store::plugins::PluginRow;
 use skill_pool_store::{BlobStore, TenantId};
@@ -69,11 +69,8 @@ impl Registry {
                 history.push(HistoryVersion {
                     files: tree_files(&files)?,
                     time_secs: v.created_at / 1000,
-                    message: match &v.version {
-                        Some(version) => format!("{} {version}\n", plugin.slug),
-                        None => format!("{} revision {}\n", plugin.slug, v.seq),
-                    },
-                    tag: v.version.as_ref().map(|version| format!("v{version}")),
+                    message: plugin_version_message(&plugin.slug, v.seq, v.version.as_deref()),
+                    tag: v.version.as_deref().map(plugin_version_tag),
                     expected: v
                         .commit_id
                         .parse()
@@ -138,7 +135,7 @@ impl Registry {
     /// The served plugin for a git request: internal (or mirrored) plugins with a version only.
     pub async fn git_repo_for(&self, tenant: TenantId, plugin_slug: &str) -> Result<PathBuf> {
         let plugin = self.plugin_row(tenant, plugin_slug).await?;
-        if plugin.mode == "external" {
+        if plugin.mode == skill_pool_core::api::SourcingMode::External {
             return Err(RegistryError::NotFound(format!(
                 "plugin `{plugin_slug}` is external: clone it from its upstream"
             )));

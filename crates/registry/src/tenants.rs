@@ -1,12 +1,15 @@
 //! Tenants and users: creation, the first-start bootstrap, lookup.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
 use skill_pool_core::Role;
 use skill_pool_core::slug::{Slug, check_tenant_slug};
-use skill_pool_store::StoreError;
 use skill_pool_store::tenants::TenantRow;
+use skill_pool_store::{StoreError, TenantId};
 
 use crate::tokens::CreatedSecret;
 use crate::{Actor, Principal, Registry, RegistryError, Result, audit, with_retry};
@@ -19,9 +22,63 @@ pub struct Bootstrap {
     pub token_file: PathBuf,
 }
 
+/// The one tenant cache (routing, catalogue rendering, git URLs): positive lookups only and
+/// briefly, so a tenant that `skill-pool-server tenant create` made on the same database is
+/// visible at once, by slug and by id.
+#[derive(Default)]
+pub(crate) struct TenantCache {
+    by_slug: Mutex<HashMap<String, (TenantRow, Instant)>>,
+    by_id: Mutex<HashMap<TenantId, (TenantRow, Instant)>>,
+}
+
+const TENANT_TTL: Duration = Duration::from_secs(10);
+
+impl TenantCache {
+    fn get<K: std::hash::Hash + Eq>(map: &Mutex<HashMap<K, (TenantRow, Instant)>>, key: &K) -> Option<TenantRow> {
+        let map = map.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(key).filter(|(_, at)| at.elapsed() < TENANT_TTL).map(|(row, _)| row.clone())
+    }
+
+    fn put(&self, row: &TenantRow) {
+        let now = Instant::now();
+        self.by_slug
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(row.slug.clone(), (row.clone(), now));
+        self.by_id
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(row.id, (row.clone(), now));
+    }
+}
+
 impl Registry {
+    /// The tenant with this slug (cached briefly), for routing a request.
     pub async fn tenant_by_slug(&self, slug: &str) -> Result<Option<TenantRow>> {
-        Ok(self.store().tenant_by_slug(slug).await?)
+        let cache = &self.inner.tenants;
+        if let Some(row) = TenantCache::get(&cache.by_slug, &slug.to_string()) {
+            return Ok(Some(row));
+        }
+        let row = self.store().tenant_by_slug(slug).await?;
+        if let Some(row) = &row {
+            cache.put(row);
+        }
+        Ok(row)
+    }
+
+    /// The tenant behind a routed id (cached briefly).
+    pub(crate) async fn tenant_row(&self, tenant: TenantId) -> Result<TenantRow> {
+        let cache = &self.inner.tenants;
+        if let Some(row) = TenantCache::get(&cache.by_id, &tenant) {
+            return Ok(row);
+        }
+        let row = self
+            .store()
+            .tenant_by_id(tenant)
+            .await?
+            .ok_or_else(|| RegistryError::NotFound("tenant not found".into()))?;
+        cache.put(&row);
+        Ok(row)
     }
 
     /// The tenant served at the bare public URL: the configured one, else the oldest.

@@ -34,7 +34,7 @@ impl Registry {
                 let sha256 = BlobStore::address(&f.data);
                 rows.push(FileRow {
                     path: f.path,
-                    mode: f.mode.as_str().to_string(),
+                    mode: f.mode,
                     size: f.data.len() as i64,
                     sha256: sha256.clone(),
                     git_oid: blob_id(&f.data).to_hex(),
@@ -71,7 +71,7 @@ pub(crate) fn digest(files: &[FileRow]) -> String {
     for f in sorted {
         hasher.update(f.path.as_bytes());
         hasher.update([0]);
-        hasher.update(f.mode.as_bytes());
+        hasher.update(f.mode.as_str().as_bytes());
         hasher.update([0]);
         hasher.update(f.sha256.as_bytes());
         hasher.update(b"\n");
@@ -83,16 +83,10 @@ pub(crate) fn tree_files(files: &[FileRow]) -> Result<Vec<TreeFile>> {
     files
         .iter()
         .map(|f| {
-            let mode = match FileMode::parse(&f.mode) {
-                Some(FileMode::Regular) => EntryMode::File,
-                Some(FileMode::Executable) => EntryMode::Executable,
-                Some(FileMode::Symlink) => EntryMode::Symlink,
-                None => {
-                    return Err(RegistryError::Internal(format!(
-                        "stored file {} has unknown mode {}",
-                        f.path, f.mode
-                    )));
-                }
+            let mode = match f.mode {
+                FileMode::Regular => EntryMode::File,
+                FileMode::Executable => EntryMode::Executable,
+                FileMode::Symlink => EntryMode::Symlink,
             };
             let blob: ObjectId = f
                 .git_oid
@@ -111,7 +105,7 @@ pub(crate) fn tree_files(files: &[FileRow]) -> Result<Vec<TreeFile>> {
 pub(crate) fn file_info(f: &FileRow) -> FileInfo {
     FileInfo {
         path: f.path.clone(),
-        mode: f.mode.clone(),
+        mode: f.mode.as_str().to_string(),
         size: f.size.max(0) as u64,
         sha256: f.sha256.clone(),
     }
@@ -127,8 +121,11 @@ pub(crate) async fn load_files(registry: &Registry, files: Vec<FileRow>) -> Resu
                 let data = blobs
                     .get(&f.sha256)
                     .map_err(RegistryError::io(format!("reading the body of {}", f.path)))?;
-                let mode = FileMode::parse(&f.mode).unwrap_or(FileMode::Regular);
-                Ok(UploadFile { path: f.path, mode, data })
+                Ok(UploadFile {
+                    path: f.path,
+                    mode: f.mode,
+                    data,
+                })
             })
             .collect::<Result<Vec<_>>>()
     })

@@ -32,7 +32,6 @@ pub struct AppState {
     pub config: Arc<ServerConfig>,
     metrics: Arc<metrics::Metrics>,
     limiter: Option<Arc<ratelimit::Limiter>>,
-    tenants: Arc<tenant::TenantCache>,
     tenant_router: Router,
 }
 
@@ -67,7 +66,6 @@ pub fn app(registry: Registry, config: ServerConfig) -> Router {
         config: config.clone(),
         metrics: metrics.clone(),
         limiter,
-        tenants: Arc::new(tenant::TenantCache::default()),
         tenant_router: Router::new(),
     };
     let tenant_router = routes::tenant_router(&state)

@@ -2,15 +2,10 @@
 //! the bare public URL. The routed tenant goes into the request extensions; the path is
 //! rewritten to the tenant-relative path and handed to the tenant router.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
-
 use axum::extract::{Request, State};
 use axum::http::{Uri, header};
 use axum::response::{IntoResponse, Response};
 use skill_pool_store::TenantId;
-use skill_pool_store::tenants::TenantRow;
 use tower::ServiceExt;
 
 use crate::AppState;
@@ -22,33 +17,6 @@ pub struct RoutedTenant {
     pub id: TenantId,
     pub slug: String,
     pub display_name: String,
-}
-
-/// Positive lookups only, briefly: a tenant created by `skill-pool-server tenant create`
-/// on the same database is visible at once.
-#[derive(Default)]
-pub struct TenantCache {
-    by_slug: Mutex<HashMap<String, (TenantRow, Instant)>>,
-}
-
-const TENANT_TTL: Duration = Duration::from_secs(10);
-
-impl TenantCache {
-    async fn get(&self, state: &AppState, slug: &str) -> Result<Option<TenantRow>, ApiError> {
-        if let Some((row, at)) = self.by_slug.lock().unwrap_or_else(|p| p.into_inner()).get(slug)
-            && at.elapsed() < TENANT_TTL
-        {
-            return Ok(Some(row.clone()));
-        }
-        let row = state.registry.tenant_by_slug(slug).await?;
-        if let Some(row) = &row {
-            self.by_slug
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(slug.to_string(), (row.clone(), Instant::now()));
-        }
-        Ok(row)
-    }
 }
 
 /// Splits `/t/<slug>/rest` into (`slug`, `/rest`).
@@ -103,10 +71,10 @@ pub async fn dispatch(State(state): State<AppState>, mut req: Request) -> Respon
             None => return ApiError::not_found("no tenant exists yet: create one with `skill-pool-server tenant create`").into_response(),
         }
     };
-    let tenant = match state.tenants.get(&state, &slug).await {
+    let tenant = match state.registry.tenant_by_slug(&slug).await {
         Ok(Some(t)) => t,
         Ok(None) => return ApiError::not_found(format!("tenant `{slug}` not found")).into_response(),
-        Err(e) => return e.into_response(),
+        Err(e) => return ApiError::from(e).into_response(),
     };
     let new_uri = match req.uri().query() {
         Some(q) => format!("{rest}?{q}"),

@@ -3,12 +3,15 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::{Result, Store, TenantId, Tx, now_ms};
+use skill_pool_core::api::PieceKind;
+use skill_pool_core::archive::FileMode;
+
+use crate::{Result, Store, TenantId, Tx, decode, now_ms};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PieceRow {
     pub id: i64,
-    pub kind: String,
+    pub kind: PieceKind,
     pub slug: String,
     pub created_at: i64,
 }
@@ -17,7 +20,7 @@ pub struct PieceRow {
 pub struct PieceVersionRow {
     pub id: i64,
     pub piece_id: i64,
-    pub kind: String,
+    pub kind: PieceKind,
     pub slug: String,
     pub version: String,
     pub description: Option<String>,
@@ -33,8 +36,7 @@ pub struct PieceVersionRow {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileRow {
     pub path: String,
-    /// `file`, `executable` or `symlink`.
-    pub mode: String,
+    pub mode: FileMode,
     pub size: i64,
     pub sha256: String,
     pub git_oid: String,
@@ -56,7 +58,7 @@ const VERSION_COLUMNS: &str = "pv.id, pv.piece_id, p.kind, p.slug, pv.version, p
 fn piece_from_row(row: &AnyRow) -> Result<PieceRow> {
     Ok(PieceRow {
         id: row.try_get("id")?,
-        kind: row.try_get("kind")?,
+        kind: decode("kind", &row.try_get::<String, _>("kind")?, PieceKind::parse)?,
         slug: row.try_get("slug")?,
         created_at: row.try_get("created_at")?,
     })
@@ -66,7 +68,7 @@ fn version_from_row(row: &AnyRow) -> Result<PieceVersionRow> {
     Ok(PieceVersionRow {
         id: row.try_get("id")?,
         piece_id: row.try_get("piece_id")?,
-        kind: row.try_get("kind")?,
+        kind: decode("kind", &row.try_get::<String, _>("kind")?, PieceKind::parse)?,
         slug: row.try_get("slug")?,
         version: row.try_get("version")?,
         description: row.try_get("description")?,
@@ -81,7 +83,7 @@ fn version_from_row(row: &AnyRow) -> Result<PieceVersionRow> {
 pub(crate) fn file_from_row(row: &AnyRow) -> Result<FileRow> {
     Ok(FileRow {
         path: row.try_get("path")?,
-        mode: row.try_get("mode")?,
+        mode: decode("mode", &row.try_get::<String, _>("mode")?, FileMode::parse)?,
         size: row.try_get("size")?,
         sha256: row.try_get("sha256")?,
         git_oid: row.try_get("git_oid")?,
@@ -100,10 +102,10 @@ async fn piece_versions_of(conn: &mut sqlx::AnyConnection, tenant: TenantId, pie
     rows.iter().map(version_from_row).collect()
 }
 
-async fn piece_of(conn: &mut sqlx::AnyConnection, tenant: TenantId, kind: &str, slug: &str) -> Result<Option<PieceRow>> {
+async fn piece_of(conn: &mut sqlx::AnyConnection, tenant: TenantId, kind: PieceKind, slug: &str) -> Result<Option<PieceRow>> {
     let row = sqlx::query("SELECT id, kind, slug, created_at FROM pieces WHERE tenant_id = $1 AND kind = $2 AND slug = $3")
         .bind(tenant.0)
-        .bind(kind)
+        .bind(kind.as_str())
         .bind(slug)
         .fetch_optional(conn)
         .await?;
@@ -112,13 +114,13 @@ async fn piece_of(conn: &mut sqlx::AnyConnection, tenant: TenantId, kind: &str, 
 
 impl Store {
     /// A page of pieces of one kind, by slug, after the `after` slug.
-    pub async fn list_pieces(&self, tenant: TenantId, kind: &str, after: Option<&str>, limit: i64) -> Result<Vec<PieceRow>> {
+    pub async fn list_pieces(&self, tenant: TenantId, kind: PieceKind, after: Option<&str>, limit: i64) -> Result<Vec<PieceRow>> {
         let rows = sqlx::query(
             "SELECT id, kind, slug, created_at FROM pieces WHERE tenant_id = $1 AND kind = $2 AND slug > $3 \
              ORDER BY slug LIMIT $4",
         )
         .bind(tenant.0)
-        .bind(kind)
+        .bind(kind.as_str())
         .bind(after.unwrap_or(""))
         .bind(limit)
         .fetch_all(self.pool())
@@ -145,7 +147,7 @@ impl Store {
         rows.iter().map(version_from_row).collect()
     }
 
-    pub async fn piece(&self, tenant: TenantId, kind: &str, slug: &str) -> Result<Option<PieceRow>> {
+    pub async fn piece(&self, tenant: TenantId, kind: PieceKind, slug: &str) -> Result<Option<PieceRow>> {
         let mut conn = self.pool().acquire().await?;
         piece_of(&mut conn, tenant, kind, slug).await
     }
@@ -179,12 +181,12 @@ impl Tx {
         files_of(self.conn(), tenant, version_id).await
     }
 
-    pub async fn piece(&mut self, tenant: TenantId, kind: &str, slug: &str) -> Result<Option<PieceRow>> {
+    pub async fn piece(&mut self, tenant: TenantId, kind: PieceKind, slug: &str) -> Result<Option<PieceRow>> {
         piece_of(self.conn(), tenant, kind, slug).await
     }
 
     /// The piece, created if it does not exist yet.
-    pub async fn ensure_piece(&mut self, tenant: TenantId, kind: &str, slug: &str) -> Result<PieceRow> {
+    pub async fn ensure_piece(&mut self, tenant: TenantId, kind: PieceKind, slug: &str) -> Result<PieceRow> {
         if let Some(piece) = piece_of(self.conn(), tenant, kind, slug).await? {
             return Ok(piece);
         }
@@ -192,7 +194,7 @@ impl Tx {
             "INSERT INTO pieces (tenant_id, kind, slug, created_at) VALUES ($1, $2, $3, $4) RETURNING id, kind, slug, created_at",
         )
         .bind(tenant.0)
-        .bind(kind)
+        .bind(kind.as_str())
         .bind(slug)
         .bind(now_ms())
         .fetch_one(self.conn())
@@ -231,7 +233,7 @@ impl Tx {
             sqlx::query("INSERT INTO piece_files (version_id, path, mode, size, sha256, git_oid) VALUES ($1, $2, $3, $4, $5, $6)")
                 .bind(id)
                 .bind(&f.path)
-                .bind(&f.mode)
+                .bind(f.mode.as_str())
                 .bind(f.size)
                 .bind(&f.sha256)
                 .bind(&f.git_oid)

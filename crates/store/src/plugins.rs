@@ -4,14 +4,16 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::pieces::{FileRow, file_from_row};
-use crate::{Result, Store, TenantId, Tx, now_ms};
+use skill_pool_core::api::{PieceKind, SourcingMode};
+
+use crate::{Result, Store, TenantId, Tx, decode, now_ms};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PluginRow {
     pub id: i64,
     pub tenant_id: TenantId,
     pub slug: String,
-    pub mode: String,
+    pub mode: SourcingMode,
     /// `PluginMetadata` as JSON text.
     pub metadata: String,
     pub external_source: Option<String>,
@@ -38,7 +40,7 @@ pub struct PluginVersionRow {
 pub struct PinnedPieceRow {
     pub piece_version_id: i64,
     pub mount_path: String,
-    pub kind: String,
+    pub kind: PieceKind,
     pub slug: String,
     pub version: String,
     pub archived_at: Option<i64>,
@@ -63,7 +65,7 @@ fn plugin_from_row(row: &AnyRow) -> Result<PluginRow> {
         id: row.try_get("id")?,
         tenant_id: TenantId::from_db(row.try_get("tenant_id")?),
         slug: row.try_get("slug")?,
-        mode: row.try_get("mode")?,
+        mode: decode("mode", &row.try_get::<String, _>("mode")?, SourcingMode::parse)?,
         metadata: row.try_get("metadata")?,
         external_source: row.try_get("external_source")?,
         created_at: row.try_get("created_at")?,
@@ -146,7 +148,7 @@ async fn pieces_of(conn: &mut sqlx::AnyConnection, tenant: TenantId, version_id:
             Ok(PinnedPieceRow {
                 piece_version_id: r.try_get("piece_version_id")?,
                 mount_path: r.try_get("mount_path")?,
-                kind: r.try_get("kind")?,
+                kind: decode("kind", &r.try_get::<String, _>("kind")?, PieceKind::parse)?,
                 slug: r.try_get("slug")?,
                 version: r.try_get("version")?,
                 archived_at: r.try_get("archived_at")?,
@@ -239,7 +241,7 @@ impl Tx {
         &mut self,
         tenant: TenantId,
         slug: &str,
-        mode: &str,
+        mode: SourcingMode,
         metadata: &str,
         external_source: Option<&str>,
     ) -> Result<PluginRow> {
@@ -250,7 +252,7 @@ impl Tx {
         ))
         .bind(tenant.0)
         .bind(slug)
-        .bind(mode)
+        .bind(mode.as_str())
         .bind(metadata)
         .bind(external_source)
         .bind(now)
@@ -338,7 +340,7 @@ impl Tx {
             )
             .bind(version.id)
             .bind(&f.path)
-            .bind(&f.mode)
+            .bind(f.mode.as_str())
             .bind(f.size)
             .bind(&f.sha256)
             .bind(&f.git_oid)

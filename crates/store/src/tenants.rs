@@ -34,6 +34,14 @@ impl Store {
         row.as_ref().map(from_row).transpose()
     }
 
+    pub async fn tenant_by_id(&self, id: TenantId) -> Result<Option<TenantRow>> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM tenants WHERE id = $1"))
+            .bind(id.0)
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(from_row).transpose()
+    }
+
     /// The first tenant created (the default tenant when none is configured).
     pub async fn first_tenant(&self) -> Result<Option<TenantRow>> {
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM tenants ORDER BY id LIMIT 1"))

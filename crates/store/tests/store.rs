@@ -1,5 +1,7 @@
 //! Storage tests, each run on SQLite and on PostgreSQL through real connections.
 
+use skill_pool_core::api::PieceKind;
+use skill_pool_core::archive::FileMode;
 use skill_pool_store::both_backends;
 use skill_pool_store::pieces::{FileRow, NewPieceVersion};
 use skill_pool_store::testing::TestDb;
@@ -54,11 +56,11 @@ both_backends!(piece_versions_are_unique_per_piece, |db: TestDb| async move {
     let store = db.store().await;
     let mut tx = store.write().await.unwrap();
     let t = tx.insert_tenant("acme", "Acme").await.unwrap();
-    let piece = tx.ensure_piece(t.id, "skill", "greet").await.unwrap();
-    assert_eq!(tx.ensure_piece(t.id, "skill", "greet").await.unwrap().id, piece.id);
+    let piece = tx.ensure_piece(t.id, PieceKind::Skill, "greet").await.unwrap();
+    assert_eq!(tx.ensure_piece(t.id, PieceKind::Skill, "greet").await.unwrap().id, piece.id);
     let file = FileRow {
         path: "SKILL.md".into(),
-        mode: "file".into(),
+        mode: FileMode::Regular,
         size: 3,
         sha256: "a".repeat(64),
         git_oid: "b".repeat(40),
@@ -91,7 +93,7 @@ both_backends!(piece_versions_are_unique_per_piece, |db: TestDb| async move {
     );
     assert!(
         store
-            .piece(TenantId::for_tests(t.id.get() + 1000), "skill", "greet")
+            .piece(TenantId::for_tests(t.id.get() + 1000), PieceKind::Skill, "greet")
             .await
             .unwrap()
             .is_none()

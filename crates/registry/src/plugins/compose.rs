@@ -1,0 +1,297 @@
+//! Plugins made through the API: composed from registered pieces and inline blobs, external
+//! listings, changes (`PATCH`) and deletion.
+
+use super::*;
+
+impl Registry {
+    /// `POST /v1/plugins`: composes an internal plugin from registered pieces and inline blobs,
+    /// or lists an external one.
+    pub async fn create_plugin(&self, actor: &Actor, req: CreatePlugin) -> Result<PublishPluginResult> {
+        actor.require(Role::Admin)?;
+        let slug = parse_slug(&req.slug)?;
+        check_metadata(&req.metadata)?;
+        match req.mode.unwrap_or(SourcingMode::Internal) {
+            SourcingMode::External => {
+                let source = req.source.as_ref().ok_or_else(|| {
+                    RegistryError::InvalidPlugin(
+                        "an external plugin needs `source`, e.g. {\"source\":\"github\",\"repo\":\"owner/repo\"}".into(),
+                    )
+                })?;
+                let source = catalogue::check_external_source(source).map_err(|e| RegistryError::InvalidPlugin(format!("source: {e}")))?;
+                if !req.contents.is_empty() || req.version.is_some() {
+                    return Err(RegistryError::InvalidPlugin(
+                        "an external plugin has no contents or version here: its upstream has them".into(),
+                    ));
+                }
+                self.create_external(actor, slug, req.metadata, source).await
+            }
+            SourcingMode::Mirror => Err(RegistryError::BadRequest(
+                "mirrored plugins are created with POST /v1/plugins/import".into(),
+            )),
+            SourcingMode::Internal => {
+                if req.source.is_some() {
+                    return Err(RegistryError::InvalidPlugin(
+                        "`source` is only for external plugins (mode: external)".into(),
+                    ));
+                }
+                let version = parse_optional_version(req.version.as_deref())?;
+                let draft = self
+                    .compose_draft(actor.tenant, slug, version, req.metadata, &req.contents, req.blobs)
+                    .await?;
+                self.commit_draft(actor, draft, None).await
+            }
+        }
+    }
+
+    async fn create_external(
+        &self,
+        actor: &Actor,
+        slug: Slug,
+        metadata: PluginMetadata,
+        source: serde_json::Value,
+    ) -> Result<PublishPluginResult> {
+        let meta_json = serde_json::to_string(&metadata).map_err(|e| RegistryError::Internal(e.to_string()))?;
+        let source_json = source.to_string();
+        // The retried closure borrows; it must not move these.
+        let (slug, meta_json, source_json, source) = (&slug, &meta_json, &source_json, &source);
+        with_retry(|| async move {
+            let mut tx = self.store().write().await?;
+            match tx
+                .insert_plugin(actor.tenant, slug.as_str(), SourcingMode::External, meta_json, Some(source_json))
+                .await
+            {
+                Ok(_) => {}
+                Err(StoreError::Conflict(_)) => return Err(RegistryError::Conflict(format!("plugin `{slug}` already exists"))),
+                Err(e) => return Err(e.into()),
+            }
+            tx.bump_catalogue_rev(actor.tenant).await?;
+            audit(
+                &mut tx,
+                actor,
+                "plugin.create",
+                slug.as_str(),
+                serde_json::json!({ "mode": "external", "source": source }),
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await?;
+        self.invalidate_catalogue(actor.tenant);
+        let plugin = self.show_plugin(actor, slug.as_str()).await?;
+        Ok(PublishPluginResult {
+            created: true,
+            plugin,
+            pieces: Vec::new(),
+            warnings: name_warnings(slug),
+        })
+    }
+
+    /// Resolves content references and blobs into a draft (checks only; bodies of rendered files stored).
+    pub(super) async fn compose_draft(
+        &self,
+        tenant: TenantId,
+        slug: Slug,
+        version: Option<Version>,
+        metadata: PluginMetadata,
+        contents: &[ContentRef],
+        blobs_in: PluginBlobs,
+    ) -> Result<Draft> {
+        let mut pieces = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for c in contents {
+            if !seen.insert((c.kind, c.slug.clone())) {
+                return Err(RegistryError::InvalidPlugin(format!(
+                    "{} `{}` is listed twice in contents",
+                    c.kind, c.slug
+                )));
+            }
+            let piece = self.store().piece(tenant, c.kind, &c.slug).await?.ok_or_else(|| {
+                RegistryError::InvalidPlugin(format!("contents: {} `{}` is not registered in this tenant", c.kind, c.slug))
+            })?;
+            let versions = self.store().piece_versions(tenant, piece.id).await?;
+            let chosen = match &c.version {
+                Some(v) => versions
+                    .iter()
+                    .find(|row| &row.version == v)
+                    .ok_or_else(|| RegistryError::InvalidPlugin(format!("contents: {} `{}` has no version {v}", c.kind, c.slug)))?,
+                None => latest_of(&versions).ok_or_else(|| {
+                    RegistryError::InvalidPlugin(format!("contents: {} `{}` has no version that is not archived", c.kind, c.slug))
+                })?,
+            };
+            pieces.push(PieceMount {
+                source: PieceSource::Pinned {
+                    kind: c.kind,
+                    slug: c.slug.clone(),
+                    version_id: chosen.id,
+                    version: chosen.version.clone(),
+                },
+                mount_path: mount_for(c.kind, &c.slug),
+            });
+        }
+        let mut blob_files = blobs::render_blob_files(&blobs_in).map_err(|e| RegistryError::InvalidPlugin(e.to_string()))?;
+        let version_text = version.as_ref().map(Version::to_string);
+        blob_files.push(UploadFile {
+            path: ".claude-plugin/plugin.json".into(),
+            mode: skill_pool_core::archive::FileMode::Regular,
+            data: manifest::render_plugin_json(slug.as_str(), version_text.as_deref(), &metadata),
+        });
+        let (files, bodies) = self.prepare_files(blob_files).await?;
+        Ok(Draft {
+            slug,
+            version,
+            metadata,
+            pieces,
+            files,
+            blobs: Some(blobs_in),
+            bodies,
+            action: "plugin.compose",
+            mode: SourcingMode::Internal,
+            warnings: Vec::new(),
+        })
+    }
+
+    /// `PATCH /v1/plugins/{slug}`.
+    pub async fn update_plugin(&self, actor: &Actor, slug: &str, req: UpdatePlugin) -> Result<PublishPluginResult> {
+        actor.require(Role::Admin)?;
+        let plugin = self.plugin_row(actor.tenant, slug).await?;
+        let slug = parse_slug(&plugin.slug)?;
+        let old_meta: PluginMetadata = serde_json::from_str(&plugin.metadata).unwrap_or_default();
+        let metadata = req.metadata.clone().unwrap_or(old_meta);
+        check_metadata(&metadata)?;
+        match plugin.mode {
+            SourcingMode::External => {
+                if req.contents.is_some() || req.blobs.is_some() || req.version.is_some() {
+                    return Err(RegistryError::InvalidPlugin(
+                        "an external plugin has no contents, blobs or version here".into(),
+                    ));
+                }
+                let source = match &req.source {
+                    Some(s) => Some(catalogue::check_external_source(s).map_err(|e| RegistryError::InvalidPlugin(format!("source: {e}")))?),
+                    None => plugin.external_source.as_deref().and_then(|s| serde_json::from_str(s).ok()),
+                };
+                self.update_metadata_only(actor, &plugin, &metadata, source.as_ref()).await?;
+                let plugin = self.show_plugin(actor, slug.as_str()).await?;
+                Ok(PublishPluginResult {
+                    created: false,
+                    plugin,
+                    pieces: Vec::new(),
+                    warnings: Vec::new(),
+                })
+            }
+            SourcingMode::Internal => {
+                if req.source.is_some() {
+                    return Err(RegistryError::InvalidPlugin("`source` is only for external plugins".into()));
+                }
+                let latest = self.store().latest_plugin_version(actor.tenant, plugin.id).await?;
+                let composed_blobs: Option<PluginBlobs> = latest
+                    .as_ref()
+                    .and_then(|v| v.blobs.as_deref())
+                    .and_then(|b| serde_json::from_str(b).ok());
+                let Some(old_blobs) = composed_blobs else {
+                    if req.contents.is_some() || req.blobs.is_some() || req.version.is_some() {
+                        return Err(RegistryError::Conflict(format!(
+                            "plugin `{slug}` was published from a folder: change the folder and publish it again"
+                        )));
+                    }
+                    self.update_metadata_only(actor, &plugin, &metadata, None).await?;
+                    let plugin = self.show_plugin(actor, slug.as_str()).await?;
+                    return Ok(PublishPluginResult {
+                        created: false,
+                        plugin,
+                        pieces: Vec::new(),
+                        warnings: Vec::new(),
+                    });
+                };
+                let contents = match req.contents {
+                    Some(c) => c,
+                    None => match &latest {
+                        Some(v) => self
+                            .store()
+                            .plugin_version_pieces(actor.tenant, v.id)
+                            .await?
+                            .into_iter()
+                            .map(|p| ContentRef {
+                                kind: p.kind,
+                                slug: p.slug,
+                                version: Some(p.version),
+                            })
+                            .collect(),
+                        None => Vec::new(),
+                    },
+                };
+                let version = match req.version.as_deref() {
+                    Some(v) => parse_optional_version(Some(v))?,
+                    None => latest
+                        .as_ref()
+                        .and_then(|v| v.version.as_deref())
+                        .map(|v| parse_optional_version(Some(v)))
+                        .transpose()?
+                        .flatten(),
+                };
+                let draft = self
+                    .compose_draft(actor.tenant, slug, version, metadata, &contents, req.blobs.unwrap_or(old_blobs))
+                    .await?;
+                self.commit_draft(
+                    actor,
+                    Draft {
+                        action: "plugin.update",
+                        ..draft
+                    },
+                    Some(plugin.id),
+                )
+                .await
+            }
+            _ => Err(RegistryError::Conflict(format!("plugin `{slug}` is mirrored: change it upstream"))),
+        }
+    }
+
+    async fn update_metadata_only(
+        &self,
+        actor: &Actor,
+        plugin: &PluginRow,
+        metadata: &PluginMetadata,
+        source: Option<&serde_json::Value>,
+    ) -> Result<()> {
+        let meta_json = serde_json::to_string(metadata).map_err(|e| RegistryError::Internal(e.to_string()))?;
+        let source_json = source.map(|s| s.to_string());
+        // The retried closure borrows; it must not move these.
+        let (meta_json, source_json) = (&meta_json, &source_json);
+        with_retry(|| async move {
+            let mut tx = self.store().write().await?;
+            tx.update_plugin(actor.tenant, plugin.id, meta_json, source_json.as_deref()).await?;
+            tx.bump_catalogue_rev(actor.tenant).await?;
+            audit(
+                &mut tx,
+                actor,
+                "plugin.update",
+                &plugin.slug,
+                serde_json::json!({ "metadata": metadata }),
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await?;
+        self.invalidate_catalogue(actor.tenant);
+        Ok(())
+    }
+
+    pub async fn delete_plugin(&self, actor: &Actor, slug: &str) -> Result<()> {
+        actor.require(Role::Admin)?;
+        let plugin = self.plugin_row(actor.tenant, slug).await?;
+        let plugin = &plugin;
+        with_retry(|| async move {
+            let mut tx = self.store().write().await?;
+            tx.delete_plugin(actor.tenant, plugin.id).await?;
+            tx.bump_catalogue_rev(actor.tenant).await?;
+            audit(&mut tx, actor, "plugin.delete", slug, serde_json::json!({ "mode": plugin.mode })).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await?;
+        self.invalidate_catalogue(actor.tenant);
+        self.remove_repo(actor.tenant, plugin.id).await;
+        Ok(())
+    }
+}
