@@ -20,6 +20,8 @@ pub enum ClientError {
         status: u16,
         code: ErrorCode,
         message: String,
+        /// The field or file the server named, if any.
+        field: Option<String>,
         request_id: String,
     },
     #[error("could not reach {url}: {detail}")]
@@ -130,11 +132,13 @@ impl Client {
                 status: status.as_u16(),
                 code: body.error,
                 message: body.message,
+                field: body.field,
                 request_id: body.request_id,
             },
             Err(_) => ClientError::Api {
                 status: status.as_u16(),
                 code: ErrorCode::Unknown,
+                field: None,
                 message: format!("{url} answered {status} without a skill-pool error body: is this a skill-pool tenant URL?"),
                 request_id,
             },

@@ -13,6 +13,10 @@ pub struct ErrorBody {
     pub message: String,
     /// The request id (also in the `x-request-id` response header).
     pub request_id: String,
+    /// The request field or uploaded file the error concerns, when there is one
+    /// (`version`, `source`, `homepage`, `agents/review.md`…).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
 }
 
 /// Which kind of atomic piece.

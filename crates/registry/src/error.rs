@@ -4,6 +4,32 @@ use skill_pool_core::ErrorCode;
 use skill_pool_core::archive::ArchiveError;
 use skill_pool_store::StoreError;
 
+/// The boxed cause of a refusal (a core error, a semver error…).
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Input that was refused: a message that says what to do, the field (or file) it concerns
+/// when there is one — so a form can show it beside the field — and the error underneath.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Invalid {
+    /// The request field or uploaded file at fault: `version`, `source`, `contents`,
+    /// `homepage`, `agents/review.md`…
+    pub field: Option<String>,
+    pub message: String,
+    #[source]
+    pub source: Option<Cause>,
+}
+
+impl Invalid {
+    pub fn new(message: impl Into<String>) -> Invalid {
+        Invalid {
+            field: None,
+            message: message.into(),
+            source: None,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     #[error("{0}")]
@@ -12,24 +38,25 @@ pub enum RegistryError {
     Unauthorized(String),
     #[error("{0}")]
     Forbidden(String),
-    /// The request itself is malformed (bad query, bad version string).
-    #[error("{0}")]
-    BadRequest(String),
-    #[error("{0}")]
-    InvalidVersion(String),
+    /// The request itself is malformed (bad query, bad name).
+    #[error(transparent)]
+    BadRequest(Invalid),
+    #[error(transparent)]
+    InvalidVersion(Invalid),
     #[error(transparent)]
     InvalidArchive(ArchiveError),
-    #[error("{0}")]
-    InvalidManifest(String),
+    /// `plugin.json` that Claude Code would refuse.
+    #[error(transparent)]
+    InvalidManifest(Invalid),
     /// A skill, agent or command that breaks the rules (frontmatter, name).
-    #[error("{0}")]
-    InvalidPiece(String),
+    #[error(transparent)]
+    InvalidPiece(Invalid),
     /// A plugin that breaks the rules (contents, blobs, layout, name mismatch).
-    #[error("{0}")]
-    InvalidPlugin(String),
-    /// Changed content under an existing version.
-    #[error("{0}")]
-    VersionConflict(String),
+    #[error(transparent)]
+    InvalidPlugin(Invalid),
+    /// Changed content under an existing version; `suggestion` is a version that would do.
+    #[error("{message}")]
+    VersionConflict { message: String, suggestion: Option<String> },
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
@@ -45,6 +72,61 @@ pub enum RegistryError {
 }
 
 impl RegistryError {
+    pub fn bad_request(message: impl Into<String>) -> RegistryError {
+        RegistryError::BadRequest(Invalid::new(message))
+    }
+    pub fn invalid_version(message: impl Into<String>) -> RegistryError {
+        RegistryError::InvalidVersion(Invalid::new(message))
+    }
+    pub fn invalid_manifest(message: impl Into<String>) -> RegistryError {
+        RegistryError::InvalidManifest(Invalid::new(message))
+    }
+    pub fn invalid_piece(message: impl Into<String>) -> RegistryError {
+        RegistryError::InvalidPiece(Invalid::new(message))
+    }
+    pub fn invalid_plugin(message: impl Into<String>) -> RegistryError {
+        RegistryError::InvalidPlugin(Invalid::new(message))
+    }
+
+    fn invalid_mut(&mut self) -> Option<&mut Invalid> {
+        match self {
+            RegistryError::BadRequest(i)
+            | RegistryError::InvalidVersion(i)
+            | RegistryError::InvalidManifest(i)
+            | RegistryError::InvalidPiece(i)
+            | RegistryError::InvalidPlugin(i) => Some(i),
+            _ => None,
+        }
+    }
+
+    /// Names the field (or file) a refusal concerns.
+    pub fn with_field(mut self, field: impl Into<String>) -> RegistryError {
+        if let Some(i) = self.invalid_mut() {
+            i.field = Some(field.into());
+        }
+        self
+    }
+
+    /// Keeps the error underneath a refusal.
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> RegistryError {
+        if let Some(i) = self.invalid_mut() {
+            i.source = Some(Box::new(source));
+        }
+        self
+    }
+
+    /// The field (or file) a refusal concerns, when there is one.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            RegistryError::BadRequest(i)
+            | RegistryError::InvalidVersion(i)
+            | RegistryError::InvalidManifest(i)
+            | RegistryError::InvalidPiece(i)
+            | RegistryError::InvalidPlugin(i) => i.field.as_deref(),
+            _ => None,
+        }
+    }
+
     /// The code a client sees (and its HTTP status): one classification for every renderer.
     pub fn code(&self) -> ErrorCode {
         use RegistryError as E;
@@ -58,7 +140,7 @@ impl RegistryError {
             E::InvalidManifest(_) => ErrorCode::InvalidManifest,
             E::InvalidPiece(_) => ErrorCode::InvalidPiece,
             E::InvalidPlugin(_) => ErrorCode::InvalidPlugin,
-            E::VersionConflict(_) => ErrorCode::VersionConflict,
+            E::VersionConflict { .. } => ErrorCode::VersionConflict,
             E::Conflict(_) => ErrorCode::Conflict,
             E::TooLarge(_) => ErrorCode::PayloadTooLarge,
             // A unique constraint that still refused the write after the retries: a conflict

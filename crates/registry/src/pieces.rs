@@ -4,7 +4,7 @@
 use semver::Version;
 use skill_pool_core::Role;
 use skill_pool_core::api::{Page, Piece, PieceKind, PieceVersion, PublishPieceResult};
-use skill_pool_core::archive::{FileMode, UploadFile, UploadLimits, pack_tar_gz, unpack_tar_gz};
+use skill_pool_core::archive::{FileMode, UploadFile, pack_tar_gz};
 use skill_pool_core::frontmatter::{self, Frontmatter};
 use skill_pool_core::slug::Slug;
 use skill_pool_core::version::{next_patch, parse_version};
@@ -55,12 +55,16 @@ pub(crate) fn with_warnings(mut detail: serde_json::Value, warnings: &[String]) 
 pub(crate) fn parse_optional_version(v: Option<&str>) -> Result<Option<Version>> {
     v.map(str::trim)
         .filter(|v| !v.is_empty())
-        .map(|v| parse_version(v).map_err(|e| RegistryError::InvalidVersion(e.to_string())))
+        .map(|v| parse_version(v).map_err(|e| RegistryError::invalid_version(e.to_string()).with_field("version").with_source(e)))
         .transpose()
 }
 
 fn parse_slug(what: &str, s: &str) -> Result<Slug> {
-    Slug::parse(s).map_err(|e| RegistryError::InvalidPiece(format!("{what}: {e}")))
+    Slug::parse(s).map_err(|e| {
+        RegistryError::invalid_piece(format!("{what}: {e}"))
+            .with_field("slug")
+            .with_source(e)
+    })
 }
 
 /// Registers a piece version inside `tx`: reuses the newest non-archived version with the same
@@ -87,11 +91,14 @@ pub(crate) async fn register_in_tx(tx: &mut Tx, actor: &Actor, input: &PieceInpu
                         created: false,
                     });
                 }
-                return Err(RegistryError::VersionConflict(format!(
-                    "{kind} `{}` already has version {v} with other content: publish under a new version, e.g. {}",
-                    input.slug,
-                    next_patch(max)
-                )));
+                let suggestion = next_patch(max);
+                return Err(RegistryError::VersionConflict {
+                    message: format!(
+                        "{kind} `{}` already has version {v} with other content: publish under a new version, e.g. {suggestion}",
+                        input.slug
+                    ),
+                    suggestion: Some(suggestion.to_string()),
+                });
             }
             v.clone()
         }
@@ -184,18 +191,23 @@ impl Registry {
         actor: &Actor,
         slug: Option<&str>,
         version: Option<&str>,
-        tar_gz: &[u8],
+        tar_gz: bytes::Bytes,
     ) -> Result<PublishPieceResult> {
         actor.require(Role::Admin)?;
         let version = parse_optional_version(version)?;
-        let files = unpack_tar_gz(tar_gz, &UploadLimits::from_upload_limit(self.config().max_upload_bytes))?;
-        let skill_md = files.iter().find(|f| f.path == "SKILL.md").ok_or_else(|| {
-            RegistryError::InvalidPiece("the upload has no SKILL.md at its top: a skill is a folder with SKILL.md".into())
-        })?;
+        let files = self.unpack_upload(tar_gz).await?;
+        let skill_md = files
+            .iter()
+            .find(|f| f.path == "SKILL.md")
+            .ok_or_else(|| RegistryError::invalid_piece("the upload has no SKILL.md at its top: a skill is a folder with SKILL.md"))?;
         if skill_md.mode == FileMode::Symlink {
-            return Err(RegistryError::InvalidPiece("SKILL.md must be a regular file, not a symlink".into()));
+            return Err(RegistryError::invalid_piece("SKILL.md must be a regular file, not a symlink"));
         }
-        let fm = frontmatter::check_skill(&skill_md.data).map_err(|e| RegistryError::InvalidPiece(format!("SKILL.md: {e}")))?;
+        let fm = frontmatter::check_skill(&skill_md.data).map_err(|e| {
+            RegistryError::invalid_piece(format!("SKILL.md: {e}"))
+                .with_field("SKILL.md")
+                .with_source(e)
+        })?;
         let slug = match slug {
             Some(s) => parse_slug("skill name", s)?,
             None => parse_slug(
@@ -213,7 +225,7 @@ impl Registry {
         kind: PieceKind,
         slug: Option<&str>,
         version: Option<&str>,
-        body: &[u8],
+        body: bytes::Bytes,
     ) -> Result<PublishPieceResult> {
         actor.require(Role::Admin)?;
         let version = parse_optional_version(version)?;
@@ -224,15 +236,19 @@ impl Registry {
             )));
         }
         let fm = match kind {
-            PieceKind::Agent => Some(frontmatter::check_agent(body).map_err(|e| RegistryError::InvalidPiece(format!("agent: {e}")))?),
-            PieceKind::Command => Some(frontmatter::check_command(body).map_err(|e| RegistryError::InvalidPiece(format!("command: {e}")))?),
-            PieceKind::Skill => return Err(RegistryError::BadRequest("a skill is a folder: upload it as a tar.gz".into())),
+            PieceKind::Agent => {
+                Some(frontmatter::check_agent(&body).map_err(|e| RegistryError::invalid_piece(format!("agent: {e}")).with_source(e))?)
+            }
+            PieceKind::Command => {
+                Some(frontmatter::check_command(&body).map_err(|e| RegistryError::invalid_piece(format!("command: {e}")).with_source(e))?)
+            }
+            PieceKind::Skill => return Err(RegistryError::bad_request("a skill is a folder: upload it as a tar.gz")),
         };
         let slug = match (slug, fm.as_ref().and_then(|f| f.name.as_deref())) {
             (Some(s), _) => parse_slug(&format!("{kind} name"), s)?,
             (None, Some(name)) => parse_slug(&format!("{kind} name from the frontmatter"), name)?,
             (None, None) => {
-                return Err(RegistryError::BadRequest(format!(
+                return Err(RegistryError::bad_request(format!(
                     "name the {kind}: pass `slug` (e.g. the file name without .md)"
                 )));
             }

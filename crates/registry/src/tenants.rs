@@ -99,7 +99,7 @@ impl Registry {
     /// reserves. Only the operator creates tenants; the audit row lands in the new tenant.
     pub async fn create_tenant(&self, by: &Principal, slug: &str, display_name: Option<&str>) -> Result<TenantRow> {
         require_operator(by, "create a tenant")?;
-        let slug = check_tenant_slug(slug).map_err(|e| RegistryError::BadRequest(e.to_string()))?;
+        let slug = check_tenant_slug(slug).map_err(|e| RegistryError::bad_request(e.to_string()))?;
         let display_name = display_name
             .map(str::trim)
             .filter(|d| !d.is_empty())
@@ -156,9 +156,9 @@ impl Registry {
     /// Creates a portal user of the actor's tenant with an argon2-hashed password.
     pub async fn create_user(&self, actor: &Actor, username: &str, password: &str, role: Role) -> Result<i64> {
         actor.require(Role::Admin)?;
-        let name = Slug::parse(username).map_err(|e| RegistryError::BadRequest(format!("username: {e}")))?;
+        let name = Slug::parse(username).map_err(|e| RegistryError::bad_request(format!("username: {e}")))?;
         if password.chars().count() < 12 {
-            return Err(RegistryError::BadRequest("the password must have at least 12 characters".into()));
+            return Err(RegistryError::bad_request("the password must have at least 12 characters"));
         }
         let salt = SaltString::generate(&mut OsRng);
         // Hashing is deliberately slow: off the async runtime.

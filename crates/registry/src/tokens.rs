@@ -48,9 +48,7 @@ impl Registry {
         actor.require(Role::Admin)?;
         let name = name.trim();
         if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
-            return Err(RegistryError::BadRequest(
-                "a token name must have 1 to 100 printable characters".into(),
-            ));
+            return Err(RegistryError::bad_request("a token name must have 1 to 100 printable characters"));
         }
         let secret = new_secret();
         let prefix: String = secret.chars().take(SECRET_PREFIX.len() + 6).collect();

@@ -2,7 +2,7 @@
 
 use sha2::{Digest, Sha256};
 use skill_pool_core::api::FileInfo;
-use skill_pool_core::archive::{FileMode, UploadFile};
+use skill_pool_core::archive::{FileMode, UploadFile, UploadLimits, unpack_tar_gz};
 use skill_pool_git::object::{EntryMode, ObjectId, TreeFile, blob_id};
 use skill_pool_store::BlobStore;
 use skill_pool_store::pieces::FileRow;
@@ -25,6 +25,13 @@ impl Bodies {
 }
 
 impl Registry {
+    /// Unpacks an uploaded tar.gz within the upload limits, off the async runtime (a large
+    /// upload must not stall other requests).
+    pub(crate) async fn unpack_upload(&self, tar_gz: bytes::Bytes) -> Result<Vec<UploadFile>> {
+        let limits = UploadLimits::from_upload_limit(self.config().max_upload_bytes);
+        Ok(tokio::task::spawn_blocking(move || unpack_tar_gz(&tar_gz, &limits)).await??)
+    }
+
     /// Hashes the files (sha256 for storage, git blob id for commits) and describes them.
     pub(crate) async fn prepare_files(&self, files: Vec<UploadFile>) -> Result<(Vec<FileRow>, Bodies)> {
         tokio::task::spawn_blocking(move || {

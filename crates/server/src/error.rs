@@ -17,6 +17,8 @@ use skill_pool_registry::RegistryError;
 pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,
+    /// The field or file at fault, for a form to show it beside the field.
+    pub field: Option<String>,
     pub retry_after: Option<u64>,
 }
 
@@ -25,6 +27,7 @@ impl ApiError {
         ApiError {
             code,
             message: message.into(),
+            field: None,
             retry_after: None,
         }
     }
@@ -68,7 +71,10 @@ impl From<RegistryError> for ApiError {
             tracing::warn!(error = %e, "write lost to a concurrent change after retries");
             return ApiError::new(code, "another request changed the same thing at the same moment: try again");
         }
-        ApiError::new(code, e.to_string())
+        ApiError {
+            field: e.field().map(str::to_string),
+            ..ApiError::new(code, e.to_string())
+        }
     }
 }
 
@@ -156,6 +162,7 @@ pub fn render(format: ErrorFormat, error: &ApiError, request_id: &str) -> (&'sta
                 error: error.code,
                 message: error.message.clone(),
                 request_id: request_id.to_string(),
+                field: error.field.clone(),
             };
             ("application/json", serde_json::to_vec(&body).unwrap_or_default())
         }

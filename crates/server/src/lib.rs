@@ -115,8 +115,10 @@ pub async fn serve(
             boot.token_file.display()
         );
     }
-    let local = listener.local_addr().ok();
-    tracing::info!(addr = ?local, public_url = %config.public_url, database = %skill_pool_store::redact_url(&config.database_url), "skill-pool listening");
+    let local = listener.local_addr().context("reading the bound address")?;
+    // "listening on http://<addr>" is a stable line: with `--bind 127.0.0.1:0` it tells the
+    // port the system chose (tests and supervisors read it).
+    tracing::info!(public_url = %config.public_url, database = %skill_pool_store::redact_url(&config.database_url), "skill-pool listening on http://{local}");
     let app = app(registry, config);
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)

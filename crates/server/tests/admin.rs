@@ -1,11 +1,14 @@
 //! The `skill-pool-server` admin subcommands as an operator runs them, on the database of a
 //! running server (SQLite and PostgreSQL): migrate, tenant create/list, token create, user create.
 
+#![allow(clippy::disallowed_methods)] // drives real programs (git, the binaries, Claude Code) as a user would
+
 mod common;
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
+use common::process::ServerProcess;
 use common::server::{TestServer, workspace_bin};
 use reqwest::StatusCode;
 use skill_pool_store::both_backends;
@@ -139,36 +142,28 @@ impl Admin {
 #[test]
 fn the_server_binary_stops_cleanly_on_sigterm() {
     let data = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut child = Command::new(workspace_bin("skill-pool-server"))
-        .env_clear()
+    let mut cmd = Command::new(workspace_bin("skill-pool-server"));
+    cmd.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap())
-        .env("SKILL_POOL_DATA_DIR", data.path())
-        .env("SKILL_POOL_BIND", format!("127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
+        .env("SKILL_POOL_DATA_DIR", data.path());
+    let mut server = ServerProcess::start(cmd);
+    assert!(std::net::TcpStream::connect(server.addr).is_ok(), "the server accepts connections");
+    let status = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
         .unwrap();
-    let up = (0..200).any(|_| {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
-    assert!(up, "the server did not start");
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(status.success());
-    let started = std::time::Instant::now();
-    let exit = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
+    // No deadline of our own: nextest's per-test timeout ends a server that never stops.
+    let exit = server.child.wait().unwrap();
+    // The log reader thread may still be draining the last lines.
+    let mut log = server.log();
+    for _ in 0..100 {
+        if log.contains("skill-pool stopped") {
+            break;
         }
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(20),
-            "the server did not stop on SIGTERM"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
-    let mut log = String::new();
-    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut log).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        log = server.log();
+    }
     assert!(exit.success(), "{exit:?}\n{log}");
     assert!(log.contains("shutdown requested") && log.contains("skill-pool stopped"), "{log}");
     assert!(!log.contains("sp_"), "the log never carries a token: {log}");

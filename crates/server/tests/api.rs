@@ -1,5 +1,6 @@
 //! The REST API over real HTTP on an ephemeral port, on SQLite and on PostgreSQL.
 
+#![allow(clippy::disallowed_methods)] // drives real programs (git, the binaries, Claude Code) as a user would
 #![allow(clippy::type_complexity)] // tables of test cases
 mod common;
 
@@ -306,6 +307,42 @@ both_backends!(bad_input_is_refused_and_changes_nothing, |db: TestDb| async move
         let (st, b) = post(url("slug=x"), body).await;
         assert_eq!(st, StatusCode::BAD_REQUEST, "{what}: {b}");
         assert_eq!(b["error"], "invalid_archive", "{what}: {b}");
+    }
+    // Refusals name the field (or file) at fault, for a form to show it beside the field.
+    let md = skill_md("greet", "Greets", "Say hi.");
+    let body = tar_gz(&[("SKILL.md", 0o644, md.as_bytes())]);
+    let (_, b) = post(url("slug=greet&version=1.0"), body.clone()).await;
+    assert_eq!(
+        (b["error"].as_str(), b["field"].as_str()),
+        (Some("invalid_version"), Some("version")),
+        "{b}"
+    );
+    let (_, b) = post(url("slug=Not_A_Slug"), body).await;
+    assert_eq!(
+        (b["error"].as_str(), b["field"].as_str()),
+        (Some("invalid_piece"), Some("slug")),
+        "{b}"
+    );
+    let (_, b) = post(url("slug=x"), tar_gz(&[("SKILL.md", 0o644, b"---\nname: x\n---\n")])).await;
+    assert_eq!(b["field"], "SKILL.md", "{b}");
+    for (body, field) in [
+        (
+            json!({"slug": "ext", "mode": "external", "source": {"source": "github", "repo": "--upload-pack=x"}}),
+            "source",
+        ),
+        (json!({"slug": "ext", "homepage": "not a url"}), "homepage"),
+        (json!({"slug": "ext", "contents": [{"kind": "skill", "slug": "nope"}]}), "contents"),
+    ] {
+        let (st, b) = call(
+            &s,
+            reqwest::Method::POST,
+            &format!("{}/v1/plugins", t.root),
+            Some(&t.admin),
+            Some(("application/json", body.to_string().into_bytes())),
+        )
+        .await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+        assert_eq!(b["field"], field, "{body}: {b}");
     }
     // Nothing changed: no piece `x`, the same versions, no new stored files, no audit rows.
     let (st, _) = get(&s, &format!("{}/v1/skills/x", t.root), &t.member).await;

@@ -1,6 +1,8 @@
 //! The real `skill-pool` binary against a real server: login, publishing and reading pieces and
 //! plugins, `--json`, and the exit codes (0 done, 1 failed, 2 usage).
 
+#![allow(clippy::disallowed_methods)] // drives real programs (git, the binaries, Claude Code) as a user would
+
 mod common;
 
 use std::path::Path;

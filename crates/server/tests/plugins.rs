@@ -2,6 +2,8 @@
 //! the catalogue (ETag/304, gzip, negotiation), and smart HTTP (v0, v2, shallow, pinned sha,
 //! filters, gzip bodies), on SQLite and on PostgreSQL.
 
+#![allow(clippy::disallowed_methods)] // drives real programs (git, the binaries, Claude Code) as a user would
+
 mod common;
 
 use std::path::{Path, PathBuf};

@@ -2,12 +2,15 @@
 //! --release` and a free port in place of 8080), then the two Claude Code commands that
 //! `skill-pool plugin marketplace-url` prints, run with the real client, and an update.
 
+#![allow(clippy::disallowed_methods)] // drives real programs (git, the binaries, Claude Code) as a user would
+
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use common::claude::Claude;
+use common::process::ServerProcess;
 use common::server::workspace_bin;
 
 fn walkthrough_blocks(readme: &str) -> Vec<String> {
@@ -23,10 +26,6 @@ fn walkthrough_blocks(readme: &str) -> Vec<String> {
         }
     }
     blocks
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn bash(dir: &Path, home: &Path, script: &str) -> (String, String) {
@@ -50,15 +49,6 @@ fn bash(dir: &Path, home: &Path, script: &str) -> (String, String) {
     (stdout, stderr)
 }
 
-struct Server(std::process::Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn readme_walkthrough_works_as_written() {
     let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md")).unwrap();
@@ -77,36 +67,26 @@ fn readme_walkthrough_works_as_written() {
         "the README's second command runs the tests: {top:?}"
     );
 
-    let port = free_port();
     let server_bin = workspace_bin("skill-pool-server");
     let cli_bin = workspace_bin("skill-pool");
+    let work = tempfile::tempdir().unwrap();
+    let home = work.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+
+    // The first README command: the server with its embedded default, in the current folder
+    // (on a port the system picks instead of 8080).
+    let mut cmd = Command::new(&server_bin);
+    cmd.current_dir(work.path())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap());
+    let server = ServerProcess::start(cmd);
+    let port = server.addr.port();
     let adapt = |s: &str| {
         s.replace("cargo run -q --release --bin skill-pool-server --", server_bin.to_str().unwrap())
             .replace("cargo run --release --bin skill-pool-server --", server_bin.to_str().unwrap())
             .replace("cargo run -q --release --bin skill-pool --", cli_bin.to_str().unwrap())
             .replace("127.0.0.1:8080", &format!("127.0.0.1:{port}"))
     };
-    let work = tempfile::tempdir().unwrap();
-    let home = work.path().join("home");
-    std::fs::create_dir_all(&home).unwrap();
-
-    // The first README command: the server with its embedded default, in the current folder.
-    let server = Server(
-        Command::new(&server_bin)
-            .current_dir(work.path())
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap())
-            .env("SKILL_POOL_BIND", format!("127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let ready = (0..200).any(|_| {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
-    assert!(ready, "the server did not start");
     assert!(
         work.path().join("skill-pool-data/skill-pool.db").exists(),
         "SQLite under ./skill-pool-data"

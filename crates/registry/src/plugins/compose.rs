@@ -13,25 +13,27 @@ impl Registry {
         match req.mode.unwrap_or(SourcingMode::Internal) {
             SourcingMode::External => {
                 let source = req.source.as_ref().ok_or_else(|| {
-                    RegistryError::InvalidPlugin(
-                        "an external plugin needs `source`, e.g. {\"source\":\"github\",\"repo\":\"owner/repo\"}".into(),
-                    )
+                    RegistryError::invalid_plugin("an external plugin needs `source`, e.g. {\"source\":\"github\",\"repo\":\"owner/repo\"}")
                 })?;
-                let source = catalogue::check_external_source(source).map_err(|e| RegistryError::InvalidPlugin(format!("source: {e}")))?;
+                let source = catalogue::check_external_source(source).map_err(|e| {
+                    RegistryError::invalid_plugin(format!("source: {e}"))
+                        .with_field("source")
+                        .with_source(e)
+                })?;
                 if !req.contents.is_empty() || req.version.is_some() {
-                    return Err(RegistryError::InvalidPlugin(
-                        "an external plugin has no contents or version here: its upstream has them".into(),
+                    return Err(RegistryError::invalid_plugin(
+                        "an external plugin has no contents or version here: its upstream has them",
                     ));
                 }
                 self.create_external(actor, slug, req.metadata, source).await
             }
-            SourcingMode::Mirror => Err(RegistryError::BadRequest(
-                "mirrored plugins are created with POST /v1/plugins/import".into(),
+            SourcingMode::Mirror => Err(RegistryError::bad_request(
+                "mirrored plugins are created with POST /v1/plugins/import",
             )),
             SourcingMode::Internal => {
                 if req.source.is_some() {
-                    return Err(RegistryError::InvalidPlugin(
-                        "`source` is only for external plugins (mode: external)".into(),
+                    return Err(RegistryError::invalid_plugin(
+                        "`source` is only for external plugins (mode: external)",
                     ));
                 }
                 let version = parse_optional_version(req.version.as_deref())?;
@@ -101,22 +103,23 @@ impl Registry {
         let mut seen = std::collections::HashSet::new();
         for c in contents {
             if !seen.insert((c.kind, c.slug.clone())) {
-                return Err(RegistryError::InvalidPlugin(format!(
+                return Err(RegistryError::invalid_plugin(format!(
                     "{} `{}` is listed twice in contents",
                     c.kind, c.slug
                 )));
             }
             let piece = self.store().piece(tenant, c.kind, &c.slug).await?.ok_or_else(|| {
-                RegistryError::InvalidPlugin(format!("contents: {} `{}` is not registered in this tenant", c.kind, c.slug))
+                RegistryError::invalid_plugin(format!("contents: {} `{}` is not registered in this tenant", c.kind, c.slug))
+                    .with_field("contents")
             })?;
             let versions = self.store().piece_versions(tenant, piece.id).await?;
             let chosen = match &c.version {
-                Some(v) => versions
-                    .iter()
-                    .find(|row| &row.version == v)
-                    .ok_or_else(|| RegistryError::InvalidPlugin(format!("contents: {} `{}` has no version {v}", c.kind, c.slug)))?,
+                Some(v) => versions.iter().find(|row| &row.version == v).ok_or_else(|| {
+                    RegistryError::invalid_plugin(format!("contents: {} `{}` has no version {v}", c.kind, c.slug)).with_field("contents")
+                })?,
                 None => latest_of(&versions).ok_or_else(|| {
-                    RegistryError::InvalidPlugin(format!("contents: {} `{}` has no version that is not archived", c.kind, c.slug))
+                    RegistryError::invalid_plugin(format!("contents: {} `{}` has no version that is not archived", c.kind, c.slug))
+                        .with_field("contents")
                 })?,
             };
             pieces.push(PieceMount {
@@ -129,7 +132,7 @@ impl Registry {
                 mount_path: mount_for(c.kind, &c.slug),
             });
         }
-        let mut blob_files = blobs::render_blob_files(&blobs_in).map_err(|e| RegistryError::InvalidPlugin(e.to_string()))?;
+        let mut blob_files = blobs::render_blob_files(&blobs_in).map_err(|e| RegistryError::invalid_plugin(e.to_string()))?;
         let version_text = version.as_ref().map(Version::to_string);
         blob_files.push(UploadFile {
             path: ".claude-plugin/plugin.json".into(),
@@ -162,12 +165,16 @@ impl Registry {
         match plugin.mode {
             SourcingMode::External => {
                 if req.contents.is_some() || req.blobs.is_some() || req.version.is_some() {
-                    return Err(RegistryError::InvalidPlugin(
-                        "an external plugin has no contents, blobs or version here".into(),
+                    return Err(RegistryError::invalid_plugin(
+                        "an external plugin has no contents, blobs or version here",
                     ));
                 }
                 let source = match &req.source {
-                    Some(s) => Some(catalogue::check_external_source(s).map_err(|e| RegistryError::InvalidPlugin(format!("source: {e}")))?),
+                    Some(s) => Some(catalogue::check_external_source(s).map_err(|e| {
+                        RegistryError::invalid_plugin(format!("source: {e}"))
+                            .with_field("source")
+                            .with_source(e)
+                    })?),
                     None => plugin.external_source.as_deref().and_then(|s| serde_json::from_str(s).ok()),
                 };
                 self.update_metadata_only(actor, &plugin, &metadata, source.as_ref()).await?;
@@ -181,7 +188,7 @@ impl Registry {
             }
             SourcingMode::Internal => {
                 if req.source.is_some() {
-                    return Err(RegistryError::InvalidPlugin("`source` is only for external plugins".into()));
+                    return Err(RegistryError::invalid_plugin("`source` is only for external plugins"));
                 }
                 let latest = self.store().latest_plugin_version(actor.tenant, plugin.id).await?;
                 let composed_blobs: Option<PluginBlobs> = latest

@@ -15,7 +15,7 @@ use skill_pool_core::api::{
     ContentRef, CreatePlugin, Page, PieceKind, Plugin, PluginBlobs, PluginContent, PluginMetadata, PluginVersion, PublishPluginResult,
     PublishedPiece, SourcingMode, UpdatePlugin,
 };
-use skill_pool_core::archive::{UploadFile, UploadLimits, unpack_tar_gz};
+use skill_pool_core::archive::UploadFile;
 use skill_pool_core::slug::{Slug, validator_refused_plugin_name};
 use skill_pool_core::{blobs, catalogue, layout, manifest};
 use skill_pool_git::object::{CommitSpec, ObjectId, commit_id, plugin_version_message, tree_id};
@@ -74,7 +74,11 @@ fn mount_for(kind: PieceKind, slug: &str) -> String {
 }
 
 fn parse_slug(s: &str) -> Result<Slug> {
-    Slug::parse(s).map_err(|e| RegistryError::InvalidPlugin(format!("plugin name: {e}")))
+    Slug::parse(s).map_err(|e| {
+        RegistryError::invalid_plugin(format!("plugin name: {e}"))
+            .with_field("slug")
+            .with_source(e)
+    })
 }
 
 fn check_unique_paths(tree: &[FileRow]) -> Result<()> {
@@ -82,14 +86,19 @@ fn check_unique_paths(tree: &[FileRow]) -> Result<()> {
     paths.sort_unstable();
     for pair in paths.windows(2) {
         if pair[0] == pair[1] || pair[1].starts_with(&format!("{}/", pair[0])) {
-            return Err(RegistryError::InvalidPlugin(format!("two contents claim the path `{}`", pair[0])));
+            return Err(RegistryError::invalid_plugin(format!("two contents claim the path `{}`", pair[0])));
         }
     }
     Ok(())
 }
 
 fn check_metadata(meta: &PluginMetadata) -> Result<()> {
-    manifest::check_metadata(meta).map_err(|e| RegistryError::InvalidPlugin(e.to_string().replace("plugin.json: ", "")))
+    manifest::check_metadata(meta).map_err(|e| match &e {
+        manifest::ManifestError::Field { field, expected } => RegistryError::invalid_plugin(format!("`{field}` {expected}"))
+            .with_field(field.clone())
+            .with_source(e),
+        _ => RegistryError::invalid_plugin(format!("metadata: {e}")).with_source(e),
+    })
 }
 
 fn name_warnings(slug: &Slug) -> Vec<String> {

@@ -27,24 +27,35 @@ impl Registry {
         actor: &Actor,
         slug: Option<&str>,
         version: Option<&str>,
-        tar_gz: &[u8],
+        tar_gz: bytes::Bytes,
     ) -> Result<PublishPluginResult> {
         actor.require(Role::Admin)?;
         let given_version = parse_optional_version(version)?;
-        let files = unpack_tar_gz(tar_gz, &UploadLimits::from_upload_limit(self.config().max_upload_bytes))?;
-        let layout = layout::classify(files).map_err(|e| match e {
-            layout::LayoutError::Manifest(m) => RegistryError::InvalidManifest(m.to_string()),
-            other => RegistryError::InvalidPlugin(other.to_string()),
+        let files = self.unpack_upload(tar_gz).await?;
+        // Reading every piece's frontmatter is CPU work too: off the async runtime.
+        let layout = tokio::task::spawn_blocking(move || layout::classify(files)).await?;
+        let layout = layout.map_err(|e| match e {
+            layout::LayoutError::Manifest(m) => {
+                let field = match &m {
+                    manifest::ManifestError::Field { field, .. } => format!("{}#{field}", layout::MANIFEST_PATH),
+                    _ => layout::MANIFEST_PATH.to_string(),
+                };
+                RegistryError::invalid_manifest(m.to_string()).with_field(field).with_source(m)
+            }
+            layout::LayoutError::Frontmatter { path, error } => RegistryError::invalid_plugin(format!("{path}: {error}"))
+                .with_field(path)
+                .with_source(error),
+            other => RegistryError::invalid_plugin(other.to_string()).with_source(other),
         })?;
         let manifest_version = match layout.manifest.as_ref().and_then(|m| m.version.as_deref()) {
-            Some(v) => Some(
-                parse_optional_version(Some(v))?.ok_or_else(|| RegistryError::InvalidManifest("plugin.json: `version` is empty".into()))?,
-            ),
+            Some(v) => {
+                Some(parse_optional_version(Some(v))?.ok_or_else(|| RegistryError::invalid_manifest("plugin.json: `version` is empty"))?)
+            }
             None => None,
         };
         let slug = match (slug, &layout.manifest) {
             (Some(s), Some(m)) if s != m.name => {
-                return Err(RegistryError::InvalidPlugin(format!(
+                return Err(RegistryError::invalid_plugin(format!(
                     "plugin.json names the plugin `{}` but it is published as `{s}`: make them equal",
                     m.name
                 )));
@@ -52,14 +63,14 @@ impl Registry {
             (Some(s), _) => parse_slug(s)?,
             (None, Some(m)) => parse_slug(&m.name)?,
             (None, None) => {
-                return Err(RegistryError::BadRequest(
-                    "name the plugin: pass `slug` (the folder name) or add .claude-plugin/plugin.json".into(),
+                return Err(RegistryError::bad_request(
+                    "name the plugin: pass `slug` (the folder name) or add .claude-plugin/plugin.json",
                 ));
             }
         };
         let version = match (manifest_version, given_version) {
             (Some(m), Some(g)) if m != g => {
-                return Err(RegistryError::InvalidPlugin(format!(
+                return Err(RegistryError::invalid_plugin(format!(
                     "plugin.json says version {m} but {g} was given: drop --version or make them equal"
                 )));
             }

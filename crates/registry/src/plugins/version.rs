@@ -25,12 +25,16 @@ pub(crate) enum Refusal {
 impl Refusal {
     fn into_error(self, slug: &Slug) -> RegistryError {
         match self {
-            Refusal::SameVersionOtherContent { version, suggestion } => RegistryError::VersionConflict(format!(
-                "plugin `{slug}` already has version {version} with other content; Claude Code would never update to it: bump the version (e.g. {suggestion})"
-            )),
-            Refusal::LowerThanServed { version, served } => RegistryError::VersionConflict(format!(
-                "plugin `{slug}` is already at version {served}: publish a higher version than {version}"
-            )),
+            Refusal::SameVersionOtherContent { version, suggestion } => RegistryError::VersionConflict {
+                message: format!(
+                    "plugin `{slug}` already has version {version} with other content; Claude Code would never update to it: bump the version (e.g. {suggestion})"
+                ),
+                suggestion: Some(suggestion.to_string()),
+            },
+            Refusal::LowerThanServed { version, served } => RegistryError::VersionConflict {
+                message: format!("plugin `{slug}` is already at version {served}: publish a higher version than {version}"),
+                suggestion: Some(skill_pool_core::version::next_patch(Some(&served)).to_string()),
+            },
         }
     }
 }
@@ -163,7 +167,7 @@ impl Registry {
             };
             let created_at = now_ms();
             let tree_files = tree_files(&tree)?;
-            let tree = tree_id(&tree_files).map_err(|e| RegistryError::InvalidPlugin(e.to_string()))?;
+            let tree = tree_id(&tree_files).map_err(|e| RegistryError::invalid_plugin(e.to_string()))?;
             let parent: Option<ObjectId> = match parent {
                 Some(c) => Some(
                     c.parse()

@@ -101,13 +101,13 @@ pub async fn publish_piece(
         PieceKind::Skill => {
             state
                 .registry
-                .publish_skill(&caller.actor, q.slug.as_deref(), q.version.as_deref(), &body)
+                .publish_skill(&caller.actor, q.slug.as_deref(), q.version.as_deref(), body)
                 .await?
         }
         _ => {
             state
                 .registry
-                .publish_markdown(&caller.actor, kind, q.slug.as_deref(), q.version.as_deref(), &body)
+                .publish_markdown(&caller.actor, kind, q.slug.as_deref(), q.version.as_deref(), body)
                 .await?
         }
     };
@@ -231,7 +231,7 @@ pub async fn publish_plugin(
 ) -> Result<Response, ApiError> {
     let result = state
         .registry
-        .publish_plugin_folder(&caller.actor, q.slug.as_deref(), q.version.as_deref(), &body)
+        .publish_plugin_folder(&caller.actor, q.slug.as_deref(), q.version.as_deref(), body)
         .await?;
     Ok(created(result.created, result))
 }

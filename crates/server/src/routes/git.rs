@@ -89,15 +89,11 @@ pub async fn upload_pack(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
     let request = if gzipped {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&raw[..])
-            .take(MAX_REQUEST_BYTES as u64 + 1)
-            .read_to_end(&mut out)
-            .map_err(|e| ApiError::bad_request(format!("the gzip request body is corrupt: {e}")))?;
-        if out.len() > MAX_REQUEST_BYTES {
-            return Err(ApiError::too_large("the git request is too large"));
-        }
-        bytes::Bytes::from(out)
+        // Inflating is CPU work: off the async runtime, so one large request cannot stall others.
+        tokio::task::spawn_blocking(move || gunzip_bounded(&raw)).await.map_err(|e| {
+            tracing::error!(error = %e, "inflating a git request failed");
+            ApiError::internal()
+        })??
     } else {
         raw
     };
@@ -107,6 +103,19 @@ pub async fn upload_pack(
     let mut res = Body::from_stream(stream).into_response();
     no_cache(&mut res, upload_pack::content_type_result());
     Ok(res)
+}
+
+/// A gzip body, inflated to at most [`MAX_REQUEST_BYTES`].
+fn gunzip_bounded(raw: &[u8]) -> Result<bytes::Bytes, ApiError> {
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(raw)
+        .take(MAX_REQUEST_BYTES as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| ApiError::bad_request(format!("the gzip request body is corrupt: {e}")))?;
+    if out.len() > MAX_REQUEST_BYTES {
+        return Err(ApiError::too_large("the git request is too large"));
+    }
+    Ok(bytes::Bytes::from(out))
 }
 
 fn read_only() -> ApiError {

@@ -6,6 +6,7 @@
 //! reporting or other non-essential traffic), and proxy variables pointing at a closed port for
 //! everything but loopback, so the only server the client can reach is the test server.
 
+#![allow(clippy::disallowed_methods)] // drives real programs (git, the binaries, Claude Code) as a user would
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;

@@ -1,2 +1,3 @@
 pub mod claude;
+pub mod process;
 pub mod server;

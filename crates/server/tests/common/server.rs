@@ -1,5 +1,6 @@
 //! A real skill-pool server on 127.0.0.1:<ephemeral port> for one test, on its own database.
 
+#![allow(clippy::disallowed_methods)] // drives real programs (git, the binaries, Claude Code) as a user would
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
