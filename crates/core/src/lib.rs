@@ -19,3 +19,30 @@ pub mod version;
 pub use error_code::ErrorCode;
 pub use role::Role;
 pub use slug::{Slug, SlugError};
+
+/// A name (a kind, a mode, a role) that this version does not know: what the store reports
+/// for a row it cannot decode, instead of reading it as a default.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{value}` is not a known {what}")]
+pub struct UnknownName {
+    pub what: &'static str,
+    pub value: String,
+}
+
+macro_rules! try_from_name {
+    ($($t:ty => $what:literal),* $(,)?) => {$(
+        impl TryFrom<String> for $t {
+            type Error = UnknownName;
+            fn try_from(value: String) -> Result<Self, UnknownName> {
+                <$t>::parse(&value).ok_or(UnknownName { what: $what, value })
+            }
+        }
+    )*};
+}
+
+try_from_name!(
+    api::PieceKind => "piece kind",
+    api::SourcingMode => "sourcing mode",
+    Role => "role",
+    archive::FileMode => "file mode",
+);

@@ -7,6 +7,7 @@ use skill_pool_store::audit::NewAudit;
 use skill_pool_store::{TenantId, Tx, format_ms};
 
 use crate::{Actor, Registry, Result};
+use skill_pool_store::prelude::*;
 
 /// Writes one audit row for `actor` in `tx`: `action` such as `plugin.publish`, `target` such
 /// as `plugin:toolbox`, `detail` any JSON object.

@@ -13,6 +13,7 @@ use skill_pool_core::catalogue::{Catalogue, CatalogueEntry, Owner, git_source};
 use skill_pool_store::TenantId;
 
 use crate::{Registry, RegistryError, Result};
+use skill_pool_store::prelude::*;
 
 const REVALIDATE_AFTER: Duration = Duration::from_secs(1);
 

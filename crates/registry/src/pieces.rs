@@ -14,6 +14,7 @@ use skill_pool_store::{TenantId, format_ms};
 
 use crate::tree::{Bodies, digest, file_info, load_files};
 use crate::{Actor, Registry, RegistryError, Result, audit, with_retry};
+use skill_pool_store::prelude::*;
 
 /// A piece ready to be registered: checked, bodies stored.
 #[derive(Debug, Clone)]

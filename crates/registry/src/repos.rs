@@ -12,6 +12,7 @@ use skill_pool_store::{BlobStore, TenantId};
 
 use crate::tree::tree_files;
 use crate::{Registry, RegistryError, Result};
+use skill_pool_store::prelude::*;
 
 struct Blobs(BlobStore);
 

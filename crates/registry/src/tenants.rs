@@ -13,6 +13,7 @@ use skill_pool_store::{StoreError, TenantId};
 
 use crate::tokens::CreatedSecret;
 use crate::{Actor, Principal, Registry, RegistryError, Result, audit, with_retry};
+use skill_pool_store::prelude::*;
 
 /// What the first start on an empty database created.
 #[derive(Debug)]

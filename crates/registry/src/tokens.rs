@@ -9,6 +9,7 @@ use skill_pool_store::tokens::TokenRow;
 use skill_pool_store::{TenantId, format_ms};
 
 use crate::{Actor, Principal, Registry, RegistryError, Result, audit};
+use skill_pool_store::prelude::*;
 
 const SECRET_PREFIX: &str = "sp_";
 const SECRET_LEN: usize = 40;

@@ -1,10 +1,8 @@
 //! The audit log: who did what to which target, when, under which request id.
 
-use sqlx::Row;
+use crate::{Db, Result, TenantId, Tx, now_ms};
 
-use crate::{Result, Store, TenantId, Tx, now_ms};
-
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct AuditRow {
     pub id: i64,
     pub actor: String,
@@ -44,30 +42,20 @@ impl Tx {
     }
 }
 
-impl Store {
+/// Reads of the audit log.
+pub trait AuditReads: Db {
     /// Newest first; `before` is an exclusive id cursor.
-    pub async fn list_audit(&self, tenant: TenantId, before: Option<i64>, limit: i64) -> Result<Vec<AuditRow>> {
-        let rows = sqlx::query(
+    async fn list_audit(&mut self, tenant: TenantId, before: Option<i64>, limit: i64) -> Result<Vec<AuditRow>> {
+        Ok(sqlx::query_as(
             "SELECT id, actor, action, target, detail, request_id, created_at FROM audit_log \
              WHERE tenant_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
         )
         .bind(tenant.0)
         .bind(before.unwrap_or(i64::MAX))
         .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(AuditRow {
-                    id: r.try_get("id")?,
-                    actor: r.try_get("actor")?,
-                    action: r.try_get("action")?,
-                    target: r.try_get("target")?,
-                    detail: r.try_get("detail")?,
-                    request_id: r.try_get("request_id")?,
-                    created_at: r.try_get("created_at")?,
-                })
-            })
-            .collect()
+        .fetch_all(self.executor())
+        .await?)
     }
 }
+
+impl<T: Db> AuditReads for T {}

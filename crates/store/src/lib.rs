@@ -4,6 +4,15 @@
 //! Invariants: only this crate names sqlx; every tenant-owned query takes a [`TenantId`];
 //! SQL is written once in the dialect both backends share (`$n` parameters, `RETURNING`),
 //! with times as unix milliseconds and no booleans, so the `Any` driver maps every column.
+//!
+//! Each query is written once: reads as default methods of one `…Reads` trait per aggregate,
+//! generic over [`Db`] (the pool, `&Store`, or a transaction, [`Tx`]), so the same function
+//! serves a plain read and a read inside a write; writes as methods of [`Tx`]. Rows are
+//! decoded with `sqlx::FromRow` into typed values (core's enums, [`TenantId`]); a value this
+//! version does not know is [`StoreError::Corrupt`], never a default. `use
+//! skill_pool_store::prelude::*` brings the read traits into scope.
+
+#![allow(async_fn_in_trait)] // the read traits are used with the concrete `&Store` and `Tx` only
 
 pub mod audit;
 pub mod blobs;
@@ -31,10 +40,6 @@ pub use blobs::BlobStore;
 pub struct TenantId(i64);
 
 impl TenantId {
-    pub(crate) fn from_db(id: i64) -> TenantId {
-        TenantId(id)
-    }
-
     /// The number, for paths on disk and logs.
     pub fn get(self) -> i64 {
         self.0
@@ -44,6 +49,21 @@ impl TenantId {
     #[cfg(any(test, feature = "testing"))]
     pub fn for_tests(id: i64) -> TenantId {
         TenantId(id)
+    }
+}
+
+impl sqlx::Type<Any> for TenantId {
+    fn type_info() -> sqlx::any::AnyTypeInfo {
+        <i64 as sqlx::Type<Any>>::type_info()
+    }
+    fn compatible(ty: &sqlx::any::AnyTypeInfo) -> bool {
+        <i64 as sqlx::Type<Any>>::compatible(ty)
+    }
+}
+
+impl<'r> sqlx::Decode<'r, Any> for TenantId {
+    fn decode(value: sqlx::any::AnyValueRef<'r>) -> std::result::Result<Self, sqlx::error::BoxDynError> {
+        <i64 as sqlx::Decode<'r, Any>>::decode(value).map(TenantId)
     }
 }
 
@@ -100,6 +120,9 @@ impl From<sqlx::Error> for StoreError {
                 return StoreError::Busy(db.message().to_string());
             }
         }
+        if let sqlx::Error::ColumnDecode { index, source } = &e {
+            return StoreError::Corrupt(format!("column {index}: {source}"));
+        }
         if let sqlx::Error::PoolTimedOut = e {
             return StoreError::Busy("timed out waiting for a database connection".into());
         }
@@ -108,12 +131,6 @@ impl From<sqlx::Error> for StoreError {
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
-
-/// Decodes a column that holds one of core's enums: a value this version does not know is
-/// [`StoreError::Corrupt`], never a silent default.
-pub(crate) fn decode<T>(column: &str, value: &str, parse: impl FnOnce(&str) -> Option<T>) -> Result<T> {
-    parse(value).ok_or_else(|| StoreError::Corrupt(format!("`{column}` holds `{value}`, which this version does not know")))
-}
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -247,6 +264,42 @@ impl Store {
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
     }
+}
+
+/// Where a query runs: the pool (`&Store`: each query on a connection of its own) or a
+/// transaction (`Tx`: inside it, seeing its own writes).
+pub trait Db: Send {
+    /// The sqlx executor to run one query on.
+    #[doc(hidden)]
+    fn executor(&mut self) -> impl sqlx::Executor<'_, Database = Any>;
+}
+
+impl Db for &Store {
+    fn executor(&mut self) -> impl sqlx::Executor<'_, Database = Any> {
+        &self.pool
+    }
+}
+
+impl Db for Store {
+    fn executor(&mut self) -> impl sqlx::Executor<'_, Database = Any> {
+        &self.pool
+    }
+}
+
+impl Db for Tx {
+    fn executor(&mut self) -> impl sqlx::Executor<'_, Database = Any> {
+        &mut *self.inner
+    }
+}
+
+/// The read traits, for `use skill_pool_store::prelude::*`.
+pub mod prelude {
+    pub use crate::Db;
+    pub use crate::audit::AuditReads;
+    pub use crate::pieces::PieceReads;
+    pub use crate::plugins::PluginReads;
+    pub use crate::tenants::TenantReads;
+    pub use crate::tokens::TokenReads;
 }
 
 /// A database transaction. Dropped without [`Tx::commit`], it rolls back.

@@ -1,25 +1,24 @@
 //! The registry of atomic pieces (skills, agents, commands) and their immutable versions.
 
-use sqlx::Row;
-use sqlx::any::AnyRow;
-
 use skill_pool_core::api::PieceKind;
 use skill_pool_core::archive::FileMode;
 
-use crate::{Result, Store, TenantId, Tx, decode, now_ms};
+use crate::{Db, Result, TenantId, Tx, now_ms};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct PieceRow {
     pub id: i64,
+    #[sqlx(try_from = "String")]
     pub kind: PieceKind,
     pub slug: String,
     pub created_at: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct PieceVersionRow {
     pub id: i64,
     pub piece_id: i64,
+    #[sqlx(try_from = "String")]
     pub kind: PieceKind,
     pub slug: String,
     pub version: String,
@@ -33,9 +32,10 @@ pub struct PieceVersionRow {
 }
 
 /// One stored file of a version (piece or plugin).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct FileRow {
     pub path: String,
+    #[sqlx(try_from = "String")]
     pub mode: FileMode,
     pub size: i64,
     pub sha256: String,
@@ -54,82 +54,48 @@ pub struct NewPieceVersion<'a> {
 
 const VERSION_COLUMNS: &str = "pv.id, pv.piece_id, p.kind, p.slug, pv.version, pv.description, pv.metadata, \
      pv.digest, pv.archived_at, pv.created_at, pv.created_by";
+const PIECE_COLUMNS: &str = "id, kind, slug, created_at";
 
-fn piece_from_row(row: &AnyRow) -> Result<PieceRow> {
-    Ok(PieceRow {
-        id: row.try_get("id")?,
-        kind: decode("kind", &row.try_get::<String, _>("kind")?, PieceKind::parse)?,
-        slug: row.try_get("slug")?,
-        created_at: row.try_get("created_at")?,
-    })
-}
-
-fn version_from_row(row: &AnyRow) -> Result<PieceVersionRow> {
-    Ok(PieceVersionRow {
-        id: row.try_get("id")?,
-        piece_id: row.try_get("piece_id")?,
-        kind: decode("kind", &row.try_get::<String, _>("kind")?, PieceKind::parse)?,
-        slug: row.try_get("slug")?,
-        version: row.try_get("version")?,
-        description: row.try_get("description")?,
-        metadata: row.try_get("metadata")?,
-        digest: row.try_get("digest")?,
-        archived_at: row.try_get("archived_at")?,
-        created_at: row.try_get("created_at")?,
-        created_by: row.try_get("created_by")?,
-    })
-}
-
-pub(crate) fn file_from_row(row: &AnyRow) -> Result<FileRow> {
-    Ok(FileRow {
-        path: row.try_get("path")?,
-        mode: decode("mode", &row.try_get::<String, _>("mode")?, FileMode::parse)?,
-        size: row.try_get("size")?,
-        sha256: row.try_get("sha256")?,
-        git_oid: row.try_get("git_oid")?,
-    })
-}
-
-async fn piece_versions_of(conn: &mut sqlx::AnyConnection, tenant: TenantId, piece_id: i64) -> Result<Vec<PieceVersionRow>> {
-    let rows = sqlx::query(&format!(
-        "SELECT {VERSION_COLUMNS} FROM piece_versions pv JOIN pieces p ON p.id = pv.piece_id \
-         WHERE pv.tenant_id = $1 AND pv.piece_id = $2 ORDER BY pv.id"
-    ))
-    .bind(tenant.0)
-    .bind(piece_id)
-    .fetch_all(conn)
-    .await?;
-    rows.iter().map(version_from_row).collect()
-}
-
-async fn piece_of(conn: &mut sqlx::AnyConnection, tenant: TenantId, kind: PieceKind, slug: &str) -> Result<Option<PieceRow>> {
-    let row = sqlx::query("SELECT id, kind, slug, created_at FROM pieces WHERE tenant_id = $1 AND kind = $2 AND slug = $3")
+/// Reads of pieces, on the pool or in a transaction.
+pub trait PieceReads: Db {
+    async fn piece(&mut self, tenant: TenantId, kind: PieceKind, slug: &str) -> Result<Option<PieceRow>> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {PIECE_COLUMNS} FROM pieces WHERE tenant_id = $1 AND kind = $2 AND slug = $3"
+        ))
         .bind(tenant.0)
         .bind(kind.as_str())
         .bind(slug)
-        .fetch_optional(conn)
-        .await?;
-    row.as_ref().map(piece_from_row).transpose()
-}
+        .fetch_optional(self.executor())
+        .await?)
+    }
 
-impl Store {
     /// A page of pieces of one kind, by slug, after the `after` slug.
-    pub async fn list_pieces(&self, tenant: TenantId, kind: PieceKind, after: Option<&str>, limit: i64) -> Result<Vec<PieceRow>> {
-        let rows = sqlx::query(
-            "SELECT id, kind, slug, created_at FROM pieces WHERE tenant_id = $1 AND kind = $2 AND slug > $3 \
-             ORDER BY slug LIMIT $4",
-        )
+    async fn list_pieces(&mut self, tenant: TenantId, kind: PieceKind, after: Option<&str>, limit: i64) -> Result<Vec<PieceRow>> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {PIECE_COLUMNS} FROM pieces WHERE tenant_id = $1 AND kind = $2 AND slug > $3 ORDER BY slug LIMIT $4"
+        ))
         .bind(tenant.0)
         .bind(kind.as_str())
         .bind(after.unwrap_or(""))
         .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(piece_from_row).collect()
+        .fetch_all(self.executor())
+        .await?)
+    }
+
+    /// All versions of a piece of this tenant, oldest first.
+    async fn piece_versions(&mut self, tenant: TenantId, piece_id: i64) -> Result<Vec<PieceVersionRow>> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {VERSION_COLUMNS} FROM piece_versions pv JOIN pieces p ON p.id = pv.piece_id \
+             WHERE pv.tenant_id = $1 AND pv.piece_id = $2 ORDER BY pv.id"
+        ))
+        .bind(tenant.0)
+        .bind(piece_id)
+        .fetch_all(self.executor())
+        .await?)
     }
 
     /// All versions of the given pieces (of this tenant), oldest first.
-    pub async fn versions_of_pieces(&self, tenant: TenantId, piece_ids: &[i64]) -> Result<Vec<PieceVersionRow>> {
+    async fn versions_of_pieces(&mut self, tenant: TenantId, piece_ids: &[i64]) -> Result<Vec<PieceVersionRow>> {
         if piece_ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -139,71 +105,61 @@ impl Store {
              WHERE pv.tenant_id = $1 AND pv.piece_id IN ({}) ORDER BY pv.id",
             placeholders.join(", ")
         );
-        let mut query = sqlx::query(&sql).bind(tenant.0);
+        let mut query = sqlx::query_as(&sql).bind(tenant.0);
         for id in piece_ids {
             query = query.bind(*id);
         }
-        let rows = query.fetch_all(self.pool()).await?;
-        rows.iter().map(version_from_row).collect()
+        Ok(query.fetch_all(self.executor()).await?)
     }
 
-    pub async fn piece(&self, tenant: TenantId, kind: PieceKind, slug: &str) -> Result<Option<PieceRow>> {
-        let mut conn = self.pool().acquire().await?;
-        piece_of(&mut conn, tenant, kind, slug).await
-    }
-
-    pub async fn piece_versions(&self, tenant: TenantId, piece_id: i64) -> Result<Vec<PieceVersionRow>> {
-        let mut conn = self.pool().acquire().await?;
-        piece_versions_of(&mut conn, tenant, piece_id).await
-    }
-
-    /// The files of a piece version of this tenant, by path.
-    pub async fn piece_files(&self, tenant: TenantId, version_id: i64) -> Result<Vec<FileRow>> {
-        files_of(&mut *self.pool().acquire().await?, tenant, version_id).await
-    }
-}
-
-async fn files_of(conn: &mut sqlx::AnyConnection, tenant: TenantId, version_id: i64) -> Result<Vec<FileRow>> {
-    let rows = sqlx::query(
-        "SELECT f.path, f.mode, f.size, f.sha256, f.git_oid FROM piece_files f \
+    /// The files of a piece version of this tenant (also one inserted in this transaction), by path.
+    async fn piece_files(&mut self, tenant: TenantId, version_id: i64) -> Result<Vec<FileRow>> {
+        Ok(sqlx::query_as(
+            "SELECT f.path, f.mode, f.size, f.sha256, f.git_oid FROM piece_files f \
              JOIN piece_versions pv ON pv.id = f.version_id WHERE pv.tenant_id = $1 AND f.version_id = $2 ORDER BY f.path",
-    )
-    .bind(tenant.0)
-    .bind(version_id)
-    .fetch_all(conn)
-    .await?;
-    rows.iter().map(file_from_row).collect()
+        )
+        .bind(tenant.0)
+        .bind(version_id)
+        .fetch_all(self.executor())
+        .await?)
+    }
+
+    /// Slugs of plugins whose served version pins another version of this piece than `current_version_id`.
+    async fn plugins_pinning_other_versions(&mut self, tenant: TenantId, piece_id: i64, current_version_id: i64) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT pl.slug FROM plugins pl \
+             JOIN plugin_versions v ON v.plugin_id = pl.id \
+             JOIN plugin_version_pieces vp ON vp.plugin_version_id = v.id \
+             JOIN piece_versions pv ON pv.id = vp.piece_version_id \
+             WHERE pl.tenant_id = $1 AND pv.piece_id = $2 AND pv.id <> $3 \
+               AND v.seq = (SELECT MAX(v2.seq) FROM plugin_versions v2 WHERE v2.plugin_id = pl.id) \
+             ORDER BY pl.slug",
+        )
+        .bind(tenant.0)
+        .bind(piece_id)
+        .bind(current_version_id)
+        .fetch_all(self.executor())
+        .await?)
+    }
 }
+
+impl<T: Db> PieceReads for T {}
 
 impl Tx {
-    /// The files of a piece version, including one inserted in this transaction.
-    pub async fn piece_files(&mut self, tenant: TenantId, version_id: i64) -> Result<Vec<FileRow>> {
-        files_of(self.conn(), tenant, version_id).await
-    }
-
-    pub async fn piece(&mut self, tenant: TenantId, kind: PieceKind, slug: &str) -> Result<Option<PieceRow>> {
-        piece_of(self.conn(), tenant, kind, slug).await
-    }
-
     /// The piece, created if it does not exist yet.
     pub async fn ensure_piece(&mut self, tenant: TenantId, kind: PieceKind, slug: &str) -> Result<PieceRow> {
-        if let Some(piece) = piece_of(self.conn(), tenant, kind, slug).await? {
+        if let Some(piece) = self.piece(tenant, kind, slug).await? {
             return Ok(piece);
         }
-        let row = sqlx::query(
-            "INSERT INTO pieces (tenant_id, kind, slug, created_at) VALUES ($1, $2, $3, $4) RETURNING id, kind, slug, created_at",
-        )
+        Ok(sqlx::query_as(&format!(
+            "INSERT INTO pieces (tenant_id, kind, slug, created_at) VALUES ($1, $2, $3, $4) RETURNING {PIECE_COLUMNS}"
+        ))
         .bind(tenant.0)
         .bind(kind.as_str())
         .bind(slug)
         .bind(now_ms())
         .fetch_one(self.conn())
-        .await?;
-        piece_from_row(&row)
-    }
-
-    pub async fn piece_versions(&mut self, tenant: TenantId, piece_id: i64) -> Result<Vec<PieceVersionRow>> {
-        piece_versions_of(self.conn(), tenant, piece_id).await
+        .await?)
     }
 
     /// Inserts an immutable version with its files; `StoreError::Conflict` when the version exists.
@@ -214,7 +170,7 @@ impl Tx {
         new: &NewPieceVersion<'_>,
         files: &[FileRow],
     ) -> Result<i64> {
-        let id: i64 = sqlx::query(
+        let id: i64 = sqlx::query_scalar(
             "INSERT INTO piece_versions (tenant_id, piece_id, version, description, metadata, digest, created_at, created_by) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
         )
@@ -227,8 +183,7 @@ impl Tx {
         .bind(now_ms())
         .bind(new.created_by)
         .fetch_one(self.conn())
-        .await?
-        .try_get("id")?;
+        .await?;
         for f in files {
             sqlx::query("INSERT INTO piece_files (version_id, path, mode, size, sha256, git_oid) VALUES ($1, $2, $3, $4, $5, $6)")
                 .bind(id)
@@ -252,29 +207,5 @@ impl Tx {
             .execute(self.conn())
             .await?;
         Ok(done.rows_affected() > 0)
-    }
-
-    /// Slugs of plugins whose served version pins another version of this piece than `current_version_id`.
-    pub async fn plugins_pinning_other_versions(
-        &mut self,
-        tenant: TenantId,
-        piece_id: i64,
-        current_version_id: i64,
-    ) -> Result<Vec<String>> {
-        let rows = sqlx::query(
-            "SELECT DISTINCT pl.slug FROM plugins pl \
-             JOIN plugin_versions v ON v.plugin_id = pl.id \
-             JOIN plugin_version_pieces vp ON vp.plugin_version_id = v.id \
-             JOIN piece_versions pv ON pv.id = vp.piece_version_id \
-             WHERE pl.tenant_id = $1 AND pv.piece_id = $2 AND pv.id <> $3 \
-               AND v.seq = (SELECT MAX(v2.seq) FROM plugin_versions v2 WHERE v2.plugin_id = pl.id) \
-             ORDER BY pl.slug",
-        )
-        .bind(tenant.0)
-        .bind(piece_id)
-        .bind(current_version_id)
-        .fetch_all(self.conn())
-        .await?;
-        rows.iter().map(|r| Ok(r.try_get("slug")?)).collect()
     }
 }

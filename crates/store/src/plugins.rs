@@ -1,18 +1,16 @@
 //! Plugins and their versions: the pinned pieces and the plugin's own files of each version.
 
-use sqlx::Row;
-use sqlx::any::AnyRow;
-
-use crate::pieces::{FileRow, file_from_row};
 use skill_pool_core::api::{PieceKind, SourcingMode};
 
-use crate::{Result, Store, TenantId, Tx, decode, now_ms};
+use crate::pieces::FileRow;
+use crate::{Db, Result, TenantId, Tx, now_ms};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct PluginRow {
     pub id: i64,
     pub tenant_id: TenantId,
     pub slug: String,
+    #[sqlx(try_from = "String")]
     pub mode: SourcingMode,
     /// `PluginMetadata` as JSON text.
     pub metadata: String,
@@ -21,7 +19,7 @@ pub struct PluginRow {
     pub updated_at: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct PluginVersionRow {
     pub id: i64,
     pub plugin_id: i64,
@@ -36,10 +34,11 @@ pub struct PluginVersionRow {
 }
 
 /// A piece version a plugin version pins, and where its files sit.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct PinnedPieceRow {
     pub piece_version_id: i64,
     pub mount_path: String,
+    #[sqlx(try_from = "String")]
     pub kind: PieceKind,
     pub slug: String,
     pub version: String,
@@ -60,182 +59,115 @@ pub struct NewPluginVersion<'a> {
 const PLUGIN_COLUMNS: &str = "id, tenant_id, slug, mode, metadata, external_source, created_at, updated_at";
 const VERSION_COLUMNS: &str = "id, plugin_id, seq, version, commit_id, digest, blobs, created_at, created_by";
 
-fn plugin_from_row(row: &AnyRow) -> Result<PluginRow> {
-    Ok(PluginRow {
-        id: row.try_get("id")?,
-        tenant_id: TenantId::from_db(row.try_get("tenant_id")?),
-        slug: row.try_get("slug")?,
-        mode: decode("mode", &row.try_get::<String, _>("mode")?, SourcingMode::parse)?,
-        metadata: row.try_get("metadata")?,
-        external_source: row.try_get("external_source")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
-}
-
-fn version_from_row(row: &AnyRow) -> Result<PluginVersionRow> {
-    Ok(PluginVersionRow {
-        id: row.try_get("id")?,
-        plugin_id: row.try_get("plugin_id")?,
-        seq: row.try_get("seq")?,
-        version: row.try_get("version")?,
-        commit_id: row.try_get("commit_id")?,
-        digest: row.try_get("digest")?,
-        blobs: row.try_get("blobs")?,
-        created_at: row.try_get("created_at")?,
-        created_by: row.try_get("created_by")?,
-    })
-}
-
-async fn plugin_of(conn: &mut sqlx::AnyConnection, tenant: TenantId, slug: &str) -> Result<Option<PluginRow>> {
-    let row = sqlx::query(&format!("SELECT {PLUGIN_COLUMNS} FROM plugins WHERE tenant_id = $1 AND slug = $2"))
-        .bind(tenant.0)
-        .bind(slug)
-        .fetch_optional(conn)
-        .await?;
-    row.as_ref().map(plugin_from_row).transpose()
-}
-
-async fn versions_of(conn: &mut sqlx::AnyConnection, tenant: TenantId, plugin_id: i64) -> Result<Vec<PluginVersionRow>> {
-    let rows = sqlx::query(&format!(
-        "SELECT {VERSION_COLUMNS} FROM plugin_versions WHERE tenant_id = $1 AND plugin_id = $2 ORDER BY seq"
-    ))
-    .bind(tenant.0)
-    .bind(plugin_id)
-    .fetch_all(conn)
-    .await?;
-    rows.iter().map(version_from_row).collect()
-}
-
-async fn latest_of(conn: &mut sqlx::AnyConnection, tenant: TenantId, plugin_id: i64) -> Result<Option<PluginVersionRow>> {
-    let row = sqlx::query(&format!(
-        "SELECT {VERSION_COLUMNS} FROM plugin_versions WHERE tenant_id = $1 AND plugin_id = $2 ORDER BY seq DESC LIMIT 1"
-    ))
-    .bind(tenant.0)
-    .bind(plugin_id)
-    .fetch_optional(conn)
-    .await?;
-    row.as_ref().map(version_from_row).transpose()
-}
-
-async fn files_of(conn: &mut sqlx::AnyConnection, tenant: TenantId, version_id: i64) -> Result<Vec<FileRow>> {
-    let rows = sqlx::query(
-        "SELECT f.path, f.mode, f.size, f.sha256, f.git_oid FROM plugin_version_files f \
-         JOIN plugin_versions v ON v.id = f.plugin_version_id WHERE v.tenant_id = $1 AND v.id = $2 ORDER BY f.path",
-    )
-    .bind(tenant.0)
-    .bind(version_id)
-    .fetch_all(&mut *conn)
-    .await?;
-    rows.iter().map(file_from_row).collect()
-}
-
-async fn pieces_of(conn: &mut sqlx::AnyConnection, tenant: TenantId, version_id: i64) -> Result<Vec<PinnedPieceRow>> {
-    let rows = sqlx::query(
-        "SELECT vp.piece_version_id, vp.mount_path, p.kind, p.slug, pv.version, pv.archived_at \
-         FROM plugin_version_pieces vp \
-         JOIN plugin_versions v ON v.id = vp.plugin_version_id \
-         JOIN piece_versions pv ON pv.id = vp.piece_version_id \
-         JOIN pieces p ON p.id = pv.piece_id \
-         WHERE v.tenant_id = $1 AND v.id = $2 ORDER BY p.kind, p.slug",
-    )
-    .bind(tenant.0)
-    .bind(version_id)
-    .fetch_all(conn)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(PinnedPieceRow {
-                piece_version_id: r.try_get("piece_version_id")?,
-                mount_path: r.try_get("mount_path")?,
-                kind: decode("kind", &r.try_get::<String, _>("kind")?, PieceKind::parse)?,
-                slug: r.try_get("slug")?,
-                version: r.try_get("version")?,
-                archived_at: r.try_get("archived_at")?,
-            })
-        })
-        .collect()
-}
-
-/// The whole tree of a plugin version: its own files and its pinned pieces' files under their mount paths.
-async fn tree_of(conn: &mut sqlx::AnyConnection, tenant: TenantId, version_id: i64) -> Result<Vec<FileRow>> {
-    let mut files = files_of(conn, tenant, version_id).await?;
-    let rows = sqlx::query(
-        "SELECT vp.mount_path || '/' || f.path AS path, f.mode, f.size, f.sha256, f.git_oid \
-         FROM plugin_version_pieces vp \
-         JOIN plugin_versions v ON v.id = vp.plugin_version_id \
-         JOIN piece_files f ON f.version_id = vp.piece_version_id \
-         WHERE v.tenant_id = $1 AND v.id = $2",
-    )
-    .bind(tenant.0)
-    .bind(version_id)
-    .fetch_all(conn)
-    .await?;
-    for row in &rows {
-        files.push(file_from_row(row)?);
+/// Reads of plugins and their versions, on the pool or in a transaction.
+pub trait PluginReads: Db {
+    async fn plugin(&mut self, tenant: TenantId, slug: &str) -> Result<Option<PluginRow>> {
+        Ok(
+            sqlx::query_as(&format!("SELECT {PLUGIN_COLUMNS} FROM plugins WHERE tenant_id = $1 AND slug = $2"))
+                .bind(tenant.0)
+                .bind(slug)
+                .fetch_optional(self.executor())
+                .await?,
+        )
     }
-    files.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(files)
-}
 
-impl Store {
-    pub async fn list_plugins(&self, tenant: TenantId, after: Option<&str>, limit: i64) -> Result<Vec<PluginRow>> {
-        let rows = sqlx::query(&format!(
+    /// A page of plugins, by slug, after the `after` slug.
+    async fn list_plugins(&mut self, tenant: TenantId, after: Option<&str>, limit: i64) -> Result<Vec<PluginRow>> {
+        Ok(sqlx::query_as(&format!(
             "SELECT {PLUGIN_COLUMNS} FROM plugins WHERE tenant_id = $1 AND slug > $2 ORDER BY slug LIMIT $3"
         ))
         .bind(tenant.0)
         .bind(after.unwrap_or(""))
         .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(plugin_from_row).collect()
-    }
-
-    pub async fn plugin(&self, tenant: TenantId, slug: &str) -> Result<Option<PluginRow>> {
-        plugin_of(&mut *self.pool().acquire().await?, tenant, slug).await
+        .fetch_all(self.executor())
+        .await?)
     }
 
     /// All versions, oldest first.
-    pub async fn plugin_versions(&self, tenant: TenantId, plugin_id: i64) -> Result<Vec<PluginVersionRow>> {
-        versions_of(&mut *self.pool().acquire().await?, tenant, plugin_id).await
+    async fn plugin_versions(&mut self, tenant: TenantId, plugin_id: i64) -> Result<Vec<PluginVersionRow>> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {VERSION_COLUMNS} FROM plugin_versions WHERE tenant_id = $1 AND plugin_id = $2 ORDER BY seq"
+        ))
+        .bind(tenant.0)
+        .bind(plugin_id)
+        .fetch_all(self.executor())
+        .await?)
     }
 
-    pub async fn latest_plugin_version(&self, tenant: TenantId, plugin_id: i64) -> Result<Option<PluginVersionRow>> {
-        latest_of(&mut *self.pool().acquire().await?, tenant, plugin_id).await
+    /// The served (highest `seq`) version.
+    async fn latest_plugin_version(&mut self, tenant: TenantId, plugin_id: i64) -> Result<Option<PluginVersionRow>> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {VERSION_COLUMNS} FROM plugin_versions WHERE tenant_id = $1 AND plugin_id = $2 ORDER BY seq DESC LIMIT 1"
+        ))
+        .bind(tenant.0)
+        .bind(plugin_id)
+        .fetch_optional(self.executor())
+        .await?)
     }
 
-    /// The served version of every plugin of the tenant that has one, keyed by plugin id.
-    pub async fn latest_plugin_versions(&self, tenant: TenantId) -> Result<Vec<PluginVersionRow>> {
-        let rows = sqlx::query(&format!(
+    /// The served version of every plugin of the tenant that has one.
+    async fn latest_plugin_versions(&mut self, tenant: TenantId) -> Result<Vec<PluginVersionRow>> {
+        Ok(sqlx::query_as(&format!(
             "SELECT {VERSION_COLUMNS} FROM plugin_versions v WHERE v.tenant_id = $1 \
              AND v.seq = (SELECT MAX(v2.seq) FROM plugin_versions v2 WHERE v2.plugin_id = v.plugin_id)"
         ))
         .bind(tenant.0)
-        .fetch_all(self.pool())
+        .fetch_all(self.executor())
+        .await?)
+    }
+
+    /// The pieces a version pins, by kind and slug.
+    async fn plugin_version_pieces(&mut self, tenant: TenantId, version_id: i64) -> Result<Vec<PinnedPieceRow>> {
+        Ok(sqlx::query_as(
+            "SELECT vp.piece_version_id, vp.mount_path, p.kind, p.slug, pv.version, pv.archived_at \
+             FROM plugin_version_pieces vp \
+             JOIN plugin_versions v ON v.id = vp.plugin_version_id \
+             JOIN piece_versions pv ON pv.id = vp.piece_version_id \
+             JOIN pieces p ON p.id = pv.piece_id \
+             WHERE v.tenant_id = $1 AND v.id = $2 ORDER BY p.kind, p.slug",
+        )
+        .bind(tenant.0)
+        .bind(version_id)
+        .fetch_all(self.executor())
+        .await?)
+    }
+
+    /// The plugin's own files of a version (not its pieces' files), by path.
+    async fn plugin_version_files(&mut self, tenant: TenantId, version_id: i64) -> Result<Vec<FileRow>> {
+        Ok(sqlx::query_as(
+            "SELECT f.path, f.mode, f.size, f.sha256, f.git_oid FROM plugin_version_files f \
+             JOIN plugin_versions v ON v.id = f.plugin_version_id WHERE v.tenant_id = $1 AND v.id = $2 ORDER BY f.path",
+        )
+        .bind(tenant.0)
+        .bind(version_id)
+        .fetch_all(self.executor())
+        .await?)
+    }
+
+    /// The whole tree of a version, sorted by path: its own files and its pinned pieces' files
+    /// under their mount paths.
+    async fn plugin_version_tree(&mut self, tenant: TenantId, version_id: i64) -> Result<Vec<FileRow>> {
+        let mut files = self.plugin_version_files(tenant, version_id).await?;
+        let pieces: Vec<FileRow> = sqlx::query_as(
+            "SELECT vp.mount_path || '/' || f.path AS path, f.mode, f.size, f.sha256, f.git_oid \
+             FROM plugin_version_pieces vp \
+             JOIN plugin_versions v ON v.id = vp.plugin_version_id \
+             JOIN piece_files f ON f.version_id = vp.piece_version_id \
+             WHERE v.tenant_id = $1 AND v.id = $2",
+        )
+        .bind(tenant.0)
+        .bind(version_id)
+        .fetch_all(self.executor())
         .await?;
-        rows.iter().map(version_from_row).collect()
-    }
-
-    pub async fn plugin_version_pieces(&self, tenant: TenantId, version_id: i64) -> Result<Vec<PinnedPieceRow>> {
-        pieces_of(&mut *self.pool().acquire().await?, tenant, version_id).await
-    }
-
-    /// The plugin's own files of a version (not its pieces' files).
-    pub async fn plugin_version_files(&self, tenant: TenantId, version_id: i64) -> Result<Vec<FileRow>> {
-        files_of(&mut *self.pool().acquire().await?, tenant, version_id).await
-    }
-
-    /// The full tree of a version, sorted by path.
-    pub async fn plugin_version_tree(&self, tenant: TenantId, version_id: i64) -> Result<Vec<FileRow>> {
-        tree_of(&mut *self.pool().acquire().await?, tenant, version_id).await
+        files.extend(pieces);
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(files)
     }
 }
 
-impl Tx {
-    pub async fn plugin(&mut self, tenant: TenantId, slug: &str) -> Result<Option<PluginRow>> {
-        plugin_of(self.conn(), tenant, slug).await
-    }
+impl<T: Db> PluginReads for T {}
 
+impl Tx {
     /// Inserts a plugin; `StoreError::Conflict` when the slug is taken in this tenant.
     pub async fn insert_plugin(
         &mut self,
@@ -246,7 +178,7 @@ impl Tx {
         external_source: Option<&str>,
     ) -> Result<PluginRow> {
         let now = now_ms();
-        let row = sqlx::query(&format!(
+        Ok(sqlx::query_as(&format!(
             "INSERT INTO plugins (tenant_id, slug, mode, metadata, external_source, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING {PLUGIN_COLUMNS}"
         ))
@@ -257,8 +189,7 @@ impl Tx {
         .bind(external_source)
         .bind(now)
         .fetch_one(self.conn())
-        .await?;
-        plugin_from_row(&row)
+        .await?)
     }
 
     pub async fn update_plugin(&mut self, tenant: TenantId, plugin_id: i64, metadata: &str, external_source: Option<&str>) -> Result<()> {
@@ -283,22 +214,6 @@ impl Tx {
         Ok(done.rows_affected() > 0)
     }
 
-    pub async fn plugin_versions(&mut self, tenant: TenantId, plugin_id: i64) -> Result<Vec<PluginVersionRow>> {
-        versions_of(self.conn(), tenant, plugin_id).await
-    }
-
-    pub async fn latest_plugin_version(&mut self, tenant: TenantId, plugin_id: i64) -> Result<Option<PluginVersionRow>> {
-        latest_of(self.conn(), tenant, plugin_id).await
-    }
-
-    pub async fn plugin_version_tree(&mut self, tenant: TenantId, version_id: i64) -> Result<Vec<FileRow>> {
-        tree_of(self.conn(), tenant, version_id).await
-    }
-
-    pub async fn plugin_version_pieces(&mut self, tenant: TenantId, version_id: i64) -> Result<Vec<PinnedPieceRow>> {
-        pieces_of(self.conn(), tenant, version_id).await
-    }
-
     /// Inserts a version with its pinned pieces `(piece_version_id, mount_path)` and own files.
     /// `StoreError::Conflict` when a concurrent publish took the same `seq`.
     pub async fn insert_plugin_version(
@@ -309,7 +224,7 @@ impl Tx {
         pieces: &[(i64, String)],
         files: &[FileRow],
     ) -> Result<PluginVersionRow> {
-        let row = sqlx::query(&format!(
+        let version: PluginVersionRow = sqlx::query_as(&format!(
             "INSERT INTO plugin_versions (tenant_id, plugin_id, seq, version, commit_id, digest, blobs, created_at, created_by) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {VERSION_COLUMNS}"
         ))
@@ -324,7 +239,6 @@ impl Tx {
         .bind(new.created_by)
         .fetch_one(self.conn())
         .await?;
-        let version = version_from_row(&row)?;
         for (piece_version_id, mount_path) in pieces {
             sqlx::query("INSERT INTO plugin_version_pieces (plugin_version_id, piece_version_id, mount_path) VALUES ($1, $2, $3)")
                 .bind(version.id)

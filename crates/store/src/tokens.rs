@@ -1,15 +1,16 @@
 //! API tokens: one tenant and one role each, stored as a sha256 hash of the secret.
 
-use sqlx::Row;
+use skill_pool_core::Role;
 
-use crate::{Result, Store, TenantId, Tx, now_ms};
+use crate::{Db, Result, Store, TenantId, Tx, now_ms};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct TokenRow {
     pub id: i64,
     pub tenant_id: TenantId,
     pub name: String,
-    pub role: skill_pool_core::Role,
+    #[sqlx(try_from = "String")]
+    pub role: Role,
     pub prefix: String,
     pub created_at: i64,
     pub last_used_at: Option<i64>,
@@ -18,32 +19,32 @@ pub struct TokenRow {
 
 const COLUMNS: &str = "id, tenant_id, name, role, prefix, created_at, last_used_at, revoked_at";
 
-fn from_row(row: &sqlx::any::AnyRow) -> Result<TokenRow> {
-    Ok(TokenRow {
-        id: row.try_get("id")?,
-        tenant_id: TenantId::from_db(row.try_get("tenant_id")?),
-        name: row.try_get("name")?,
-        role: crate::decode("role", &row.try_get::<String, _>("role")?, skill_pool_core::Role::parse)?,
-        prefix: row.try_get("prefix")?,
-        created_at: row.try_get("created_at")?,
-        last_used_at: row.try_get("last_used_at")?,
-        revoked_at: row.try_get("revoked_at")?,
-    })
-}
-
 /// How stale `last_used_at` may get before a use writes it again (avoids a write per request).
 const LAST_USED_RESOLUTION_MS: i64 = 60_000;
 
-impl Store {
+/// Reads of tokens, on the pool or in a transaction.
+pub trait TokenReads: Db {
     /// The token with this hash, revoked or not.
-    pub async fn token_by_hash(&self, token_hash: &str) -> Result<Option<TokenRow>> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM api_tokens WHERE token_hash = $1"))
+    async fn token_by_hash(&mut self, token_hash: &str) -> Result<Option<TokenRow>> {
+        Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM api_tokens WHERE token_hash = $1"))
             .bind(token_hash)
-            .fetch_optional(self.pool())
-            .await?;
-        row.as_ref().map(from_row).transpose()
+            .fetch_optional(self.executor())
+            .await?)
     }
 
+    async fn list_tokens(&mut self, tenant: TenantId) -> Result<Vec<TokenRow>> {
+        Ok(
+            sqlx::query_as(&format!("SELECT {COLUMNS} FROM api_tokens WHERE tenant_id = $1 ORDER BY id"))
+                .bind(tenant.0)
+                .fetch_all(self.executor())
+                .await?,
+        )
+    }
+}
+
+impl<T: Db> TokenReads for T {}
+
+impl Store {
     /// Records a use, at most once per minute per token.
     pub async fn touch_token(&self, id: i64) -> Result<()> {
         let now = now_ms();
@@ -55,26 +56,11 @@ impl Store {
             .await?;
         Ok(())
     }
-
-    pub async fn list_tokens(&self, tenant: TenantId) -> Result<Vec<TokenRow>> {
-        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM api_tokens WHERE tenant_id = $1 ORDER BY id"))
-            .bind(tenant.0)
-            .fetch_all(self.pool())
-            .await?;
-        rows.iter().map(from_row).collect()
-    }
 }
 
 impl Tx {
-    pub async fn insert_token(
-        &mut self,
-        tenant: TenantId,
-        name: &str,
-        role: skill_pool_core::Role,
-        token_hash: &str,
-        prefix: &str,
-    ) -> Result<TokenRow> {
-        let row = sqlx::query(&format!(
+    pub async fn insert_token(&mut self, tenant: TenantId, name: &str, role: Role, token_hash: &str, prefix: &str) -> Result<TokenRow> {
+        Ok(sqlx::query_as(&format!(
             "INSERT INTO api_tokens (tenant_id, name, role, token_hash, prefix, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
         ))
@@ -85,20 +71,18 @@ impl Tx {
         .bind(prefix)
         .bind(now_ms())
         .fetch_one(self.conn())
-        .await?;
-        from_row(&row)
+        .await?)
     }
 
     /// Revokes a token of this tenant; `None` when the tenant has no such token.
     pub async fn revoke_token(&mut self, tenant: TenantId, id: i64) -> Result<Option<TokenRow>> {
-        let row = sqlx::query(&format!(
+        Ok(sqlx::query_as(&format!(
             "UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $1) WHERE tenant_id = $2 AND id = $3 RETURNING {COLUMNS}"
         ))
         .bind(now_ms())
         .bind(tenant.0)
         .bind(id)
         .fetch_optional(self.conn())
-        .await?;
-        row.as_ref().map(from_row).transpose()
+        .await?)
     }
 }

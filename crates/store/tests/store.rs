@@ -4,11 +4,12 @@ use skill_pool_core::api::PieceKind;
 use skill_pool_core::archive::FileMode;
 use skill_pool_store::both_backends;
 use skill_pool_store::pieces::{FileRow, NewPieceVersion};
+use skill_pool_store::prelude::*;
 use skill_pool_store::testing::TestDb;
 use skill_pool_store::{StoreError, TenantId};
 
 both_backends!(tenants_are_unique_and_listed, |db: TestDb| async move {
-    let store = db.store().await;
+    let mut store = db.store().await;
     let mut tx = store.write().await.unwrap();
     let acme = tx.insert_tenant("acme", "Acme Inc").await.unwrap();
     tx.commit().await.unwrap();
@@ -29,7 +30,7 @@ both_backends!(migrations_are_idempotent, |db: TestDb| async move {
 });
 
 both_backends!(tokens_revoke_and_touch, |db: TestDb| async move {
-    let store = db.store().await;
+    let mut store = db.store().await;
     let mut tx = store.write().await.unwrap();
     let t = tx.insert_tenant("acme", "Acme").await.unwrap();
     let tok = tx
@@ -53,7 +54,7 @@ both_backends!(tokens_revoke_and_touch, |db: TestDb| async move {
 });
 
 both_backends!(piece_versions_are_unique_per_piece, |db: TestDb| async move {
-    let store = db.store().await;
+    let mut store = db.store().await;
     let mut tx = store.write().await.unwrap();
     let t = tx.insert_tenant("acme", "Acme").await.unwrap();
     let piece = tx.ensure_piece(t.id, PieceKind::Skill, "greet").await.unwrap();

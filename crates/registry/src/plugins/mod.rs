@@ -26,6 +26,7 @@ use skill_pool_store::{StoreError, TenantId, Tx, format_ms, now_ms};
 use crate::pieces::{PieceInput, frontmatter_json, latest_of, parse_optional_version, register_in_tx, with_warnings};
 use crate::tree::{Bodies, digest, file_info, tree_files};
 use crate::{Actor, Registry, RegistryError, Result, with_retry};
+use skill_pool_store::prelude::*;
 
 /// A piece of a new plugin version: registered inside the publish transaction, or already pinned.
 #[derive(Debug, Clone)]
