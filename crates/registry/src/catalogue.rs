@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 use skill_pool_core::api::{PluginMetadata, SourcingMode};
 use skill_pool_core::catalogue::{Catalogue, CatalogueEntry, Owner, git_source};
-use skill_pool_store::TenantId;
+use skill_pool_store::{PluginId, TenantId};
 
 use crate::{Registry, RegistryError, Result};
 use skill_pool_store::prelude::*;
@@ -109,7 +109,7 @@ impl Registry {
                 break;
             }
         }
-        let latest: HashMap<i64, _> = self
+        let latest: HashMap<PluginId, _> = self
             .store()
             .latest_plugin_versions(tenant)
             .await?

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 
 pub use actor::{Actor, Principal};
 pub use error::RegistryError;
-use skill_pool_store::Store;
+use skill_pool_store::{PluginId, Store};
 
 pub type Result<T, E = RegistryError> = std::result::Result<T, E>;
 
@@ -45,9 +45,9 @@ pub struct Registry {
 struct Inner {
     store: Store,
     config: RegistryConfig,
-    repo_locks: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
+    repo_locks: Mutex<HashMap<PluginId, Arc<tokio::sync::Mutex<()>>>>,
     /// plugin id → the commit its repo on disk was last seen at.
-    verified_repos: Mutex<HashMap<i64, String>>,
+    verified_repos: Mutex<HashMap<PluginId, String>>,
     catalogues: catalogue::CatalogueCache,
     tenants: tenants::TenantCache,
 }

@@ -10,7 +10,7 @@ use skill_pool_core::slug::Slug;
 use skill_pool_core::version::{next_patch, parse_version};
 use skill_pool_store::Tx;
 use skill_pool_store::pieces::{FileRow, NewPieceVersion, PieceVersionRow};
-use skill_pool_store::{TenantId, format_ms};
+use skill_pool_store::{PieceVersionId, TenantId, format_ms};
 
 use crate::tree::{Bodies, digest, file_info, load_files};
 use crate::{Actor, Registry, RegistryError, Result, audit, with_retry};
@@ -33,7 +33,7 @@ pub(crate) struct PieceInput {
 #[derive(Debug, Clone)]
 pub(crate) struct Registered {
     pub piece_id: i64,
-    pub version_id: i64,
+    pub version_id: PieceVersionId,
     pub version: String,
     pub created: bool,
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use skill_pool_git::object::{ObjectId, plugin_version_message, plugin_version_tag};
 use skill_pool_git::repo::{BareRepo, BodySource, HistoryVersion};
 use skill_pool_store::plugins::PluginRow;
-use skill_pool_store::{BlobStore, TenantId};
+use skill_pool_store::{BlobStore, PluginId, TenantId};
 
 use crate::tree::tree_files;
 use crate::{Registry, RegistryError, Result};
@@ -23,13 +23,13 @@ impl BodySource for Blobs {
 }
 
 impl Registry {
-    fn repo_lock(&self, plugin_id: i64) -> Arc<tokio::sync::Mutex<()>> {
+    fn repo_lock(&self, plugin_id: PluginId) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.inner.repo_locks.lock().unwrap_or_else(|p| p.into_inner());
         locks.entry(plugin_id).or_default().clone()
     }
 
-    pub fn repo_path(&self, tenant: TenantId, plugin_id: i64) -> PathBuf {
-        skill_pool_git::repo_path(&self.config().data_dir, tenant.get(), plugin_id)
+    pub fn repo_path(&self, tenant: TenantId, plugin_id: PluginId) -> PathBuf {
+        skill_pool_git::repo_path(&self.config().data_dir, tenant.get(), plugin_id.get())
     }
 
     /// Makes sure the plugin's repo serves its latest version; returns the repo path, or
@@ -105,7 +105,7 @@ impl Registry {
         Ok(path)
     }
 
-    fn is_verified(&self, plugin_id: i64, commit: &str) -> bool {
+    fn is_verified(&self, plugin_id: PluginId, commit: &str) -> bool {
         self.inner
             .verified_repos
             .lock()
@@ -119,7 +119,7 @@ impl Registry {
         self.inner.verified_repos.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 
-    pub(crate) async fn remove_repo(&self, tenant: TenantId, plugin_id: i64) {
+    pub(crate) async fn remove_repo(&self, tenant: TenantId, plugin_id: PluginId) {
         self.inner
             .verified_repos
             .lock()

@@ -33,45 +33,58 @@ use sqlx::{Any, AnyPool, Connection, Executor};
 
 pub use blobs::BlobStore;
 
-/// A tenant's database id. Only the store makes one (from a tenant row), so a tenant id in a
-/// use case always comes from a routed tenant or an admin command that looked the tenant up,
-/// never from a request body.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TenantId(i64);
+/// Database ids with a private field: only the store makes them (from rows it read or wrote),
+/// so an id in a use case always comes from the store, never from a request body.
+macro_rules! ids {
+    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {$(
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(i64);
 
-impl TenantId {
-    /// The number, for paths on disk and logs.
-    pub fn get(self) -> i64 {
-        self.0
-    }
+        impl $name {
+            /// The number, for paths on disk and logs.
+            pub fn get(self) -> i64 {
+                self.0
+            }
 
-    /// Any id, for tests that probe another tenant's rows.
-    #[cfg(any(test, feature = "testing"))]
-    pub fn for_tests(id: i64) -> TenantId {
-        TenantId(id)
-    }
+            /// Any id, for tests that probe rows of another tenant or that do not exist.
+            #[cfg(any(test, feature = "testing"))]
+            pub fn for_tests(id: i64) -> $name {
+                $name(id)
+            }
+        }
+
+        impl sqlx::Type<Any> for $name {
+            fn type_info() -> sqlx::any::AnyTypeInfo {
+                <i64 as sqlx::Type<Any>>::type_info()
+            }
+            fn compatible(ty: &sqlx::any::AnyTypeInfo) -> bool {
+                <i64 as sqlx::Type<Any>>::compatible(ty)
+            }
+        }
+
+        impl<'r> sqlx::Decode<'r, Any> for $name {
+            fn decode(value: sqlx::any::AnyValueRef<'r>) -> std::result::Result<Self, sqlx::error::BoxDynError> {
+                <i64 as sqlx::Decode<'r, Any>>::decode(value).map($name)
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "{}", self.0)
+            }
+        }
+    )*};
 }
 
-impl sqlx::Type<Any> for TenantId {
-    fn type_info() -> sqlx::any::AnyTypeInfo {
-        <i64 as sqlx::Type<Any>>::type_info()
-    }
-    fn compatible(ty: &sqlx::any::AnyTypeInfo) -> bool {
-        <i64 as sqlx::Type<Any>>::compatible(ty)
-    }
-}
-
-impl<'r> sqlx::Decode<'r, Any> for TenantId {
-    fn decode(value: sqlx::any::AnyValueRef<'r>) -> std::result::Result<Self, sqlx::error::BoxDynError> {
-        <i64 as sqlx::Decode<'r, Any>>::decode(value).map(TenantId)
-    }
-}
-
-impl std::fmt::Display for TenantId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
+ids!(
+    /// A tenant's id: from a routed tenant or an admin command that looked the tenant up.
+    TenantId,
+    /// A plugin's id.
+    PluginId,
+    /// A piece version's id (what plugin versions pin).
+    PieceVersionId,
+);
 
 /// Which database a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

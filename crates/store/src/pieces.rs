@@ -3,7 +3,7 @@
 use skill_pool_core::api::PieceKind;
 use skill_pool_core::archive::FileMode;
 
-use crate::{Db, Result, TenantId, Tx, now_ms};
+use crate::{Db, PieceVersionId, Result, TenantId, Tx, now_ms};
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct PieceRow {
@@ -16,7 +16,7 @@ pub struct PieceRow {
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct PieceVersionRow {
-    pub id: i64,
+    pub id: PieceVersionId,
     pub piece_id: i64,
     #[sqlx(try_from = "String")]
     pub kind: PieceKind,
@@ -113,19 +113,24 @@ pub trait PieceReads: Db {
     }
 
     /// The files of a piece version of this tenant (also one inserted in this transaction), by path.
-    async fn piece_files(&mut self, tenant: TenantId, version_id: i64) -> Result<Vec<FileRow>> {
+    async fn piece_files(&mut self, tenant: TenantId, version_id: PieceVersionId) -> Result<Vec<FileRow>> {
         Ok(sqlx::query_as(
             "SELECT f.path, f.mode, f.size, f.sha256, f.git_oid FROM piece_files f \
              JOIN piece_versions pv ON pv.id = f.version_id WHERE pv.tenant_id = $1 AND f.version_id = $2 ORDER BY f.path",
         )
         .bind(tenant.0)
-        .bind(version_id)
+        .bind(version_id.0)
         .fetch_all(self.executor())
         .await?)
     }
 
     /// Slugs of plugins whose served version pins another version of this piece than `current_version_id`.
-    async fn plugins_pinning_other_versions(&mut self, tenant: TenantId, piece_id: i64, current_version_id: i64) -> Result<Vec<String>> {
+    async fn plugins_pinning_other_versions(
+        &mut self,
+        tenant: TenantId,
+        piece_id: i64,
+        current_version_id: PieceVersionId,
+    ) -> Result<Vec<String>> {
         Ok(sqlx::query_scalar(
             "SELECT DISTINCT pl.slug FROM plugins pl \
              JOIN plugin_versions v ON v.plugin_id = pl.id \
@@ -137,7 +142,7 @@ pub trait PieceReads: Db {
         )
         .bind(tenant.0)
         .bind(piece_id)
-        .bind(current_version_id)
+        .bind(current_version_id.0)
         .fetch_all(self.executor())
         .await?)
     }
@@ -169,7 +174,7 @@ impl Tx {
         piece_id: i64,
         new: &NewPieceVersion<'_>,
         files: &[FileRow],
-    ) -> Result<i64> {
+    ) -> Result<PieceVersionId> {
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO piece_versions (tenant_id, piece_id, version, description, metadata, digest, created_at, created_by) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
@@ -195,15 +200,15 @@ impl Tx {
                 .execute(self.conn())
                 .await?;
         }
-        Ok(id)
+        Ok(PieceVersionId(id))
     }
 
     /// Archives a version of this tenant (idempotent); false when there is no such version.
-    pub async fn archive_piece_version(&mut self, tenant: TenantId, version_id: i64) -> Result<bool> {
+    pub async fn archive_piece_version(&mut self, tenant: TenantId, version_id: PieceVersionId) -> Result<bool> {
         let done = sqlx::query("UPDATE piece_versions SET archived_at = COALESCE(archived_at, $1) WHERE tenant_id = $2 AND id = $3")
             .bind(now_ms())
             .bind(tenant.0)
-            .bind(version_id)
+            .bind(version_id.0)
             .execute(self.conn())
             .await?;
         Ok(done.rows_affected() > 0)

@@ -3,11 +3,11 @@
 use skill_pool_core::api::{PieceKind, SourcingMode};
 
 use crate::pieces::FileRow;
-use crate::{Db, Result, TenantId, Tx, now_ms};
+use crate::{Db, PieceVersionId, PluginId, Result, TenantId, Tx, now_ms};
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct PluginRow {
-    pub id: i64,
+    pub id: PluginId,
     pub tenant_id: TenantId,
     pub slug: String,
     #[sqlx(try_from = "String")]
@@ -22,7 +22,7 @@ pub struct PluginRow {
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct PluginVersionRow {
     pub id: i64,
-    pub plugin_id: i64,
+    pub plugin_id: PluginId,
     pub seq: i64,
     pub version: Option<String>,
     pub commit_id: String,
@@ -36,7 +36,7 @@ pub struct PluginVersionRow {
 /// A piece version a plugin version pins, and where its files sit.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct PinnedPieceRow {
-    pub piece_version_id: i64,
+    pub piece_version_id: PieceVersionId,
     pub mount_path: String,
     #[sqlx(try_from = "String")]
     pub kind: PieceKind,
@@ -84,23 +84,23 @@ pub trait PluginReads: Db {
     }
 
     /// All versions, oldest first.
-    async fn plugin_versions(&mut self, tenant: TenantId, plugin_id: i64) -> Result<Vec<PluginVersionRow>> {
+    async fn plugin_versions(&mut self, tenant: TenantId, plugin_id: PluginId) -> Result<Vec<PluginVersionRow>> {
         Ok(sqlx::query_as(&format!(
             "SELECT {VERSION_COLUMNS} FROM plugin_versions WHERE tenant_id = $1 AND plugin_id = $2 ORDER BY seq"
         ))
         .bind(tenant.0)
-        .bind(plugin_id)
+        .bind(plugin_id.0)
         .fetch_all(self.executor())
         .await?)
     }
 
     /// The served (highest `seq`) version.
-    async fn latest_plugin_version(&mut self, tenant: TenantId, plugin_id: i64) -> Result<Option<PluginVersionRow>> {
+    async fn latest_plugin_version(&mut self, tenant: TenantId, plugin_id: PluginId) -> Result<Option<PluginVersionRow>> {
         Ok(sqlx::query_as(&format!(
             "SELECT {VERSION_COLUMNS} FROM plugin_versions WHERE tenant_id = $1 AND plugin_id = $2 ORDER BY seq DESC LIMIT 1"
         ))
         .bind(tenant.0)
-        .bind(plugin_id)
+        .bind(plugin_id.0)
         .fetch_optional(self.executor())
         .await?)
     }
@@ -192,23 +192,29 @@ impl Tx {
         .await?)
     }
 
-    pub async fn update_plugin(&mut self, tenant: TenantId, plugin_id: i64, metadata: &str, external_source: Option<&str>) -> Result<()> {
+    pub async fn update_plugin(
+        &mut self,
+        tenant: TenantId,
+        plugin_id: PluginId,
+        metadata: &str,
+        external_source: Option<&str>,
+    ) -> Result<()> {
         sqlx::query("UPDATE plugins SET metadata = $1, external_source = $2, updated_at = $3 WHERE tenant_id = $4 AND id = $5")
             .bind(metadata)
             .bind(external_source)
             .bind(now_ms())
             .bind(tenant.0)
-            .bind(plugin_id)
+            .bind(plugin_id.0)
             .execute(self.conn())
             .await?;
         Ok(())
     }
 
     /// Deletes the plugin and its versions (pieces stay registered).
-    pub async fn delete_plugin(&mut self, tenant: TenantId, plugin_id: i64) -> Result<bool> {
+    pub async fn delete_plugin(&mut self, tenant: TenantId, plugin_id: PluginId) -> Result<bool> {
         let done = sqlx::query("DELETE FROM plugins WHERE tenant_id = $1 AND id = $2")
             .bind(tenant.0)
-            .bind(plugin_id)
+            .bind(plugin_id.0)
             .execute(self.conn())
             .await?;
         Ok(done.rows_affected() > 0)
@@ -219,9 +225,9 @@ impl Tx {
     pub async fn insert_plugin_version(
         &mut self,
         tenant: TenantId,
-        plugin_id: i64,
+        plugin_id: PluginId,
         new: &NewPluginVersion<'_>,
-        pieces: &[(i64, String)],
+        pieces: &[(PieceVersionId, String)],
         files: &[FileRow],
     ) -> Result<PluginVersionRow> {
         let version: PluginVersionRow = sqlx::query_as(&format!(
@@ -229,7 +235,7 @@ impl Tx {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {VERSION_COLUMNS}"
         ))
         .bind(tenant.0)
-        .bind(plugin_id)
+        .bind(plugin_id.0)
         .bind(new.seq)
         .bind(new.version)
         .bind(new.commit_id)
@@ -242,7 +248,7 @@ impl Tx {
         for (piece_version_id, mount_path) in pieces {
             sqlx::query("INSERT INTO plugin_version_pieces (plugin_version_id, piece_version_id, mount_path) VALUES ($1, $2, $3)")
                 .bind(version.id)
-                .bind(*piece_version_id)
+                .bind(piece_version_id.0)
                 .bind(mount_path)
                 .execute(self.conn())
                 .await?;

@@ -21,7 +21,7 @@ use skill_pool_core::{blobs, catalogue, layout, manifest};
 use skill_pool_git::object::{CommitSpec, ObjectId, commit_id, plugin_version_message, tree_id};
 use skill_pool_store::pieces::FileRow;
 use skill_pool_store::plugins::{NewPluginVersion, PluginRow, PluginVersionRow};
-use skill_pool_store::{StoreError, TenantId, Tx, format_ms, now_ms};
+use skill_pool_store::{PieceVersionId, PluginId, StoreError, TenantId, Tx, format_ms, now_ms};
 
 use crate::pieces::{PieceInput, frontmatter_json, latest_of, parse_optional_version, register_in_tx, with_warnings};
 use crate::tree::{Bodies, digest, file_info, tree_files};
@@ -35,7 +35,7 @@ enum PieceSource {
     Pinned {
         kind: PieceKind,
         slug: String,
-        version_id: i64,
+        version_id: PieceVersionId,
         version: String,
     },
 }

@@ -85,7 +85,7 @@ pub(crate) fn decide(versions: &[PluginVersionRow], wanted: Option<&Version>, di
 impl Registry {
     /// Writes a draft as a new version (or recognises it as already served) in one transaction,
     /// then materialises the repo.
-    pub(super) async fn commit_draft(&self, actor: &Actor, draft: Draft, expect_plugin: Option<i64>) -> Result<PublishPluginResult> {
+    pub(super) async fn commit_draft(&self, actor: &Actor, draft: Draft, expect_plugin: Option<PluginId>) -> Result<PublishPluginResult> {
         let meta_json = serde_json::to_string(&draft.metadata).map_err(|e| RegistryError::Internal(e.to_string()))?;
         let blobs_json = draft
             .blobs
@@ -248,7 +248,7 @@ struct Mounted {
     created: bool,
     /// Set for pieces registered by a folder publish (the only ones that can leave others behind).
     piece_id: Option<i64>,
-    version_id: i64,
+    version_id: PieceVersionId,
 }
 
 async fn published_view(tx: &mut Tx, actor: &Actor, published: &[Mounted]) -> Result<Vec<PublishedPiece>> {
@@ -276,7 +276,7 @@ mod tests {
     fn row(id: i64, version: Option<&str>, digest: &str) -> PluginVersionRow {
         PluginVersionRow {
             id,
-            plugin_id: 1,
+            plugin_id: PluginId::for_tests(1),
             seq: id,
             version: version.map(str::to_string),
             commit_id: format!("{id:040}"),
