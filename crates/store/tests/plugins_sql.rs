@@ -7,8 +7,9 @@ use skill_pool_core::archive::FileMode;
 use skill_pool_store::both_backends;
 use skill_pool_store::pieces::{FileRow, NewPieceVersion};
 use skill_pool_store::plugins::{NewPluginVersion, PluginVersionRow};
+use skill_pool_store::prelude::*;
 use skill_pool_store::testing::TestDb;
-use skill_pool_store::{TenantId, Tx, now_ms};
+use skill_pool_store::{PieceVersionId, PluginId, TenantId, Tx, now_ms};
 
 /// A file row whose hashes are made from `tag` (one hex digit), so a test can tell files apart.
 fn file(path: &str, mode: FileMode, size: i64, tag: char) -> FileRow {
@@ -22,7 +23,14 @@ fn file(path: &str, mode: FileMode, size: i64, tag: char) -> FileRow {
 }
 
 /// Registers `kind/slug@version` with `files`; gives `(piece id, version id)`.
-async fn piece_version(tx: &mut Tx, tenant: TenantId, kind: PieceKind, slug: &str, version: &str, files: &[FileRow]) -> (i64, i64) {
+async fn piece_version(
+    tx: &mut Tx,
+    tenant: TenantId,
+    kind: PieceKind,
+    slug: &str,
+    version: &str,
+    files: &[FileRow],
+) -> (i64, PieceVersionId) {
     let piece = tx.ensure_piece(tenant, kind, slug).await.unwrap();
     let new = NewPieceVersion {
         version,
@@ -36,7 +44,7 @@ async fn piece_version(tx: &mut Tx, tenant: TenantId, kind: PieceKind, slug: &st
 }
 
 /// A new internal plugin.
-async fn plugin(tx: &mut Tx, tenant: TenantId, slug: &str) -> i64 {
+async fn plugin(tx: &mut Tx, tenant: TenantId, slug: &str) -> PluginId {
     tx.insert_plugin(tenant, slug, SourcingMode::Internal, "{}", None).await.unwrap().id
 }
 
@@ -44,15 +52,15 @@ async fn plugin(tx: &mut Tx, tenant: TenantId, slug: &str) -> i64 {
 async fn plugin_version(
     tx: &mut Tx,
     tenant: TenantId,
-    plugin_id: i64,
+    plugin_id: PluginId,
     seq: i64,
-    pieces: &[(i64, &str)],
+    pieces: &[(PieceVersionId, &str)],
     files: &[FileRow],
 ) -> PluginVersionRow {
     let version = format!("1.{seq}.0");
-    let commit = format!("{plugin_id:020}{seq:020}");
+    let commit = format!("{:020}{seq:020}", plugin_id.get());
     let digest = format!("digest-{plugin_id}-{seq}");
-    let pieces: Vec<(i64, String)> = pieces.iter().map(|(id, mount)| (*id, (*mount).to_string())).collect();
+    let pieces: Vec<(PieceVersionId, String)> = pieces.iter().map(|(id, mount)| (*id, (*mount).to_string())).collect();
     tx.insert_plugin_version(
         tenant,
         plugin_id,
@@ -78,7 +86,7 @@ fn nobody(tenant: TenantId) -> TenantId {
 }
 
 both_backends!(the_tree_of_a_plugin_version, |db: TestDb| async move {
-    let store = db.store().await;
+    let mut store = db.store().await;
     let mut tx = store.write().await.unwrap();
     let t = tx.insert_tenant("acme", "Acme").await.unwrap().id;
     let other = tx.insert_tenant("globex", "Globex").await.unwrap().id;
@@ -180,7 +188,7 @@ both_backends!(the_tree_of_a_plugin_version, |db: TestDb| async move {
 });
 
 both_backends!(latest_plugin_versions_are_the_highest_seq_of_each, |db: TestDb| async move {
-    let store = db.store().await;
+    let mut store = db.store().await;
     let mut tx = store.write().await.unwrap();
     let t = tx.insert_tenant("acme", "Acme").await.unwrap().id;
     let other = tx.insert_tenant("globex", "Globex").await.unwrap().id;

@@ -1,0 +1,249 @@
+//! `skill-pool plugin …`: publish a plugin folder (or check it with `--dry-run`), list, show and
+//! delete plugins, and print the marketplace URL for Claude Code.
+
+use std::path::{Path, PathBuf};
+
+use clap::Subcommand;
+use skill_pool_cli::pack;
+use skill_pool_client::PublishOptions;
+use skill_pool_core::api::{Plugin, PublishPluginResult};
+use skill_pool_core::archive::FileMode;
+use skill_pool_core::layout;
+
+use super::{JsonFlag, client, folder_name};
+use crate::Cli;
+use crate::failure::{Failure, Outcome};
+use crate::output::{human_size, print_json};
+
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Publish a plugin folder in Claude Code layout (.claude-plugin/plugin.json, skills/, agents/, commands/, hooks…).
+    Publish {
+        /// The plugin folder.
+        dir: PathBuf,
+        /// Plugin name (default: plugin.json's `name`, else the folder name).
+        #[arg(long)]
+        slug: Option<String>,
+        /// Semver version when plugin.json has none (it goes into the catalogue entry).
+        #[arg(long)]
+        version: Option<String>,
+        /// Show what would be uploaded and check the layout, without uploading.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// List the tenant's plugins.
+    List(JsonFlag),
+    /// Show one plugin: versions, contents, files, git URL.
+    Show {
+        slug: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Remove a plugin from the marketplace.
+    Delete { slug: String },
+    /// Print the URL to add in Claude Code and the commands to run there.
+    MarketplaceUrl(JsonFlag),
+}
+
+/// Runs one `skill-pool plugin` subcommand.
+pub async fn run(cli: &Cli, command: &PluginCommand) -> Outcome {
+    match command {
+        PluginCommand::Publish {
+            dir,
+            slug,
+            version,
+            dry_run,
+            json,
+        } => publish_plugin(cli, dir, slug.as_deref(), version.as_deref(), *dry_run, json.json).await,
+        PluginCommand::List(f) => {
+            let plugins = client(cli)?.list_plugins().await?;
+            if f.json {
+                return print_json(&plugins);
+            }
+            if plugins.is_empty() {
+                eprintln!("no plugins yet: publish one with `skill-pool plugin publish <dir>`");
+            }
+            for p in &plugins {
+                let version = p.current.as_ref().map(|v| v.effective_version.as_str()).unwrap_or("-");
+                println!(
+                    "{:<32} {:<9} {:<14} {}",
+                    p.slug,
+                    p.mode.as_str(),
+                    version,
+                    p.metadata.description.as_deref().unwrap_or("")
+                );
+            }
+            Ok(())
+        }
+        PluginCommand::Show { slug, json } => {
+            let p = client(cli)?.show_plugin(slug).await?;
+            if json.json {
+                return print_json(&p);
+            }
+            print_plugin(&p);
+            Ok(())
+        }
+        PluginCommand::Delete { slug } => {
+            client(cli)?.delete_plugin(slug).await?;
+            println!("deleted plugin {slug}");
+            Ok(())
+        }
+        PluginCommand::MarketplaceUrl(f) => {
+            let client = client(cli)?;
+            let me = client.whoami().await?;
+            let plugins = client.list_plugins().await?;
+            if f.json {
+                return print_json(&serde_json::json!({
+                    "marketplace_url": me.marketplace_url,
+                    "marketplace": me.tenant,
+                    "plugins": plugins.iter().map(|p| format!("{}@{}", p.slug, me.tenant)).collect::<Vec<_>>(),
+                }));
+            }
+            println!("{}", me.marketplace_url);
+            let example = plugins.first().map(|p| p.slug.clone()).unwrap_or_else(|| "<plugin>".into());
+            eprintln!();
+            eprintln!("In Claude Code, run:");
+            eprintln!("  /plugin marketplace add {}", me.marketplace_url);
+            eprintln!("  /plugin install {example}@{}", me.tenant);
+            eprintln!("or from a shell:");
+            eprintln!("  claude plugin marketplace add {}", me.marketplace_url);
+            eprintln!("  claude plugin install {example}@{}", me.tenant);
+            if plugins.len() > 1 {
+                eprintln!(
+                    "plugins in this marketplace: {}",
+                    plugins.iter().map(|p| p.slug.as_str()).collect::<Vec<_>>().join(", ")
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn publish_plugin(cli: &Cli, dir: &Path, slug: Option<&str>, version: Option<&str>, dry_run: bool, json: bool) -> Outcome {
+    let folder = pack::read_folder(dir)?;
+    for s in &folder.skipped {
+        eprintln!("skipping {s}");
+    }
+    // The server's own layout rules, checked here first for a quick, local answer.
+    let layout = layout::classify(folder.files.clone()).map_err(|e| Failure::failed(format!("{}: {e}", dir.display())))?;
+    let name = match (slug, &layout.manifest) {
+        (Some(s), _) => s.to_string(),
+        (None, Some(m)) => m.name.clone(),
+        (None, None) => folder_name(dir)?,
+    };
+    eprintln!(
+        "{} {} ({} files, {}):",
+        if dry_run { "would upload" } else { "uploading" },
+        name,
+        folder.files.len(),
+        human_size(folder.total_bytes())
+    );
+    for f in &folder.files {
+        let note = match f.mode {
+            FileMode::Executable => "  executable".to_string(),
+            FileMode::Symlink => format!("  -> {}", String::from_utf8_lossy(&f.data)),
+            FileMode::Regular => String::new(),
+        };
+        eprintln!("  {:<48} {:>10}{note}", f.path, human_size(f.data.len() as u64));
+    }
+    let count = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+    eprintln!(
+        "  registers {}, {}, {}",
+        count(layout.skills.len(), "skill"),
+        count(layout.agents.len(), "agent"),
+        count(layout.commands.len(), "command")
+    );
+    for w in &layout.warnings {
+        eprintln!("warning: {w}");
+    }
+    if dry_run {
+        eprintln!("dry run: nothing was uploaded");
+        return Ok(());
+    }
+    let body = folder.tar_gz()?;
+    // Without plugin.json the server needs the name; with it, plugin.json names the plugin.
+    let opts = PublishOptions {
+        slug: if slug.is_some() || layout.manifest.is_none() {
+            Some(name.clone())
+        } else {
+            None
+        },
+        version: version.map(str::to_string),
+    };
+    let result = client(cli)?.publish_plugin(body, &opts).await?;
+    if json {
+        return print_json(&result);
+    }
+    print_publish_result(&result);
+    Ok(())
+}
+
+fn print_publish_result(r: &PublishPluginResult) {
+    let p = &r.plugin;
+    match &p.current {
+        Some(v) => println!(
+            "{} plugin {} {} (commit {})",
+            if r.created { "published" } else { "unchanged:" },
+            p.slug,
+            v.effective_version,
+            &v.commit[..12.min(v.commit.len())]
+        ),
+        None => println!("{} plugin {}", if r.created { "created" } else { "unchanged:" }, p.slug),
+    }
+    for piece in &r.pieces {
+        let state = if piece.created { "new version" } else { "unchanged" };
+        println!("  {} {} {} ({state})", piece.kind, piece.slug, piece.version);
+        if !piece.plugins_on_older_versions.is_empty() {
+            println!("    still on an older version in: {}", piece.plugins_on_older_versions.join(", "));
+        }
+    }
+    for w in &r.warnings {
+        eprintln!("warning: {w}");
+    }
+    if let Some(url) = &p.git_url {
+        eprintln!("git: {url}");
+    }
+}
+
+fn print_plugin(p: &Plugin) {
+    println!("plugin    {} ({})", p.slug, p.mode.as_str());
+    if let Some(d) = &p.metadata.description {
+        println!("about     {d}");
+    }
+    if let Some(v) = &p.current {
+        println!("version   {} (commit {}, {})", v.effective_version, v.commit, v.created_at);
+    }
+    if let Some(url) = &p.git_url {
+        println!("git       {url}");
+    }
+    if let Some(source) = &p.external_source {
+        println!("source    {source}");
+    }
+    if !p.contents.is_empty() {
+        println!("contents:");
+        for c in &p.contents {
+            println!(
+                "  {:<8} {:<28} {:<10} {}{}",
+                c.kind,
+                c.slug,
+                c.version,
+                c.path,
+                if c.archived { " (archived)" } else { "" }
+            );
+        }
+    }
+    if !p.files.is_empty() {
+        println!("files:");
+        for f in &p.files {
+            println!("  {:<48} {:>10}  {}", f.path, human_size(f.size), f.mode);
+        }
+    }
+    if p.versions.len() > 1 {
+        println!("history:");
+        for v in &p.versions {
+            println!("  {:<4} {:<14} {}  {}", v.seq, v.effective_version, v.created_at, v.created_by);
+        }
+    }
+}

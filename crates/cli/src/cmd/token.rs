@@ -1,0 +1,64 @@
+//! `skill-pool token list|create|revoke`: the tenant's API tokens (admin).
+
+use std::io::Write;
+
+use clap::Subcommand;
+use skill_pool_core::Role;
+use skill_pool_core::api::CreateToken;
+
+use super::{JsonFlag, client};
+use crate::Cli;
+use crate::failure::{Outcome, usage};
+use crate::output::print_json;
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// List the tenant's tokens (never their secrets).
+    List(JsonFlag),
+    /// Create a token; its secret is printed once, alone on the last line.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_parser = ["admin", "member"])]
+        role: String,
+    },
+    /// Revoke a token by id.
+    Revoke { id: i64 },
+}
+
+/// Runs one `skill-pool token` subcommand.
+pub async fn run(cli: &Cli, command: &TokenCommand) -> Outcome {
+    match command {
+        TokenCommand::List(f) => {
+            let tokens = client(cli)?.list_tokens().await?;
+            if f.json {
+                return print_json(&tokens);
+            }
+            for t in &tokens {
+                let state = match (&t.revoked_at, &t.last_used_at) {
+                    (Some(r), _) => format!("revoked {r}"),
+                    (None, Some(u)) => format!("last used {u}"),
+                    (None, None) => "never used".into(),
+                };
+                println!("{:<6} {:<24} {:<7} {}…  {state}", t.id, t.name, t.role, t.prefix);
+            }
+            Ok(())
+        }
+        TokenCommand::Create { name, role } => {
+            let role: Role = role.parse().map_err(|_| usage("role is admin or member"))?;
+            let created = client(cli)?.create_token(&CreateToken { name: name.clone(), role }).await?;
+            eprintln!(
+                "created token {} `{}` ({}); the secret is shown only now:",
+                created.token.id, created.token.name, created.token.role
+            );
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{}", created.secret);
+            Ok(())
+        }
+        TokenCommand::Revoke { id } => {
+            client(cli)?.revoke_token(*id).await?;
+            println!("revoked token {id}");
+            Ok(())
+        }
+    }
+}
