@@ -46,16 +46,16 @@ pub struct ServeArgs {
     /// The tenant created on the first start on an empty database.
     #[arg(long, env = "SKILL_POOL_BOOTSTRAP_TENANT", default_value = "default", value_name = "SLUG")]
     pub bootstrap_tenant: String,
-    /// Job queue in Redis; unset → jobs run in-process (no retry, no durability across restarts).
+    /// Not yet used (reserved for the job queue): Redis URL; unset → jobs will run in-process.
     #[arg(long, env = "SKILL_POOL_REDIS_URL", value_name = "URL", hide_env_values = true)]
     pub redis_url: Option<String>,
-    /// How often the mirror worker wakes, in seconds.
+    /// Not yet used (reserved for mirrors): how often the mirror worker wakes, in seconds.
     #[arg(long, env = "SKILL_POOL_MIRROR_TICK_SECS", default_value_t = 60, value_name = "SECS")]
     pub mirror_tick_secs: u64,
-    /// Mirror pulls in parallel.
+    /// Not yet used (reserved for mirrors): mirror pulls in parallel.
     #[arg(long, env = "SKILL_POOL_MIRROR_CONCURRENCY", default_value_t = 4, value_name = "N")]
     pub mirror_concurrency: usize,
-    /// Comma list of hosts/CIDRs a mirror or import may reach (private addresses are refused unless listed).
+    /// Not yet used (reserved for mirrors): comma list of hosts/CIDRs a mirror or import may reach.
     #[arg(long, env = "SKILL_POOL_MIRROR_ALLOWED_HOSTS", value_name = "LIST")]
     pub mirror_allowed_hosts: Option<String>,
     /// Public-surface requests per minute per client address (burst: a quarter of it); 0 turns the limit off.
