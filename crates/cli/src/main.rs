@@ -24,16 +24,17 @@ use crate::failure::Outcome;
     version,
     about = "Publish Claude Code skills, agents, commands and plugins to a skill-pool server",
     long_about = "Publish Claude Code skills, agents, commands and plugins to a skill-pool server.\n\n\
-        The server and token come from --url/--token, else SKILL_POOL_URL/SKILL_POOL_TOKEN, else what \
-        `skill-pool login` saved. The URL is a tenant root, e.g. https://pool.example.com/t/acme.\n\n\
+        The server and token come from --url/--token (given before the subcommand, or to `login`), else \
+        SKILL_POOL_URL/SKILL_POOL_TOKEN, else what `skill-pool login` saved. The URL is a tenant root, e.g. https://pool.example.com/t/acme.\n\n\
         Exit codes: 0 done, 1 failed (the reason on stderr), 2 usage error."
 )]
 struct Cli {
-    /// Tenant root URL, e.g. http://127.0.0.1:8080/t/acme.
-    #[arg(long, global = true, env = "SKILL_POOL_URL", value_name = "URL")]
+    /// Tenant root URL, e.g. http://127.0.0.1:8080/t/acme (before the subcommand: some subcommands
+    /// have a `--url` of their own, e.g. `plugin add-external --url <git-url>`).
+    #[arg(long, env = "SKILL_POOL_URL", value_name = "URL")]
     url: Option<String>,
     /// API token (`sp_…`).
-    #[arg(long, global = true, env = "SKILL_POOL_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    #[arg(long, env = "SKILL_POOL_TOKEN", value_name = "TOKEN", hide_env_values = true)]
     token: Option<String>,
     #[command(subcommand)]
     command: Command,
@@ -43,7 +44,7 @@ struct Cli {
 #[allow(clippy::enum_variant_names)] // `skill-pool command …` is the interface's name
 enum Command {
     /// Check a URL and token against the server and save them for later commands.
-    Login,
+    Login(login::LoginArgs),
     /// Forget the saved URL and token.
     Logout,
     /// Show the tenant and role the token acts as.
@@ -87,7 +88,7 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Outcome {
     match &cli.command {
-        Command::Login => login::login(&cli).await,
+        Command::Login(a) => login::login(&cli, a).await,
         Command::Logout => login::logout(),
         Command::Whoami(f) => login::whoami(&cli, *f).await,
         Command::Skill(c) => piece::run(&cli, PieceKind::Skill, c).await,

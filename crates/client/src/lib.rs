@@ -8,8 +8,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use skill_pool_core::ErrorCode;
 use skill_pool_core::api::{
-    AuditEntry, CreatePlugin, CreateToken, CreatedToken, ErrorBody, Page, Piece, PieceKind, PieceVersion, Plugin, PublishPieceResult,
-    PublishPluginResult, Token, UpdatePlugin, WhoAmI,
+    AuditEntry, CreatePlugin, CreateToken, CreatedToken, ErrorBody, ImportCatalogue, ImportReport, Page, Piece, PieceKind, PieceVersion,
+    Plugin, PublishPieceResult, PublishPluginResult, Token, UpdatePlugin, WhoAmI,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +69,50 @@ pub struct Client {
 
 /// Uploads and publishes can take a while on a big folder.
 const TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Largest document [`fetch_document`] reads (what Claude Code accepts for a catalogue).
+pub const MAX_DOCUMENT_BYTES: usize = 5 << 20;
+
+/// GETs a public document (an upstream `marketplace.json`), at most [`MAX_DOCUMENT_BYTES`].
+pub async fn fetch_document(url: &str) -> Result<Vec<u8>> {
+    match url::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {}
+        _ => return Err(ClientError::BadUrl(url.to_string())),
+    }
+    let http = reqwest::Client::builder()
+        .user_agent(concat!("skill-pool-cli/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(60))
+        .build()
+        .map_err(|e| ClientError::Transport {
+            url: url.to_string(),
+            detail: describe(&e),
+        })?;
+    let mut res = http.get(url).send().await.map_err(|e| ClientError::Transport {
+        url: url.to_string(),
+        detail: describe(&e),
+    })?;
+    if !res.status().is_success() {
+        return Err(ClientError::Decode {
+            url: url.to_string(),
+            detail: format!("answered {}", res.status()),
+        });
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = res.chunk().await.map_err(|e| ClientError::Transport {
+        url: url.to_string(),
+        detail: describe(&e),
+    })? {
+        body.extend_from_slice(&chunk);
+        if body.len() > MAX_DOCUMENT_BYTES {
+            return Err(ClientError::Decode {
+                url: url.to_string(),
+                detail: format!("larger than {MAX_DOCUMENT_BYTES} bytes"),
+            });
+        }
+    }
+    Ok(body)
+}
 
 impl Client {
     /// `base_url` is a tenant root `<T>`, e.g. `https://pool.example.com/t/acme`.
@@ -254,6 +298,12 @@ impl Client {
 
     pub async fn create_plugin(&self, req: &CreatePlugin) -> Result<PublishPluginResult> {
         self.json(self.request(Method::POST, "/v1/plugins").json(req)).await
+    }
+
+    /// Lists every entry of an upstream catalogue as an external plugin.
+    pub async fn import_catalogue(&self, req: &ImportCatalogue) -> Result<ImportReport> {
+        self.json(self.request(Method::POST, "/v1/plugins/import-catalogue").json(req))
+            .await
     }
 
     pub async fn update_plugin(&self, slug: &str, req: &UpdatePlugin) -> Result<PublishPluginResult> {

@@ -226,6 +226,11 @@ pub struct Plugin {
     /// For external plugins: the upstream source exactly as the catalogue lists it.
     #[schema(value_type = Object)]
     pub external_source: Option<serde_json::Value>,
+    /// For external plugins: the catalogue entry's other fields (`strict`, `skills`, `tags`…),
+    /// emitted verbatim.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    #[schema(value_type = Object)]
+    pub entry: serde_json::Map<String, serde_json::Value>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -281,6 +286,74 @@ pub struct CreatePlugin {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Object)]
     pub source: Option<serde_json::Value>,
+    /// External plugins: any other catalogue entry field (`strict`, `skills`, `tags`,
+    /// `lspServers`, `version`…), kept and emitted verbatim. Refused for internal plugins.
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub entry: serde_json::Map<String, serde_json::Value>,
+}
+
+/// `POST /v1/plugins/import-catalogue`: an upstream `marketplace.json`, every entry listed as an
+/// external plugin.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ImportCatalogue {
+    /// The upstream `marketplace.json`, as a JSON object.
+    #[schema(value_type = Object)]
+    pub catalogue: serde_json::Value,
+    /// The upstream repository: relative sources (`./plugins/x`, or a bare name under
+    /// `metadata.pluginRoot`) become `git-subdir` sources of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repo_url: Option<String>,
+    /// With `repo_url`: the branch or tag the relative sources are read at.
+    #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+    pub git_ref: Option<String>,
+    /// With `repo_url`: the commit the relative sources are pinned to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha: Option<String>,
+}
+
+/// What happened to one upstream entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ImportOutcome {
+    Imported,
+    Updated,
+    Unchanged,
+    Skipped,
+}
+
+impl ImportOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImportOutcome::Imported => "imported",
+            ImportOutcome::Updated => "updated",
+            ImportOutcome::Unchanged => "unchanged",
+            ImportOutcome::Skipped => "skipped",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ImportedEntry {
+    /// The entry's `name` (empty when it had none).
+    pub name: String,
+    pub outcome: ImportOutcome,
+    /// Why it was skipped (or a remark).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// The answer to a catalogue import: one line per upstream entry, in upstream order.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ImportReport {
+    pub entries: Vec<ImportedEntry>,
+    /// `renames` entries now in the tenant's catalogue.
+    pub renames: usize,
+    /// Remarks about the catalogue as a whole (renames dropped because their target is not listed…).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    /// False when the import changed nothing (the catalogue bytes and ETag stay the same).
+    pub changed: bool,
 }
 
 /// `PATCH /v1/plugins/{slug}`: fields left out stay as they are. A change of

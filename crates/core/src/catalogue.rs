@@ -23,6 +23,9 @@ pub struct Catalogue {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     pub plugins: Vec<CatalogueEntry>,
+    /// `{old: new | null}`, kept from imported upstream catalogues (Claude Code migrates installs).
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub renames: Map<String, Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -36,7 +39,46 @@ pub struct CatalogueEntry {
     /// `displayName`: the plugin's metadata as the registry holds it.
     #[serde(flatten)]
     pub metadata: PluginMetadata,
+    /// Any other entry field (`strict`, `skills`, `tags`, `lspServers`…), verbatim: what an
+    /// external listing or an imported upstream entry carried. A key here wins over `metadata`.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
+
+impl CatalogueEntry {
+    /// An entry whose `extra` keys replace the same keys of `metadata` (so an upstream value is
+    /// emitted exactly as given, never twice).
+    pub fn new(
+        name: String,
+        source: Value,
+        version: Option<String>,
+        metadata: PluginMetadata,
+        extra: Map<String, Value>,
+    ) -> CatalogueEntry {
+        let metadata = if extra.is_empty() {
+            metadata
+        } else {
+            let mut fields = match serde_json::to_value(&metadata) {
+                Ok(Value::Object(m)) => m,
+                _ => Map::new(),
+            };
+            fields.retain(|k, _| !extra.contains_key(k));
+            serde_json::from_value(Value::Object(fields)).unwrap_or_default()
+        };
+        let version = if extra.contains_key("version") { None } else { version };
+        CatalogueEntry {
+            name,
+            source,
+            version,
+            metadata,
+            extra,
+        }
+    }
+}
+
+/// Keys of an entry that are not "other fields": the entry's name and source, and what the
+/// registry itself decides.
+pub const ENTRY_OWN_KEYS: &[&str] = &["name", "source"];
 
 impl Catalogue {
     /// The JSON served to clients, pretty-printed (it is small and people read it).
@@ -52,108 +94,249 @@ pub fn git_source(url: &str, sha: &str) -> Value {
     serde_json::json!({ "source": "url", "url": url, "sha": sha })
 }
 
+/// A source Claude Code would not use, or that is unsafe on a developer's machine: the field
+/// at fault (`source.repo`, `source.url`…) and what to do.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("{0}")]
-pub struct SourceError(pub String);
-
-fn bad(msg: impl Into<String>) -> SourceError {
-    SourceError(msg.into())
+#[error("{field}: {message}")]
+pub struct SourceError {
+    pub field: String,
+    pub message: String,
 }
+
+fn bad(field: &str, message: impl Into<String>) -> SourceError {
+    SourceError {
+        field: format!("source.{field}").trim_end_matches('.').to_string(),
+        message: message.into(),
+    }
+}
+
+/// The source types an external entry may have (what Claude Code installs from).
+pub const SOURCE_TYPES: &[&str] = &["github", "url", "git-subdir", "npm", "archive"];
 
 fn is_sha(s: &str) -> bool {
     s.len() == 40 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-fn check_git_url(u: &str) -> Result<(), SourceError> {
-    if u.starts_with("git://") {
-        return Err(bad(format!(
-            "`{u}`: git:// is not supported by Claude Code (unencrypted); use https://"
-        )));
+fn is_sha256(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Refuses what a git or npm command line could read as an option, and what cannot be typed
+/// on one line: a leading `-`, `--upload-pack`/`-o` smuggled into a URL, whitespace, control
+/// characters.
+fn check_plain(field: &str, v: &str) -> Result<(), SourceError> {
+    if v.starts_with('-') {
+        return Err(bad(field, format!("`{v}` starts with `-`: git and npm would read it as an option")));
     }
-    let scp_like = u.contains('@') && u.contains(':') && !u.contains("://");
-    if scp_like {
-        return Ok(());
+    if v.contains("--upload-pack") || v.contains("--receive-pack") || v.contains("--config") || v.contains("--exec") {
+        return Err(bad(field, format!("`{v}` carries a git option")));
+    }
+    if v.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad(field, "must not contain spaces or control characters"));
+    }
+    Ok(())
+}
+
+fn check_git_url(field: &str, u: &str) -> Result<(), SourceError> {
+    check_plain(field, u)?;
+    if u.starts_with("git://") {
+        return Err(bad(
+            field,
+            format!("`{u}`: git:// is not supported by Claude Code (unencrypted); use https://"),
+        ));
+    }
+    // scp-like `git@host:path` (no scheme).
+    if !u.contains("://") {
+        if let Some((user_host, path)) = u.split_once(':')
+            && let Some((user, host)) = user_host.split_once('@')
+            && !user.is_empty()
+            && !host.is_empty()
+            && !host.starts_with('-')
+            && !path.is_empty()
+            && !path.starts_with('-')
+        {
+            return Ok(());
+        }
+        return Err(bad(
+            field,
+            format!("`{u}` is not a git URL Claude Code can clone (https://…, http://…, ssh://… or git@host:path)"),
+        ));
     }
     match url::Url::parse(u) {
-        Ok(parsed) if matches!(parsed.scheme(), "https" | "http" | "ssh") && parsed.host_str().is_some() => Ok(()),
-        _ => Err(bad(format!(
-            "`{u}` is not a git URL Claude Code can clone (https://…, ssh://… or git@host:path)"
-        ))),
+        Ok(parsed) if matches!(parsed.scheme(), "https" | "http" | "ssh") => {
+            let host = parsed.host_str().unwrap_or("");
+            if host.is_empty() || host.starts_with('-') || parsed.username().starts_with('-') {
+                return Err(bad(field, format!("`{u}`: the host would be read by ssh as an option")));
+            }
+            Ok(())
+        }
+        Ok(parsed) => Err(bad(
+            field,
+            format!("`{}://` is not allowed: use https, http or ssh", parsed.scheme()),
+        )),
+        Err(e) => Err(bad(field, format!("`{u}` is not a URL: {e}"))),
     }
 }
 
-/// Checks an external plugin's `source` as Claude Code would, and returns it unchanged.
+/// `owner/name`, each part letters, digits, `.`, `_`, `-`, not starting with `-` or `.`.
+fn check_repo(field: &str, repo: &str) -> Result<(), SourceError> {
+    let parts: Vec<&str> = repo.split('/').collect();
+    let ok_part = |p: &str| {
+        !p.is_empty()
+            && !p.starts_with(['-', '.'])
+            && p.len() <= 100
+            && p.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    };
+    if parts.len() != 2 || !parts.iter().all(|p| ok_part(p)) {
+        return Err(bad(
+            field,
+            format!("must be `owner/name` (letters, digits, `.`, `_`, `-`), not `{repo}`"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_subdir_path(field: &str, path: &str) -> Result<(), SourceError> {
+    check_plain(field, path)?;
+    let trimmed = path.trim_start_matches("./");
+    if path.starts_with('/') || path.contains('\\') {
+        return Err(bad(field, format!("`{path}` must be a relative path inside the repository")));
+    }
+    if trimmed.split('/').any(|seg| seg == "..") {
+        return Err(bad(field, format!("`{path}` must stay inside the repository (no `..`)")));
+    }
+    if trimmed.split('/').any(|seg| seg.eq_ignore_ascii_case(".git")) {
+        return Err(bad(field, format!("`{path}` points inside `.git`")));
+    }
+    if trimmed.is_empty() || trimmed == "." {
+        return Err(bad(
+            field,
+            "must name a folder of the repository; for the repository root use a `url` source",
+        ));
+    }
+    Ok(())
+}
+
+/// `@scope/name` or `name`: lowercase letters, digits, `-`, `.`, `_`, `~`; not starting with `.` or `_`.
+fn check_npm_package(field: &str, name: &str) -> Result<(), SourceError> {
+    check_plain(field, name)?;
+    let bare = match name.strip_prefix('@') {
+        Some(scoped) => match scoped.split_once('/') {
+            Some((scope, rest)) if !scope.is_empty() => {
+                if !scope
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '.' | '_' | '~'))
+                {
+                    return Err(bad(field, format!("`{name}` is not an npm package name")));
+                }
+                rest
+            }
+            _ => return Err(bad(field, format!("`{name}` is not an npm package name (`@scope/name`)"))),
+        },
+        None => name,
+    };
+    let ok = !bare.is_empty()
+        && bare.len() <= 214
+        && !bare.starts_with(['.', '_'])
+        && bare
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '.' | '_' | '~'));
+    if !ok {
+        return Err(bad(field, format!("`{name}` is not an npm package name")));
+    }
+    Ok(())
+}
+
+/// Checks an external plugin's `source` as Claude Code would read it — `github`, `url`,
+/// `git-subdir`, `npm`, `archive` — and refuses what would be unsafe on a developer's machine.
+/// Returns it unchanged (other keys of the object included): the catalogue emits it as given.
 pub fn check_external_source(v: &Value) -> Result<Value, SourceError> {
     let Value::Object(o) = v else {
-        return Err(bad("must be an object such as {\"source\": \"github\", \"repo\": \"owner/repo\"}"));
+        return Err(bad(
+            "",
+            "must be an object such as {\"source\": \"github\", \"repo\": \"owner/repo\"}",
+        ));
     };
     let kind = o
         .get("source")
         .and_then(Value::as_str)
-        .ok_or_else(|| bad("`source` is required: github, url, git-subdir or npm"))?;
-    let text = |key: &str| o.get(key).and_then(Value::as_str).filter(|s| !s.trim().is_empty());
-    let allowed: &[&str] = match kind {
-        "github" => {
-            let repo = text("repo").ok_or_else(|| bad("`repo` is required for a github source, e.g. \"owner/repo\""))?;
-            let parts: Vec<&str> = repo.split('/').collect();
-            if parts.len() != 2 || parts.iter().any(|p| p.is_empty() || *p == "." || *p == "..") {
-                return Err(bad(format!("`repo` must be `owner/repo`, not `{repo}`")));
-            }
-            &["source", "repo", "ref", "sha"]
-        }
-        "url" => {
-            check_git_url(text("url").ok_or_else(|| bad("`url` is required for a url source"))?)?;
-            &["source", "url", "ref", "sha"]
-        }
-        "git-subdir" => {
-            let u = text("url").ok_or_else(|| bad("`url` is required for a git-subdir source"))?;
-            if u.split('/').count() != 2 || u.contains(':') {
-                check_git_url(u)?;
-            }
-            let path = text("path").ok_or_else(|| bad("`path` is required for a git-subdir source"))?;
-            if path.split('/').any(|p| p == "..") || path.starts_with('/') {
-                return Err(bad(format!("`path` must stay inside the repository: `{path}`")));
-            }
-            &["source", "url", "path", "ref", "sha"]
-        }
-        "npm" => {
-            text("package").ok_or_else(|| bad("`package` is required for an npm source"))?;
-            if let Some(r) = text("registry")
-                && !r.starts_with("https://")
-                && !r.starts_with("http://")
-            {
-                return Err(bad("`registry` must be an http(s) URL"));
-            }
-            &["source", "package", "version", "registry"]
-        }
-        other => {
-            return Err(bad(format!(
-                "`{other}` is not a source type for an external plugin: use github, url, git-subdir or npm"
-            )));
+        .ok_or_else(|| bad("source", format!("is required: one of {}", SOURCE_TYPES.join(", "))))?;
+    let text = |key: &str| -> Result<Option<&str>, SourceError> {
+        match o.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) if !s.trim().is_empty() => Ok(Some(s.as_str())),
+            Some(_) => Err(bad(key, "must be a non-empty string")),
         }
     };
-    for key in o.keys() {
-        if !allowed.contains(&key.as_str()) {
-            return Err(bad(format!(
-                "`{key}` is not a field of a {kind} source (allowed: {})",
-                allowed.join(", ")
-            )));
-        }
-    }
-    if let Some(sha) = o.get("sha")
-        && !sha.as_str().is_some_and(is_sha)
-    {
-        return Err(bad("`sha` must be a full commit id: 40 lowercase hex characters"));
-    }
-    for key in ["ref", "version"] {
-        if let Some(r) = o.get(key) {
-            if text(key).is_none() {
-                return Err(bad(format!("`{key}` must be a non-empty string")));
+    let required =
+        |key: &str| -> Result<&str, SourceError> { text(key)?.ok_or_else(|| bad(key, format!("is required for a {kind} source"))) };
+    match kind {
+        "github" => check_repo("repo", required("repo")?)?,
+        "url" => check_git_url("url", required("url")?)?,
+        "git-subdir" => {
+            let u = required("url")?;
+            // `owner/repo` shorthand for GitHub, else a git URL.
+            if u.split('/').count() == 2 && !u.contains(':') {
+                check_repo("url", u)?;
+            } else {
+                check_git_url("url", u)?;
             }
-            let _ = r;
+            check_subdir_path("path", required("path")?)?;
+        }
+        "npm" => {
+            check_npm_package("package", required("package")?)?;
+            if let Some(v) = text("version")? {
+                check_plain("version", v)?;
+            }
+            if let Some(r) = text("registry")? {
+                check_plain("registry", r)?;
+                match url::Url::parse(r) {
+                    Ok(u) if matches!(u.scheme(), "https" | "http") && u.host_str().is_some() => {}
+                    _ => return Err(bad("registry", "must be an http(s) URL")),
+                }
+            }
+        }
+        "archive" => {
+            let u = required("url")?;
+            check_plain("url", u)?;
+            match url::Url::parse(u) {
+                Ok(parsed) if parsed.scheme() == "https" && parsed.host_str().is_some() => {}
+                _ => {
+                    return Err(bad(
+                        "url",
+                        "must be an https:// URL (Claude Code downloads archives over https only)",
+                    ));
+                }
+            }
+            if let Some(sum) = text("sha256")?
+                && !is_sha256(sum)
+            {
+                return Err(bad("sha256", "must be 64 hex characters"));
+            }
+        }
+        other => {
+            return Err(bad(
+                "source",
+                format!(
+                    "`{other}` is not a source type Claude Code installs from: use {}",
+                    SOURCE_TYPES.join(", ")
+                ),
+            ));
         }
     }
-    let _: &Map<String, Value> = o;
+    if matches!(kind, "github" | "url" | "git-subdir") {
+        if let Some(r) = text("ref")? {
+            check_plain("ref", r)?;
+            if r.contains("..") || r.ends_with(".lock") || r.contains(['~', '^', ':', '?', '*', '[']) {
+                return Err(bad("ref", format!("`{r}` is not a valid git branch, tag or commit")));
+            }
+        }
+        if let Some(sha) = o.get("sha")
+            && !sha.as_str().is_some_and(is_sha)
+        {
+            return Err(bad("sha", "must be a full commit id: 40 lowercase hex characters"));
+        }
+    }
     Ok(v.clone())
 }
 
@@ -180,7 +363,9 @@ mod tests {
                     display_name: Some("P".into()),
                     ..Default::default()
                 },
+                extra: Map::new(),
             }],
+            renames: Map::new(),
         };
         let v: Value = serde_json::from_slice(&c.to_json_bytes()).unwrap();
         assert_eq!(v["plugins"][0]["displayName"], "P");
@@ -190,15 +375,60 @@ mod tests {
 
     #[test]
     fn external_sources() {
-        assert!(check_external_source(&json!({"source": "github", "repo": "o/r"})).is_ok());
-        assert!(check_external_source(&json!({"source": "url", "url": "https://git.example.com/x.git", "sha": "a".repeat(40)})).is_ok());
-        assert!(check_external_source(&json!({"source": "git-subdir", "url": "o/r", "path": "plugins/x"})).is_ok());
-        assert!(check_external_source(&json!({"source": "github", "repo": "nope"})).is_err());
-        assert!(check_external_source(&json!({"source": "url", "url": "git://x/y"})).is_err());
-        assert!(check_external_source(&json!({"source": "url", "url": "https://x/y", "sha": "abc"})).is_err());
-        assert!(check_external_source(&json!({"source": "git-subdir", "url": "o/r", "path": "../x"})).is_err());
-        assert!(check_external_source(&json!({"source": "s3"})).is_err());
-        assert!(check_external_source(&json!("./local")).is_err());
-        assert!(check_external_source(&json!({"source": "github", "repo": "o/r", "extra": 1})).is_err());
+        let sha = "a".repeat(40);
+        for ok in [
+            json!({"source": "github", "repo": "o/r"}),
+            json!({"source": "github", "repo": "anthropics/claude-code", "ref": "v1.2.0", "sha": sha}),
+            json!({"source": "url", "url": "https://git.example.com/x.git", "sha": sha}),
+            json!({"source": "url", "url": "http://127.0.0.1:8080/x.git"}),
+            json!({"source": "url", "url": "ssh://git@git.example.com/x.git"}),
+            json!({"source": "url", "url": "git@github.com:o/r.git", "ref": "main"}),
+            json!({"source": "git-subdir", "url": "o/r", "path": "plugins/x"}),
+            json!({"source": "git-subdir", "url": "https://h/r.git", "path": "./plugins/x", "ref": "release/1"}),
+            json!({"source": "npm", "package": "@acme/tools", "version": "^1.2.0", "registry": "https://npm.acme.dev"}),
+            json!({"source": "archive", "url": "https://h/p.zip", "sha256": "b".repeat(64)}),
+            // Other keys of the object are the client's business: kept as given.
+            json!({"source": "github", "repo": "o/r", "extra": 1}),
+        ] {
+            assert_eq!(check_external_source(&ok).as_ref(), Ok(&ok), "{ok}");
+        }
+        for (bad, field) in [
+            (json!("./local"), "source"),
+            (json!({"repo": "o/r"}), "source.source"),
+            (json!({"source": "s3"}), "source.source"),
+            (json!({"source": "github", "repo": "nope"}), "source.repo"),
+            (json!({"source": "github", "repo": "-o/r"}), "source.repo"),
+            (json!({"source": "github", "repo": "o/r", "sha": "abc"}), "source.sha"),
+            (
+                json!({"source": "github", "repo": "o/r", "ref": "--upload-pack=evil"}),
+                "source.ref",
+            ),
+            (json!({"source": "github", "repo": "o/r", "ref": "a..b"}), "source.ref"),
+            (json!({"source": "url", "url": "git://x/y"}), "source.url"),
+            (json!({"source": "url", "url": "file:///etc"}), "source.url"),
+            (json!({"source": "url", "url": "ssh://-oProxyCommand=evil/x"}), "source.url"),
+            (json!({"source": "url", "url": "-u/evil"}), "source.url"),
+            (json!({"source": "url", "url": "https://h/x.git --upload-pack=evil"}), "source.url"),
+            (json!({"source": "url", "url": "git@-oevil:x"}), "source.url"),
+            (json!({"source": "git-subdir", "url": "o/r", "path": "../x"}), "source.path"),
+            (json!({"source": "git-subdir", "url": "o/r", "path": "a/.git/hooks"}), "source.path"),
+            (json!({"source": "git-subdir", "url": "o/r", "path": "/abs"}), "source.path"),
+            (json!({"source": "git-subdir", "url": "o/r"}), "source.path"),
+            (json!({"source": "npm", "package": "-evil"}), "source.package"),
+            (json!({"source": "npm", "package": "Bad Name"}), "source.package"),
+            (
+                json!({"source": "npm", "package": "ok", "version": "--registry=x"}),
+                "source.version",
+            ),
+            (json!({"source": "npm", "package": "ok", "registry": "ftp://x"}), "source.registry"),
+            (json!({"source": "archive", "url": "http://h/p.zip"}), "source.url"),
+            (
+                json!({"source": "archive", "url": "https://h/p.zip", "sha256": "x"}),
+                "source.sha256",
+            ),
+        ] {
+            let err = check_external_source(&bad).expect_err(&bad.to_string());
+            assert_eq!(err.field, field, "{bad}: {err}");
+        }
     }
 }

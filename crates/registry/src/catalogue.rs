@@ -97,7 +97,12 @@ impl Registry {
     }
 
     async fn render_catalogue(&self, tenant: TenantId, rev: i64) -> Result<RenderedCatalogue> {
-        let tenant_row = self.tenant_row(tenant).await?;
+        // Fresh, not from the tenant cache: the row carries catalogue data (`renames`).
+        let tenant_row = self
+            .store()
+            .tenant_by_id(tenant)
+            .await?
+            .ok_or_else(|| RegistryError::NotFound("tenant not found".into()))?;
         let mut plugins = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
@@ -133,12 +138,8 @@ impl Registry {
                     None => continue,
                 },
             };
-            entries.push(CatalogueEntry {
-                name: p.slug.clone(),
-                source,
-                version,
-                metadata: meta,
-            });
+            let extra = json_object(p.catalogue_extra.as_deref());
+            entries.push(CatalogueEntry::new(p.slug.clone(), source, version, meta, extra));
         }
         let catalogue = Catalogue {
             name: tenant_row.slug.clone(),
@@ -149,6 +150,7 @@ impl Registry {
             },
             description: Some(format!("Claude Code plugins of {}", tenant_row.display_name)),
             plugins: entries,
+            renames: json_object(tenant_row.catalogue_renames.as_deref()),
         };
         let json = catalogue.to_json_bytes();
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
@@ -162,5 +164,13 @@ impl Registry {
             etag,
             catalogue,
         })
+    }
+}
+
+/// A stored JSON object (absent or unreadable: empty).
+pub(crate) fn json_object(text: Option<&str>) -> serde_json::Map<String, serde_json::Value> {
+    match text.map(serde_json::from_str) {
+        Some(Ok(serde_json::Value::Object(m))) => m,
+        _ => serde_json::Map::new(),
     }
 }

@@ -176,3 +176,35 @@ impl From<tokio::task::JoinError> for RegistryError {
         RegistryError::Internal(format!("background task failed: {e}"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classification() {
+        // A unique constraint that still refused the write after the retries is a conflict the
+        // caller can act on (409), a busy database is 503, anything else from the store is 500.
+        assert_eq!(
+            RegistryError::Store(StoreError::Conflict("unique".into())).code(),
+            ErrorCode::Conflict
+        );
+        assert_eq!(
+            RegistryError::Store(StoreError::Conflict("unique".into())).code().http_status(),
+            409
+        );
+        assert_eq!(
+            RegistryError::Store(StoreError::Busy("locked".into())).code(),
+            ErrorCode::Unavailable
+        );
+        assert_eq!(RegistryError::Store(StoreError::Corrupt("x".into())).code(), ErrorCode::Internal);
+        let e = RegistryError::invalid_plugin("`homepage` must be a URL")
+            .with_field("homepage")
+            .with_source(std::io::Error::other("cause"));
+        assert_eq!((e.code(), e.field()), (ErrorCode::InvalidPlugin, Some("homepage")));
+        assert!(std::error::Error::source(&e).is_some(), "the cause is kept");
+        assert_eq!(e.to_string(), "`homepage` must be a URL");
+        // Only refusals carry a field.
+        assert_eq!(RegistryError::NotFound("x".into()).with_field("y").field(), None);
+    }
+}

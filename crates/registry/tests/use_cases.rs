@@ -195,6 +195,7 @@ both_backends!(composition_and_the_plugin_version_decision, |db: TestDb| async m
                 contents: contents.clone(),
                 blobs: Default::default(),
                 source: None,
+                entry: Default::default(),
             },
         )
         .await
@@ -287,6 +288,7 @@ both_backends!(composition_and_the_plugin_version_decision, |db: TestDb| async m
         contents: vec![pin(PieceKind::Skill, "nope", "1.0.0")],
         blobs: Default::default(),
         source: None,
+        entry: Default::default(),
     };
     let err = registry.create_plugin(&actor, unknown.clone()).await.unwrap_err();
     assert!(matches!(err, RegistryError::InvalidPlugin(_)), "{err:?}: {err}");

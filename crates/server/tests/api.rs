@@ -328,7 +328,7 @@ both_backends!(bad_input_is_refused_and_changes_nothing, |db: TestDb| async move
     for (body, field) in [
         (
             json!({"slug": "ext", "mode": "external", "source": {"source": "github", "repo": "--upload-pack=x"}}),
-            "source",
+            "source.repo",
         ),
         (json!({"slug": "ext", "homepage": "not a url"}), "homepage"),
         (json!({"slug": "ext", "contents": [{"kind": "skill", "slug": "nope"}]}), "contents"),

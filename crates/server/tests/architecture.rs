@@ -33,17 +33,36 @@ fn crates_never_depend_on_what_the_code_map_excludes() {
         ("store", &["axum", "skill-pool-git", "skill-pool-registry"]),
         ("git", &["axum", "sqlx", "skill-pool-store"]),
         ("registry", &["axum", "tower", "tower-http", "reqwest"]),
-        ("client", &["sqlx", "axum", "skill-pool-git", "skill-pool-store", "skill-pool-registry"]),
-        ("cli", &["skill-pool-store", "skill-pool-git", "skill-pool-server", "skill-pool-registry", "sqlx", "axum"]),
+        (
+            "client",
+            &["sqlx", "axum", "skill-pool-git", "skill-pool-store", "skill-pool-registry"],
+        ),
+        (
+            "cli",
+            &[
+                "skill-pool-store",
+                "skill-pool-git",
+                "skill-pool-server",
+                "skill-pool-registry",
+                "sqlx",
+                "axum",
+            ],
+        ),
     ];
     for (krate, never) in rules {
         let deps = dependencies(krate);
         for dep in *never {
-            assert!(!deps.iter().any(|d| d == dep), "crates/{krate} depends on {dep}, which ARCHITECTURE.md rules out");
+            assert!(
+                !deps.iter().any(|d| d == dep),
+                "crates/{krate} depends on {dep}, which ARCHITECTURE.md rules out"
+            );
         }
     }
     // Only the store names sqlx.
     for krate in ["core", "git", "registry", "server", "client", "cli"] {
-        assert!(!dependencies(krate).iter().any(|d| d == "sqlx"), "crates/{krate} names sqlx; only crates/store may");
+        assert!(
+            !dependencies(krate).iter().any(|d| d == "sqlx"),
+            "crates/{krate} names sqlx; only crates/store may"
+        );
     }
 }

@@ -15,6 +15,8 @@ pub struct PluginRow {
     /// `PluginMetadata` as JSON text.
     pub metadata: String,
     pub external_source: Option<String>,
+    /// External listings: the catalogue entry's other fields, verbatim (JSON object text).
+    pub catalogue_extra: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -56,7 +58,7 @@ pub struct NewPluginVersion<'a> {
     pub created_by: &'a str,
 }
 
-const PLUGIN_COLUMNS: &str = "id, tenant_id, slug, mode, metadata, external_source, created_at, updated_at";
+const PLUGIN_COLUMNS: &str = "id, tenant_id, slug, mode, metadata, external_source, catalogue_extra, created_at, updated_at";
 const VERSION_COLUMNS: &str = "id, plugin_id, seq, version, commit_id, digest, blobs, created_at, created_by";
 
 /// Reads of plugins and their versions, on the pool or in a transaction.
@@ -202,6 +204,18 @@ impl Tx {
         sqlx::query("UPDATE plugins SET metadata = $1, external_source = $2, updated_at = $3 WHERE tenant_id = $4 AND id = $5")
             .bind(metadata)
             .bind(external_source)
+            .bind(now_ms())
+            .bind(tenant.0)
+            .bind(plugin_id.0)
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// Sets an external listing's other catalogue entry fields (JSON object text, or none).
+    pub async fn set_catalogue_extra(&mut self, tenant: TenantId, plugin_id: PluginId, extra: Option<&str>) -> Result<()> {
+        sqlx::query("UPDATE plugins SET catalogue_extra = $1, updated_at = $2 WHERE tenant_id = $3 AND id = $4")
+            .bind(extra)
             .bind(now_ms())
             .bind(tenant.0)
             .bind(plugin_id.0)

@@ -9,9 +9,11 @@ pub struct TenantRow {
     pub display_name: String,
     pub catalogue_rev: i64,
     pub created_at: i64,
+    /// The `renames` map of the tenant's catalogue (JSON object), from imported catalogues.
+    pub catalogue_renames: Option<String>,
 }
 
-const COLUMNS: &str = "id, slug, display_name, catalogue_rev, created_at";
+const COLUMNS: &str = "id, slug, display_name, catalogue_rev, created_at, catalogue_renames";
 
 /// Reads of tenants, on the pool or in a transaction.
 pub trait TenantReads: Db {
@@ -70,6 +72,16 @@ impl Tx {
         .bind(now_ms())
         .fetch_one(self.conn())
         .await?)
+    }
+
+    /// Replaces the tenant's catalogue `renames` map (JSON object text, or none).
+    pub async fn set_catalogue_renames(&mut self, tenant: TenantId, renames: Option<&str>) -> Result<()> {
+        sqlx::query("UPDATE tenants SET catalogue_renames = $1 WHERE id = $2")
+            .bind(renames)
+            .bind(tenant.0)
+            .execute(self.conn())
+            .await?;
+        Ok(())
     }
 
     /// Marks the tenant's catalogue as changed.

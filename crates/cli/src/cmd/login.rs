@@ -8,15 +8,27 @@ use crate::Cli;
 use crate::failure::{Outcome, usage};
 use crate::output::print_json;
 
+#[derive(Debug, clap::Args)]
+pub struct LoginArgs {
+    /// Tenant root URL, e.g. http://127.0.0.1:8080/t/acme (default: SKILL_POOL_URL).
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// API token (`sp_…`) (default: SKILL_POOL_TOKEN).
+    #[arg(long, value_name = "TOKEN")]
+    pub token: Option<String>,
+}
+
 /// Checks `--url`/`--token` against the server, then saves them.
-pub async fn login(cli: &Cli) -> Outcome {
-    let url = cli
+pub async fn login(cli: &Cli, args: &LoginArgs) -> Outcome {
+    let url = args
         .url
         .clone()
+        .or_else(|| cli.url.clone())
         .ok_or_else(|| usage("login needs --url <tenant URL> (or SKILL_POOL_URL)"))?;
-    let token = cli
+    let token = args
         .token
         .clone()
+        .or_else(|| cli.token.clone())
         .ok_or_else(|| usage("login needs --token <token> (or SKILL_POOL_TOKEN)"))?;
     let client = Client::new(&url, Some(token.clone())).map_err(|e| usage(e.to_string()))?;
     let me = client.whoami().await?;

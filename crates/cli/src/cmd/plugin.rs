@@ -43,6 +43,10 @@ pub enum PluginCommand {
     },
     /// Remove a plugin from the marketplace.
     Delete { slug: String },
+    /// List a plugin that Claude Code installs from its upstream (github, url or git-subdir source).
+    AddExternal(super::external::AddExternal),
+    /// List every entry of an upstream marketplace.json as external plugins (idempotent; prints a report).
+    ImportCatalogue(super::external::ImportCatalogueArgs),
     /// Print the URL to add in Claude Code and the commands to run there.
     MarketplaceUrl(JsonFlag),
 }
@@ -57,6 +61,8 @@ pub async fn run(cli: &Cli, command: &PluginCommand) -> Outcome {
             dry_run,
             json,
         } => publish_plugin(cli, dir, slug.as_deref(), version.as_deref(), *dry_run, json.json).await,
+        PluginCommand::AddExternal(a) => super::external::add_external(cli, a).await,
+        PluginCommand::ImportCatalogue(a) => super::external::import_catalogue(cli, a).await,
         PluginCommand::List(f) => {
             let plugins = client(cli)?.list_plugins().await?;
             if f.json {

@@ -15,22 +15,30 @@ impl Registry {
                 let source = req.source.as_ref().ok_or_else(|| {
                     RegistryError::invalid_plugin("an external plugin needs `source`, e.g. {\"source\":\"github\",\"repo\":\"owner/repo\"}")
                 })?;
-                let source = catalogue::check_external_source(source).map_err(|e| {
-                    RegistryError::invalid_plugin(format!("source: {e}"))
-                        .with_field("source")
-                        .with_source(e)
-                })?;
-                if !req.contents.is_empty() || req.version.is_some() {
-                    return Err(RegistryError::invalid_plugin(
-                        "an external plugin has no contents or version here: its upstream has them",
-                    ));
+                let source = check_source(source)?;
+                if !req.contents.is_empty() {
+                    return Err(
+                        RegistryError::invalid_plugin("an external plugin has no contents here: its upstream has them")
+                            .with_field("contents"),
+                    );
                 }
-                self.create_external(actor, slug, req.metadata, source).await
+                let mut entry = req.entry;
+                if let Some(v) = req.version {
+                    // Listed as given: Claude Code shows it (the upstream's plugin.json wins at install).
+                    entry.insert("version".into(), serde_json::Value::String(v));
+                }
+                self.create_external(actor, slug, req.metadata, source, entry).await
             }
             SourcingMode::Mirror => Err(RegistryError::bad_request(
                 "mirrored plugins are created with POST /v1/plugins/import",
             )),
             SourcingMode::Internal => {
+                if let Some(key) = req.entry.keys().next() {
+                    return Err(RegistryError::invalid_plugin(format!(
+                        "`{key}` is not a field of a composed plugin (other catalogue entry fields are for external listings)"
+                    ))
+                    .with_field(key.clone()));
+                }
                 if req.source.is_some() {
                     return Err(RegistryError::invalid_plugin(
                         "`source` is only for external plugins (mode: external)",
@@ -51,20 +59,25 @@ impl Registry {
         slug: Slug,
         metadata: PluginMetadata,
         source: serde_json::Value,
+        entry: serde_json::Map<String, serde_json::Value>,
     ) -> Result<PublishPluginResult> {
         let meta_json = serde_json::to_string(&metadata).map_err(|e| RegistryError::Internal(e.to_string()))?;
         let source_json = source.to_string();
+        let extra_json = (!entry.is_empty()).then(|| serde_json::Value::Object(entry).to_string());
         // The retried closure borrows; it must not move these.
-        let (slug, meta_json, source_json, source) = (&slug, &meta_json, &source_json, &source);
+        let (slug, meta_json, source_json, source, extra_json) = (&slug, &meta_json, &source_json, &source, &extra_json);
         with_retry(|| async move {
             let mut tx = self.store().write().await?;
-            match tx
+            let plugin = match tx
                 .insert_plugin(actor.tenant, slug.as_str(), SourcingMode::External, meta_json, Some(source_json))
                 .await
             {
-                Ok(_) => {}
+                Ok(p) => p,
                 Err(StoreError::Conflict(_)) => return Err(RegistryError::Conflict(format!("plugin `{slug}` already exists"))),
                 Err(e) => return Err(e.into()),
+            };
+            if extra_json.is_some() {
+                tx.set_catalogue_extra(actor.tenant, plugin.id, extra_json.as_deref()).await?;
             }
             tx.bump_catalogue_rev(actor.tenant).await?;
             audit(
@@ -170,11 +183,7 @@ impl Registry {
                     ));
                 }
                 let source = match &req.source {
-                    Some(s) => Some(catalogue::check_external_source(s).map_err(|e| {
-                        RegistryError::invalid_plugin(format!("source: {e}"))
-                            .with_field("source")
-                            .with_source(e)
-                    })?),
+                    Some(s) => Some(check_source(s)?),
                     None => plugin.external_source.as_deref().and_then(|s| serde_json::from_str(s).ok()),
                 };
                 self.update_metadata_only(actor, &plugin, &metadata, source.as_ref()).await?;

@@ -5,6 +5,7 @@
 //! anything is written to disk.
 
 mod compose;
+mod import;
 mod publish;
 mod read;
 mod version;
@@ -79,6 +80,14 @@ fn parse_slug(s: &str) -> Result<Slug> {
         RegistryError::invalid_plugin(format!("plugin name: {e}"))
             .with_field("slug")
             .with_source(e)
+    })
+}
+
+/// An external source as Claude Code reads it; the refusal names the field (`source.repo`…).
+fn check_source(source: &serde_json::Value) -> Result<serde_json::Value> {
+    catalogue::check_external_source(source).map_err(|e| {
+        let field = e.field.clone();
+        RegistryError::invalid_plugin(e.to_string()).with_field(field).with_source(e)
     })
 }
 

@@ -110,6 +110,7 @@ impl Registry {
             contents,
             files,
             git_url: (mode != SourcingMode::External).then(|| self.git_url(&tenant_slug, &row.slug)),
+            entry: crate::catalogue::json_object(row.catalogue_extra.as_deref()),
             external_source: row.external_source.as_deref().and_then(|s| serde_json::from_str(s).ok()),
             created_at: format_ms(row.created_at),
             updated_at: format_ms(row.updated_at),

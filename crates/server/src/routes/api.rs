@@ -6,8 +6,8 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use skill_pool_core::api::{
-    AuditEntry, CreatePlugin, CreateToken, CreatedToken, Page, Piece, PieceKind, PieceVersion, Plugin, PublishPieceResult,
-    PublishPluginResult, Token, UpdatePlugin, WhoAmI,
+    AuditEntry, CreatePlugin, CreateToken, CreatedToken, ImportCatalogue, ImportReport, Page, Piece, PieceKind, PieceVersion, Plugin,
+    PublishPieceResult, PublishPluginResult, Token, UpdatePlugin, WhoAmI,
 };
 
 use crate::AppState;
@@ -202,6 +202,16 @@ pub async fn show_plugin(State(state): State<AppState>, caller: Caller, Path(slu
 pub async fn create_plugin(State(state): State<AppState>, caller: Caller, Json(req): Json<CreatePlugin>) -> Result<Response, ApiError> {
     let result = state.registry.create_plugin(&caller.actor, req).await?;
     Ok(created(result.created, result))
+}
+
+#[utoipa::path(post, path = "/v1/plugins/import-catalogue", tag = "plugins", request_body = ImportCatalogue,
+    responses((status = 200, body = ImportReport, description = "one line per upstream entry: imported, updated, unchanged or skipped (with the reason)")))]
+pub async fn import_catalogue(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(req): Json<ImportCatalogue>,
+) -> Result<axum::Json<ImportReport>, ApiError> {
+    Ok(axum::Json(state.registry.import_catalogue(&caller.actor, req).await?))
 }
 
 #[utoipa::path(patch, path = "/v1/plugins/{slug}", tag = "plugins", params(("slug" = String, Path)), request_body = UpdatePlugin, responses((status = 200, body = PublishPluginResult)))]

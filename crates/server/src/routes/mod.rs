@@ -25,6 +25,7 @@ pub fn tenant_router(state: &AppState) -> Router<AppState> {
         .route("/v1/whoami", get(api::whoami))
         .route("/v1/plugins", get(api::list_plugins).post(api::create_plugin))
         .route("/v1/plugins/publish", post(api::publish_plugin))
+        .route("/v1/plugins/import-catalogue", post(api::import_catalogue))
         .route(
             "/v1/plugins/{slug}",
             get(api::show_plugin).patch(api::update_plugin).delete(api::delete_plugin),
