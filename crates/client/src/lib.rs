@@ -8,8 +8,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use skill_pool_core::ErrorCode;
 use skill_pool_core::api::{
-    AuditEntry, CreatePlugin, CreateToken, CreatedToken, ErrorBody, ImportCatalogue, ImportReport, Page, Piece, PieceKind, PieceVersion,
-    Plugin, PublishPieceResult, PublishPluginResult, Token, UpdatePlugin, WhoAmI,
+    AuditEntry, CreatePlugin, CreateToken, CreatedToken, ErrorBody, ImportCatalogue, ImportMirror, ImportReport, Job, JobAccepted, Page,
+    Piece, PieceKind, PieceVersion, Plugin, PublishPieceResult, PublishPluginResult, Token, UpdatePlugin, WhoAmI,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -298,6 +298,21 @@ impl Client {
 
     pub async fn create_plugin(&self, req: &CreatePlugin) -> Result<PublishPluginResult> {
         self.json(self.request(Method::POST, "/v1/plugins").json(req)).await
+    }
+
+    /// Creates a mirrored plugin; its first pull runs as the returned job.
+    pub async fn import_mirror(&self, req: &ImportMirror) -> Result<JobAccepted> {
+        self.json(self.request(Method::POST, "/v1/plugins/import").json(req)).await
+    }
+
+    /// Pulls a mirror now, in the background.
+    pub async fn refresh_mirror(&self, slug: &str) -> Result<JobAccepted> {
+        self.json(self.request(Method::POST, &format!("/v1/plugins/{}/refresh", seg(slug))))
+            .await
+    }
+
+    pub async fn job(&self, id: i64) -> Result<Job> {
+        self.json(self.request(Method::GET, &format!("/v1/jobs/{id}"))).await
     }
 
     /// Lists every entry of an upstream catalogue as an external plugin.

@@ -231,8 +231,81 @@ pub struct Plugin {
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
     #[schema(value_type = Object)]
     pub entry: serde_json::Map<String, serde_json::Value>,
+    /// For mirrored plugins: the upstream and how the last pull went.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mirror: Option<MirrorStatus>,
     pub created_at: String,
     pub updated_at: String,
+}
+
+/// Where a mirror pulls from and how its last pull went.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct MirrorStatus {
+    pub url: String,
+    pub path: Option<String>,
+    #[serde(rename = "ref")]
+    pub git_ref: Option<String>,
+    pub refresh_interval_secs: i64,
+    /// The upstream commit the served version was made from.
+    pub upstream_commit: Option<String>,
+    pub last_pulled_at: Option<String>,
+    pub last_success_at: Option<String>,
+    /// `null` when the last pull succeeded.
+    pub last_error: Option<MirrorError>,
+    /// Why the mirror is frozen, while it is.
+    pub held: Option<String>,
+    pub next_pull_at: String,
+}
+
+/// Why a pull failed: `network`, `auth`, `not_found`, `timeout`, `signal`, `invalid_plugin`,
+/// `too_large`, `disk` or `force_push`, and a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MirrorError {
+    pub class: String,
+    pub message: String,
+}
+
+/// `POST /v1/plugins/import`: mirror an upstream git repository (or a folder of it).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ImportMirror {
+    /// `https://…` or `http://…`.
+    pub url: String,
+    /// The plugin's folder in the repository (default: its root).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Branch or tag (default: the upstream's default branch).
+    #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+    pub git_ref: Option<String>,
+    /// `24h` (default), `30m`, `90s`…
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_interval: Option<String>,
+    /// The plugin's name here (default: the folder or repository name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slug: Option<String>,
+}
+
+/// A background job.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Job {
+    pub id: i64,
+    /// e.g. `mirror.pull`.
+    pub kind: String,
+    /// What it works on, e.g. the plugin's name.
+    pub target: String,
+    /// `queued`, `running`, `done` or `failed`.
+    pub state: String,
+    pub error: Option<String>,
+    pub created_by: String,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+}
+
+/// The answer to an import or a refresh: the job that does the work.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct JobAccepted {
+    pub plugin: String,
+    pub job: Job,
 }
 
 /// A reference to a registered piece in a compose request.

@@ -5,6 +5,7 @@
 
 mod command;
 mod error;
+pub mod fetch;
 pub mod object;
 pub mod repo;
 pub mod upload_pack;

@@ -8,6 +8,7 @@ mod actor;
 mod audit;
 pub mod catalogue;
 pub mod error;
+pub mod mirrors;
 pub mod pieces;
 pub mod plugins;
 pub mod repos;
@@ -34,6 +35,7 @@ pub struct RegistryConfig {
     pub public_url: String,
     /// Largest accepted upload (compressed); unpacked limit is 4× that.
     pub max_upload_bytes: u64,
+    pub mirror: mirrors::MirrorSettings,
 }
 
 /// The use cases, over one store and one data directory. Cheap to clone.
@@ -50,10 +52,15 @@ struct Inner {
     verified_repos: Mutex<HashMap<PluginId, String>>,
     catalogues: catalogue::CatalogueCache,
     tenants: tenants::TenantCache,
+    /// Mirrors being pulled now (one pull per mirror at a time).
+    pulls: Mutex<std::collections::HashSet<PluginId>>,
+    /// At most `mirror.concurrency` pulls at once.
+    pull_slots: tokio::sync::Semaphore,
 }
 
 impl Registry {
     pub fn new(store: Store, config: RegistryConfig) -> Registry {
+        let pull_slots = config.mirror.concurrency.max(1);
         Registry {
             inner: Arc::new(Inner {
                 store,
@@ -62,6 +69,8 @@ impl Registry {
                 verified_repos: Mutex::new(HashMap::new()),
                 catalogues: catalogue::CatalogueCache::default(),
                 tenants: tenants::TenantCache::default(),
+                pulls: Mutex::new(Default::default()),
+                pull_slots: tokio::sync::Semaphore::new(pull_slots),
             }),
         }
     }

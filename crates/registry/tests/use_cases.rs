@@ -18,6 +18,7 @@ async fn registry(db: &TestDb) -> Registry {
             data_dir: db.data_path().to_path_buf(),
             public_url: "http://pool.test".into(),
             max_upload_bytes: 1 << 20,
+            mirror: Default::default(),
         },
     )
 }

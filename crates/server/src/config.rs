@@ -46,18 +46,25 @@ pub struct ServeArgs {
     /// The tenant created on the first start on an empty database.
     #[arg(long, env = "SKILL_POOL_BOOTSTRAP_TENANT", default_value = "default", value_name = "SLUG")]
     pub bootstrap_tenant: String,
-    /// Not yet used (reserved for the job queue): Redis URL; unset → jobs will run in-process.
+    /// Not yet used (reserved for the Redis job queue): jobs run in-process today.
     #[arg(long, env = "SKILL_POOL_REDIS_URL", value_name = "URL", hide_env_values = true)]
     pub redis_url: Option<String>,
-    /// Not yet used (reserved for mirrors): how often the mirror worker wakes, in seconds.
+    /// How often the mirror worker wakes to pull the mirrors that are due, in seconds (also the first back-off step).
     #[arg(long, env = "SKILL_POOL_MIRROR_TICK_SECS", default_value_t = 60, value_name = "SECS")]
     pub mirror_tick_secs: u64,
-    /// Not yet used (reserved for mirrors): mirror pulls in parallel.
+    /// Mirror pulls in parallel.
     #[arg(long, env = "SKILL_POOL_MIRROR_CONCURRENCY", default_value_t = 4, value_name = "N")]
     pub mirror_concurrency: usize,
-    /// Not yet used (reserved for mirrors): comma list of hosts/CIDRs a mirror or import may reach.
+    /// Comma list of hosts and CIDRs a mirror may reach although they are private, loopback or link-local
+    /// (default: public addresses only), e.g. `git.internal,10.0.0.0/8`.
     #[arg(long, env = "SKILL_POOL_MIRROR_ALLOWED_HOSTS", value_name = "LIST")]
     pub mirror_allowed_hosts: Option<String>,
+    /// A mirror pull (connect, fetch, read) must end within this many seconds.
+    #[arg(long, env = "SKILL_POOL_MIRROR_TIMEOUT_SECS", default_value_t = 120, value_name = "SECS")]
+    pub mirror_timeout_secs: u64,
+    /// Largest tree a mirror may pull, e.g. `256MiB`.
+    #[arg(long, env = "SKILL_POOL_MIRROR_MAX_BYTES", default_value = "256MiB", value_parser = parse_size, value_name = "SIZE")]
+    pub mirror_max_bytes: u64,
     /// Public-surface requests per minute per client address (burst: a quarter of it); 0 turns the limit off.
     #[arg(long, env = "SKILL_POOL_RATE_LIMIT_PER_MIN", default_value_t = 1200, value_name = "N")]
     pub rate_limit_per_min: u32,
@@ -96,6 +103,7 @@ pub struct ServerConfig {
     pub bootstrap_tenant: String,
     pub rate_limit_per_min: u32,
     pub max_upload_bytes: u64,
+    pub mirror: skill_pool_registry::mirrors::MirrorSettings,
 }
 
 impl ServerConfig {
@@ -114,6 +122,21 @@ impl ServerConfig {
             bootstrap_tenant: args.bootstrap_tenant.clone(),
             rate_limit_per_min: args.rate_limit_per_min,
             max_upload_bytes: args.max_upload_bytes,
+            mirror: skill_pool_registry::mirrors::MirrorSettings {
+                allowed_hosts: args
+                    .mirror_allowed_hosts
+                    .as_deref()
+                    .unwrap_or("")
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|h| !h.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+                timeout: std::time::Duration::from_secs(args.mirror_timeout_secs.max(1)),
+                max_bytes: args.mirror_max_bytes,
+                tick: std::time::Duration::from_secs(args.mirror_tick_secs.max(1)),
+                concurrency: args.mirror_concurrency.max(1),
+            },
         }
     }
 
@@ -128,6 +151,7 @@ impl ServerConfig {
             bootstrap_tenant: "default".into(),
             rate_limit_per_min: 1200,
             max_upload_bytes: 64 << 20,
+            mirror: Default::default(),
         }
     }
 }

@@ -52,6 +52,7 @@ pub fn registry_for(store: Store, config: &ServerConfig) -> Registry {
             data_dir: config.data_dir.clone(),
             public_url: config.public_url.clone(),
             max_upload_bytes: config.max_upload_bytes,
+            mirror: config.mirror.clone(),
         },
     )
 }
@@ -115,6 +116,30 @@ pub async fn serve(
             boot.token_file.display()
         );
     }
+    match registry.recover_jobs().await {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(jobs = n, "jobs left unfinished by the previous run were marked failed"),
+        Err(e) => tracing::warn!(error = %e, "could not look for unfinished jobs"),
+    }
+    // The mirror worker: wakes every tick and queues the pulls that are due; stops with the server.
+    let (stop_worker, mut worker_stopped) = tokio::sync::watch::channel(false);
+    let worker = {
+        let registry = registry.clone();
+        let tick = config.mirror.tick;
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(tick);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = interval.tick() => {}
+                    _ = worker_stopped.changed() => break,
+                }
+                if let Err(e) = registry.pull_due_mirrors().await {
+                    tracing::warn!(error = %e, "the mirror worker could not queue pulls");
+                }
+            }
+        })
+    };
     let local = listener.local_addr().context("reading the bound address")?;
     // "listening on http://<addr>" is a stable line: with `--bind 127.0.0.1:0` it tells the
     // port the system chose (tests and supervisors read it).
@@ -124,6 +149,8 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await
         .context("serving HTTP")?;
+    let _ = stop_worker.send(true);
+    let _ = worker.await;
     store.close().await;
     tracing::info!("skill-pool stopped");
     Ok(())

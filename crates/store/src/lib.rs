@@ -16,6 +16,7 @@
 
 pub mod audit;
 pub mod blobs;
+pub mod mirrors;
 pub mod pieces;
 pub mod plugins;
 pub mod tenants;
@@ -309,6 +310,7 @@ impl Db for Tx {
 pub mod prelude {
     pub use crate::Db;
     pub use crate::audit::AuditReads;
+    pub use crate::mirrors::MirrorReads;
     pub use crate::pieces::PieceReads;
     pub use crate::plugins::PluginReads;
     pub use crate::tenants::TenantReads;

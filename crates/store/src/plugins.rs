@@ -73,6 +73,16 @@ pub trait PluginReads: Db {
         )
     }
 
+    async fn plugin_by_id(&mut self, tenant: TenantId, id: PluginId) -> Result<Option<PluginRow>> {
+        Ok(
+            sqlx::query_as(&format!("SELECT {PLUGIN_COLUMNS} FROM plugins WHERE tenant_id = $1 AND id = $2"))
+                .bind(tenant.0)
+                .bind(id.0)
+                .fetch_optional(self.executor())
+                .await?,
+        )
+    }
+
     /// A page of plugins, by slug, after the `after` slug.
     async fn list_plugins(&mut self, tenant: TenantId, after: Option<&str>, limit: i64) -> Result<Vec<PluginRow>> {
         Ok(sqlx::query_as(&format!(

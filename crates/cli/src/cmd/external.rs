@@ -5,7 +5,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use skill_pool_core::api::{CreatePlugin, ImportCatalogue, ImportOutcome, ImportReport, PluginBlobs, PluginMetadata, SourcingMode};
+use skill_pool_core::api::{
+    CreatePlugin, ImportCatalogue, ImportMirror, ImportOutcome, ImportReport, Job, JobAccepted, PluginBlobs, PluginMetadata, SourcingMode,
+};
 
 use super::{JsonFlag, client};
 use crate::Cli;
@@ -183,4 +185,102 @@ fn print_report(r: &ImportReport) {
         r.renames,
         if r.changed { "" } else { " (nothing changed)" }
     );
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The upstream repository: https://… or http://….
+    pub url: String,
+    /// The plugin's folder in the repository (default: its root).
+    #[arg(long)]
+    pub path: Option<String>,
+    /// A branch or tag (default: the upstream's default branch).
+    #[arg(long = "ref", value_name = "REF")]
+    pub git_ref: Option<String>,
+    /// How often to pull: 24h (default), 30m, 90s…
+    #[arg(long, value_name = "INTERVAL")]
+    pub refresh_interval: Option<String>,
+    /// The plugin's name here (default: the folder or repository name).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Wait for the first pull to end, showing its progress.
+    #[arg(long)]
+    pub wait: bool,
+    #[command(flatten)]
+    pub json: JsonFlag,
+}
+
+pub async fn import_mirror(cli: &Cli, a: &ImportArgs) -> Outcome {
+    let client = client(cli)?;
+    let accepted = client
+        .import_mirror(&ImportMirror {
+            url: a.url.clone(),
+            path: a.path.clone(),
+            git_ref: a.git_ref.clone(),
+            refresh_interval: a.refresh_interval.clone(),
+            slug: a.name.clone(),
+        })
+        .await?;
+    eprintln!("mirroring {} as `{}` (job {})", a.url, accepted.plugin, accepted.job.id);
+    finish(&client, accepted, a.wait, a.json.json).await
+}
+
+pub async fn refresh_mirror(cli: &Cli, slug: &str, wait: bool, json: bool) -> Outcome {
+    let client = client(cli)?;
+    let accepted = client.refresh_mirror(slug).await?;
+    eprintln!("pulling `{slug}` (job {})", accepted.job.id);
+    finish(&client, accepted, wait, json).await
+}
+
+/// Prints the job, or with `wait` follows it until it ends (at most 30 minutes).
+async fn finish(client: &skill_pool_client::Client, accepted: JobAccepted, wait: bool, json: bool) -> Outcome {
+    if !wait {
+        if json {
+            return print_json(&accepted);
+        }
+        println!(
+            "job {} {}: follow it with `skill-pool plugin show {}`",
+            accepted.job.id, accepted.job.state, accepted.plugin
+        );
+        return Ok(());
+    }
+    let spinner = indicatif::ProgressBar::new_spinner();
+    spinner.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+    spinner.enable_steady_tick(Duration::from_millis(120));
+    let mut job: Job = accepted.job.clone();
+    let deadline = std::time::Instant::now() + Duration::from_secs(1800);
+    while job.state == "queued" || job.state == "running" {
+        spinner.set_message(format!("job {}: {}", job.id, job.state));
+        if std::time::Instant::now() > deadline {
+            spinner.finish_and_clear();
+            return Err(Failure::failed(format!("job {} has not ended after 30 minutes", job.id)));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        job = client.job(job.id).await?;
+    }
+    spinner.finish_and_clear();
+    let plugin = client.show_plugin(&accepted.plugin).await?;
+    if json {
+        return print_json(&serde_json::json!({"job": job, "plugin": plugin}));
+    }
+    match job.state.as_str() {
+        "done" => {
+            let version = plugin
+                .current
+                .as_ref()
+                .map(|v| v.effective_version.clone())
+                .unwrap_or_else(|| "-".into());
+            println!("mirrored plugin {} {version}", plugin.slug);
+            Ok(())
+        }
+        _ => Err(Failure::failed(format!(
+            "the pull failed: {}{}",
+            job.error.as_deref().unwrap_or("no reason recorded"),
+            if plugin.current.is_some() {
+                " (the last good copy keeps serving)"
+            } else {
+                ""
+            }
+        ))),
+    }
 }

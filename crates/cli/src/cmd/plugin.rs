@@ -47,6 +47,17 @@ pub enum PluginCommand {
     AddExternal(super::external::AddExternal),
     /// List every entry of an upstream marketplace.json as external plugins (idempotent; prints a report).
     ImportCatalogue(super::external::ImportCatalogueArgs),
+    /// Mirror a plugin from an upstream git repository: skill-pool pulls it on a schedule and serves it.
+    Import(super::external::ImportArgs),
+    /// Pull a mirrored plugin now.
+    Refresh {
+        slug: String,
+        /// Wait for the pull to end, showing its progress.
+        #[arg(long)]
+        wait: bool,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
     /// Print the URL to add in Claude Code and the commands to run there.
     MarketplaceUrl(JsonFlag),
 }
@@ -63,6 +74,8 @@ pub async fn run(cli: &Cli, command: &PluginCommand) -> Outcome {
         } => publish_plugin(cli, dir, slug.as_deref(), version.as_deref(), *dry_run, json.json).await,
         PluginCommand::AddExternal(a) => super::external::add_external(cli, a).await,
         PluginCommand::ImportCatalogue(a) => super::external::import_catalogue(cli, a).await,
+        PluginCommand::Import(a) => super::external::import_mirror(cli, a).await,
+        PluginCommand::Refresh { slug, wait, json } => super::external::refresh_mirror(cli, slug, *wait, json.json).await,
         PluginCommand::List(f) => {
             let plugins = client(cli)?.list_plugins().await?;
             if f.json {
@@ -226,6 +239,32 @@ fn print_plugin(p: &Plugin) {
     }
     if let Some(source) = &p.external_source {
         println!("source    {source}");
+    }
+    if let Some(m) = &p.mirror {
+        let at = |s: &Option<String>| s.clone().unwrap_or_else(|| "never".into());
+        println!(
+            "upstream  {}{}{}",
+            m.url,
+            m.path.as_ref().map(|p| format!(" (folder {p})")).unwrap_or_default(),
+            m.git_ref.as_ref().map(|r| format!(" at {r}")).unwrap_or_default()
+        );
+        println!(
+            "pulled    {} (last success {}; every {} s; next {})",
+            at(&m.last_pulled_at),
+            at(&m.last_success_at),
+            m.refresh_interval_secs,
+            m.next_pull_at
+        );
+        match &m.last_error {
+            Some(e) => println!(
+                "warning   the last pull failed ({}): {} — the last good copy keeps serving",
+                e.class, e.message
+            ),
+            None => println!("status    the last pull succeeded"),
+        }
+        if let Some(h) = &m.held {
+            println!("held      {h}");
+        }
     }
     if !p.contents.is_empty() {
         println!("contents:");

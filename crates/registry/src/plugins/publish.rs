@@ -2,7 +2,7 @@
 
 use super::*;
 
-fn metadata_from_manifest(raw: &serde_json::Map<String, serde_json::Value>) -> PluginMetadata {
+pub(super) fn metadata_from_manifest(raw: &serde_json::Map<String, serde_json::Value>) -> PluginMetadata {
     let s = |k: &str| raw.get(k).and_then(|v| v.as_str()).map(str::to_string);
     PluginMetadata {
         display_name: s("displayName"),
@@ -20,6 +20,35 @@ fn metadata_from_manifest(raw: &serde_json::Map<String, serde_json::Value>) -> P
     }
 }
 
+/// A folder Claude Code would not load, as the registry's refusal (naming the file).
+pub(super) fn layout_error(e: layout::LayoutError) -> RegistryError {
+    match e {
+        layout::LayoutError::Manifest(m) => {
+            let field = match &m {
+                manifest::ManifestError::Field { field, .. } => format!("{}#{field}", layout::MANIFEST_PATH),
+                _ => layout::MANIFEST_PATH.to_string(),
+            };
+            RegistryError::invalid_manifest(m.to_string()).with_field(field).with_source(m)
+        }
+        layout::LayoutError::Frontmatter { path, error } => RegistryError::invalid_plugin(format!("{path}: {error}"))
+            .with_field(path)
+            .with_source(error),
+        other => RegistryError::invalid_plugin(other.to_string()).with_source(other),
+    }
+}
+
+/// The `version` of the folder's plugin.json, if it has one.
+pub(super) fn manifest_version(layout: &layout::PluginLayout) -> Result<Option<Version>> {
+    match layout.manifest.as_ref().and_then(|m| m.version.as_deref()) {
+        Some(v) => {
+            Ok(Some(parse_optional_version(Some(v))?.ok_or_else(|| {
+                RegistryError::invalid_manifest("plugin.json: `version` is empty")
+            })?))
+        }
+        None => Ok(None),
+    }
+}
+
 impl Registry {
     /// Publishes a plugin folder (tar.gz, Claude Code layout), byte for byte.
     pub async fn publish_plugin_folder(
@@ -34,25 +63,8 @@ impl Registry {
         let files = self.unpack_upload(tar_gz).await?;
         // Reading every piece's frontmatter is CPU work too: off the async runtime.
         let layout = tokio::task::spawn_blocking(move || layout::classify(files)).await?;
-        let layout = layout.map_err(|e| match e {
-            layout::LayoutError::Manifest(m) => {
-                let field = match &m {
-                    manifest::ManifestError::Field { field, .. } => format!("{}#{field}", layout::MANIFEST_PATH),
-                    _ => layout::MANIFEST_PATH.to_string(),
-                };
-                RegistryError::invalid_manifest(m.to_string()).with_field(field).with_source(m)
-            }
-            layout::LayoutError::Frontmatter { path, error } => RegistryError::invalid_plugin(format!("{path}: {error}"))
-                .with_field(path)
-                .with_source(error),
-            other => RegistryError::invalid_plugin(other.to_string()).with_source(other),
-        })?;
-        let manifest_version = match layout.manifest.as_ref().and_then(|m| m.version.as_deref()) {
-            Some(v) => {
-                Some(parse_optional_version(Some(v))?.ok_or_else(|| RegistryError::invalid_manifest("plugin.json: `version` is empty"))?)
-            }
-            None => None,
-        };
+        let layout = layout.map_err(layout_error)?;
+        let manifest_version = manifest_version(&layout)?;
         let slug = match (slug, &layout.manifest) {
             (Some(s), Some(m)) if s != m.name => {
                 return Err(RegistryError::invalid_plugin(format!(
@@ -120,6 +132,49 @@ impl Registry {
             action: "plugin.publish",
             mode: SourcingMode::Internal,
             warnings: layout.warnings,
+        };
+        self.commit_draft(actor, draft, None).await
+    }
+}
+
+impl Registry {
+    /// A mirror's fetched tree as a version of the mirrored plugin. The tree goes through the
+    /// checks of an upload (paths, links, limits) and of a folder publish (plugin.json, lenient
+    /// frontmatter); every file stays a file of the plugin (an upstream's skills are not
+    /// registered as this tenant's pieces). Version: plugin.json's, else commit-sha versioning.
+    pub(crate) async fn publish_mirror_tree(&self, actor: &Actor, slug: &str, files: Vec<UploadFile>) -> Result<PublishPluginResult> {
+        let slug = parse_slug(slug)?;
+        let tar = tokio::task::spawn_blocking(move || skill_pool_core::archive::pack_tar_gz(&files))
+            .await?
+            .map_err(|e| RegistryError::invalid_plugin(format!("the upstream tree cannot be served: {e}")))?;
+        let files = self.unpack_upload(tar.into()).await?;
+        let check = files.clone();
+        let layout = tokio::task::spawn_blocking(move || layout::classify(check))
+            .await?
+            .map_err(layout_error)?;
+        let version = manifest_version(&layout)?;
+        let metadata = layout.manifest.as_ref().map(|m| metadata_from_manifest(&m.raw)).unwrap_or_default();
+        let mut warnings = layout.warnings;
+        if let Some(m) = &layout.manifest
+            && m.name != slug.as_str()
+        {
+            warnings.push(format!(
+                "the upstream plugin.json names the plugin `{}`; it is listed here as `{slug}`",
+                m.name
+            ));
+        }
+        let (rows, bodies) = self.prepare_files(files).await?;
+        let draft = Draft {
+            slug,
+            version,
+            metadata,
+            pieces: Vec::new(),
+            files: rows,
+            blobs: None,
+            bodies,
+            action: "mirror.pull",
+            mode: SourcingMode::Mirror,
+            warnings,
         };
         self.commit_draft(actor, draft, None).await
     }

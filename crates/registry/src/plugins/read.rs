@@ -97,6 +97,11 @@ impl Registry {
             _ => Vec::new(),
         };
         let tenant_slug = self.tenant_slug(tenant).await?;
+        let mirror_status = if mode == SourcingMode::Mirror {
+            self.mirror_status(tenant, row.id).await?
+        } else {
+            None
+        };
         Ok(Plugin {
             slug: row.slug.clone(),
             mode,
@@ -110,6 +115,7 @@ impl Registry {
             contents,
             files,
             git_url: (mode != SourcingMode::External).then(|| self.git_url(&tenant_slug, &row.slug)),
+            mirror: mirror_status,
             entry: crate::catalogue::json_object(row.catalogue_extra.as_deref()),
             external_source: row.external_source.as_deref().and_then(|s| serde_json::from_str(s).ok()),
             created_at: format_ms(row.created_at),

@@ -6,8 +6,8 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use skill_pool_core::api::{
-    AuditEntry, CreatePlugin, CreateToken, CreatedToken, ImportCatalogue, ImportReport, Page, Piece, PieceKind, PieceVersion, Plugin,
-    PublishPieceResult, PublishPluginResult, Token, UpdatePlugin, WhoAmI,
+    AuditEntry, CreatePlugin, CreateToken, CreatedToken, ImportCatalogue, ImportMirror, ImportReport, Job, JobAccepted, Page, Piece,
+    PieceKind, PieceVersion, Plugin, PublishPieceResult, PublishPluginResult, Token, UpdatePlugin, WhoAmI,
 };
 
 use crate::AppState;
@@ -212,6 +212,25 @@ pub async fn import_catalogue(
     Json(req): Json<ImportCatalogue>,
 ) -> Result<axum::Json<ImportReport>, ApiError> {
     Ok(axum::Json(state.registry.import_catalogue(&caller.actor, req).await?))
+}
+
+#[utoipa::path(post, path = "/v1/plugins/import", tag = "plugins", request_body = ImportMirror,
+    responses((status = 202, body = JobAccepted, description = "the mirror exists; its first pull runs as the job")))]
+pub async fn import_mirror(State(state): State<AppState>, caller: Caller, Json(req): Json<ImportMirror>) -> Result<Response, ApiError> {
+    let (plugin, job) = state.registry.import_mirror(&caller.actor, req).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(JobAccepted { plugin, job })).into_response())
+}
+
+#[utoipa::path(post, path = "/v1/plugins/{slug}/refresh", tag = "plugins", params(("slug" = String, Path)),
+    responses((status = 202, body = JobAccepted, description = "a pull now, in the background")))]
+pub async fn refresh_mirror(State(state): State<AppState>, caller: Caller, Path(slug): Path<String>) -> Result<Response, ApiError> {
+    let job = state.registry.refresh_mirror(&caller.actor, &slug).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(JobAccepted { plugin: slug, job })).into_response())
+}
+
+#[utoipa::path(get, path = "/v1/jobs/{id}", tag = "jobs", params(("id" = i64, Path)), responses((status = 200, body = Job)))]
+pub async fn job(State(state): State<AppState>, caller: Caller, Path(id): Path<i64>) -> Result<axum::Json<Job>, ApiError> {
+    Ok(axum::Json(state.registry.job(&caller.actor, id).await?))
 }
 
 #[utoipa::path(patch, path = "/v1/plugins/{slug}", tag = "plugins", params(("slug" = String, Path)), request_body = UpdatePlugin, responses((status = 200, body = PublishPluginResult)))]

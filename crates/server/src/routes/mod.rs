@@ -26,6 +26,9 @@ pub fn tenant_router(state: &AppState) -> Router<AppState> {
         .route("/v1/plugins", get(api::list_plugins).post(api::create_plugin))
         .route("/v1/plugins/publish", post(api::publish_plugin))
         .route("/v1/plugins/import-catalogue", post(api::import_catalogue))
+        .route("/v1/plugins/import", post(api::import_mirror))
+        .route("/v1/plugins/{slug}/refresh", post(api::refresh_mirror))
+        .route("/v1/jobs/{id}", get(api::job))
         .route(
             "/v1/plugins/{slug}",
             get(api::show_plugin).patch(api::update_plugin).delete(api::delete_plugin),
