@@ -49,6 +49,9 @@ impl Registry {
         if self.is_verified(plugin.id, &latest.commit_id) {
             return Ok(path);
         }
+        // Between processes too (several servers on one data folder): an exclusive file lock
+        // beside the repo, held until the repo is at the expected commit.
+        let _file_lock = lock_file(path.with_extension("lock")).await?;
         let expected: ObjectId = latest
             .commit_id
             .parse()
@@ -126,6 +129,7 @@ impl Registry {
             .unwrap_or_else(|p| p.into_inner())
             .remove(&plugin_id);
         let path = self.repo_path(tenant, plugin_id);
+        let _ = tokio::fs::remove_file(path.with_extension("lock")).await;
         if let Err(e) = tokio::fs::remove_dir_all(&path).await
             && e.kind() != std::io::ErrorKind::NotFound
         {
@@ -143,4 +147,20 @@ impl Registry {
         }
         self.ensure_repo(tenant, &plugin).await
     }
+}
+
+/// Takes an exclusive lock on `path` (created if needed), off the async runtime; released when
+/// the file is dropped.
+async fn lock_file(path: PathBuf) -> Result<std::fs::File> {
+    let shown = path.display().to_string();
+    tokio::task::spawn_blocking(move || {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path)?;
+        file.lock()?;
+        Ok::<_, std::io::Error>(file)
+    })
+    .await?
+    .map_err(RegistryError::io(format!("locking {shown}")))
 }

@@ -255,6 +255,17 @@ both_backends!(a_mirror_follows_its_upstream_and_survives_its_failures, |db: Tes
             ),
         );
         assert_eq!(tree(&installed), expected);
+        // The upstream publishes 1.2.0; the worker pulls it by itself; `plugin update` gets it.
+        plugin(&work, "1.2.0");
+        up.commit_and_push(&work, "1.2.0", false);
+        wait_plugin(&s, &t, "tool", "the worker pulls 1.2.0", |p| version_of(p) == "1.2.0").await;
+        tokio::task::block_in_place(|| {
+            claude.marketplace_update("acme");
+            claude.update("tool@acme");
+        });
+        let (installed, version) = claude.installed("tool@acme");
+        assert_eq!(version, "1.2.0");
+        assert_eq!(tree(&installed), tree(&work));
     }
     s.stop().await;
 });
@@ -316,6 +327,7 @@ async fn the_cli_imports_a_mirror_and_shows_its_status() {
     let s = TestServer::start_with(TestDb::sqlite(), |c| {
         c.mirror.allowed_hosts = vec!["127.0.0.1".into()];
         c.mirror.timeout = Duration::from_secs(5);
+        c.mirror.max_bytes = 64 << 10;
     })
     .await;
     let t = s.tenant("acme").await;
@@ -345,5 +357,22 @@ async fn the_cli_imports_a_mirror_and_shows_its_status() {
     let (_, out, _) = run(&["plugin", "show", "tool"]);
     assert!(out.contains("warning   the last pull failed (network)"), "{out}");
     assert!(out.contains("version   1.0.0"), "{out}");
+
+    // A tree over the size cap, then an upstream that disappeared: classified, 1.0.0 still served.
+    up.set_fault(Fault::None);
+    write(&work, "assets/big.bin", &vec![7u8; 100 << 10], false);
+    up.commit_and_push(&work, "big", false);
+    let (code, _, err) = run(&["plugin", "refresh", "tool", "--wait"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("too_large"), "{err}");
+    up.delete("tool");
+    let (code, _, err) = run(&["plugin", "refresh", "tool", "--wait"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("not_found"), "{err}");
+    let (_, p) = s.get_json(&format!("{}/v1/plugins/tool", t.root), &t.member).await;
+    assert_eq!(version_of(&p), "1.0.0");
+    assert_eq!(p["mirror"]["last_error"]["class"], "not_found", "{p}");
+    let (_tmp, clone) = clone_served(p["git_url"].as_str().unwrap());
+    assert!(clone.join("bin/run.sh").is_file(), "the last good copy is still served");
     s.stop().await;
 }
