@@ -311,6 +311,12 @@ impl Client {
             .await
     }
 
+    /// Follows a held mirror's rewritten upstream history.
+    pub async fn accept_mirror(&self, slug: &str) -> Result<JobAccepted> {
+        self.json(self.request(Method::POST, &format!("/v1/plugins/{}/accept", seg(slug))))
+            .await
+    }
+
     pub async fn job(&self, id: i64) -> Result<Job> {
         self.json(self.request(Method::GET, &format!("/v1/jobs/{id}"))).await
     }

@@ -35,6 +35,9 @@ pub struct FetchedFile {
 pub struct Fetched {
     /// The upstream commit the tree is from.
     pub commit: ObjectId,
+    /// Whether `commit` descends from the previous upstream commit: `Some(false)` when the
+    /// upstream history was rewritten (a force-push); `None` when there was nothing to compare.
+    pub descends: Option<bool>,
     pub files: Vec<FetchedFile>,
     /// Submodules and other entries that were left out.
     pub skipped: Vec<String>,
@@ -185,15 +188,46 @@ async fn git(git_dir: &Path, args: &[&str], deadline: tokio::time::Instant, inpu
     Ok(out)
 }
 
-/// Fetches `git_ref` (the upstream's default branch when `None`) of `url` one commit deep into
-/// a scratch repository under `scratch`, and reads the tree (or the folder `subdir` of it).
-/// The caller checks the URL against its allow-list first; this refuses anything but
-/// `https://` and `http://`, and follows no redirect.
+/// Whether a git command succeeded (for `merge-base --is-ancestor` and `cat-file -e`).
+async fn git_ok(git_dir: &Path, args: &[&str], deadline: tokio::time::Instant) -> Result<bool, FetchError> {
+    match git(git_dir, args, deadline, None).await {
+        Ok(_) => Ok(true),
+        Err(e) if e.class == FetchClass::Timeout || e.class == FetchClass::Disk => Err(e),
+        Err(_) => Ok(false),
+    }
+}
+
+const FETCH_CONFIG: &[&str] = &[
+    "-c",
+    "protocol.allow=never",
+    "-c",
+    "protocol.https.allow=always",
+    "-c",
+    "protocol.http.allow=always",
+    "-c",
+    "http.followRedirects=false",
+    "-c",
+    "fetch.recurseSubmodules=false",
+    "-c",
+    "submodule.recurse=false",
+    "-c",
+    "credential.helper=",
+    "-c",
+    "credential.interactive=false",
+];
+
+/// Fetches `git_ref` (the upstream's default branch when `None`) of `url` into the mirror's
+/// cache repository `cache` (created when missing), and reads the tree (or the folder `subdir`
+/// of it). The first fetch is one commit deep; later ones fetch the history since `previous`
+/// (the upstream commit served so far) — little when the upstream only moved forward — so that
+/// [`Fetched::descends`] can tell a force-push. The caller checks the URL against its
+/// allow-list first; this refuses anything but `https://` and `http://`, and follows no redirect.
 pub async fn fetch_tree(
     url: &str,
     git_ref: Option<&str>,
     subdir: Option<&str>,
-    scratch: &Path,
+    cache: &Path,
+    previous: Option<&str>,
     limits: &FetchLimits,
 ) -> Result<Fetched, FetchError> {
     if !(url.starts_with("https://") || url.starts_with("http://")) {
@@ -203,38 +237,59 @@ pub async fn fetch_tree(
         ));
     }
     let deadline = tokio::time::Instant::now() + limits.timeout;
-    std::fs::create_dir_all(scratch).map_err(|e| fail(FetchClass::Disk, format!("{}: {e}", scratch.display())))?;
-    let dir = scratch.join(format!("fetch-{}-{}", std::process::id(), rand_suffix()));
-    let _cleanup = RemoveOnDrop(dir.clone());
-    git(&dir, &["init", "--bare", "--quiet", dir.to_str().unwrap_or(".")], deadline, None).await?;
+    let dir = cache.to_path_buf();
+    if !dir.join("HEAD").is_file() {
+        if let Some(parent) = dir.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| fail(FetchClass::Disk, format!("{}: {e}", parent.display())))?;
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        git(&dir, &["init", "--bare", "--quiet", dir.to_str().unwrap_or(".")], deadline, None).await?;
+    }
     let refspec = git_ref.unwrap_or("HEAD");
-    let fetch_args = [
-        "-c",
-        "protocol.allow=never",
-        "-c",
-        "protocol.https.allow=always",
-        "-c",
-        "protocol.http.allow=always",
-        "-c",
-        "http.followRedirects=false",
-        "-c",
-        "fetch.recurseSubmodules=false",
-        "-c",
-        "submodule.recurse=false",
-        "-c",
-        "credential.helper=",
-        "-c",
-        "credential.interactive=false",
-        "fetch",
-        "--depth",
-        "1",
-        "--no-tags",
-        "--quiet",
-        "--",
-        url,
-        refspec,
-    ];
-    git(&dir, &fetch_args, deadline, None).await?;
+    // The previous upstream commit, when the cache still has it: its time bounds the history
+    // fetched now (enough to see whether the new commit descends from it).
+    let previous = match previous {
+        Some(p) if git_ok(&dir, &["cat-file", "-e", &format!("{p}^{{commit}}")], deadline).await? => Some(p.to_string()),
+        _ => None,
+    };
+    let since = match &previous {
+        Some(p) => {
+            let out = git(&dir, &["log", "-1", "--format=%ct", p], deadline, None).await?;
+            String::from_utf8_lossy(&out)
+                .trim()
+                .parse::<i64>()
+                .ok()
+                .map(|t| (t - 1).to_string())
+        }
+        None => None,
+    };
+    let depth_one: Vec<&str> = FETCH_CONFIG
+        .iter()
+        .copied()
+        .chain(["fetch", "--depth", "1", "--no-tags", "--quiet", "--", url, refspec])
+        .collect();
+    let mut descends_unknown = previous.is_none();
+    match &since {
+        Some(t) => {
+            let shallow_since = format!("--shallow-since={t}");
+            let args: Vec<&str> = FETCH_CONFIG
+                .iter()
+                .copied()
+                .chain(["fetch", &shallow_since, "--no-tags", "--quiet", "--", url, refspec])
+                .collect();
+            if let Err(e) = git(&dir, &args, deadline, None).await {
+                // Nothing newer than the previous commit: the upstream went back in time.
+                if !e.message.contains("no commits selected") {
+                    return Err(e);
+                }
+                git(&dir, &depth_one, deadline, None).await?;
+            }
+        }
+        None => {
+            git(&dir, &depth_one, deadline, None).await?;
+            descends_unknown = true;
+        }
+    }
     let commit_hex = git(&dir, &["rev-parse", "--verify", "FETCH_HEAD^{commit}"], deadline, None).await?;
     let commit: ObjectId = String::from_utf8_lossy(&commit_hex)
         .trim()
@@ -306,22 +361,19 @@ pub async fn fetch_tree(
             data,
         });
     }
-    Ok(Fetched { commit, files, skipped })
-}
-
-fn rand_suffix() -> String {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    format!("{nanos:08x}{}", COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
-}
-
-struct RemoveOnDrop(std::path::PathBuf);
-
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+    let descends = match (&previous, descends_unknown) {
+        (Some(p), false) if *p != commit.to_hex() => {
+            Some(git_ok(&dir, &["merge-base", "--is-ancestor", p, &commit.to_hex()], deadline).await?)
+        }
+        (Some(_), false) => Some(true),
+        _ => None,
+    };
+    Ok(Fetched {
+        commit,
+        descends,
+        files,
+        skipped,
+    })
 }
 
 #[cfg(test)]

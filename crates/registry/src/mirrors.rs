@@ -265,22 +265,51 @@ impl Registry {
     /// `POST /v1/plugins/{slug}/refresh`: a pull now, in the background.
     pub async fn refresh_mirror(&self, actor: &Actor, slug: &str) -> Result<Job> {
         actor.require(Role::Admin)?;
+        let plugin = self.mirror_row(actor, slug).await?;
+        if let Some(m) = self.store().mirror(actor.tenant, plugin.id).await?
+            && let Some(reason) = m.held
+        {
+            return Err(RegistryError::Conflict(format!(
+                "plugin `{slug}` is held ({reason}): accept the upstream first (`skill-pool plugin accept {slug}`)"
+            )));
+        }
+        self.queue_pull(actor, &plugin, false).await
+    }
+
+    /// `POST /v1/plugins/{slug}/accept`: follows an upstream whose history was rewritten (the hold
+    /// is lifted and the next pull serves the upstream as it is now), in the background.
+    pub async fn accept_mirror(&self, actor: &Actor, slug: &str) -> Result<Job> {
+        actor.require(Role::Admin)?;
+        let plugin = self.mirror_row(actor, slug).await?;
+        self.queue_pull(actor, &plugin, true).await
+    }
+
+    async fn mirror_row(&self, actor: &Actor, slug: &str) -> Result<skill_pool_store::plugins::PluginRow> {
         let plugin = self.plugin_row(actor.tenant, slug).await?;
         if plugin.mode != SourcingMode::Mirror {
             return Err(RegistryError::Conflict(format!(
-                "plugin `{slug}` is {}: only mirrors are refreshed",
+                "plugin `{slug}` is {}: only mirrors are pulled",
                 plugin.mode.as_str()
             )));
         }
-        let (plugin, slug) = (&plugin, &slug);
+        Ok(plugin)
+    }
+
+    async fn queue_pull(&self, actor: &Actor, plugin: &skill_pool_store::plugins::PluginRow, accept: bool) -> Result<Job> {
         let job = with_retry(|| async move {
             let mut tx = self.store().write().await?;
-            let job = tx.insert_job(actor.tenant, "mirror.pull", slug, &actor.audit_name()).await?;
+            if accept {
+                tx.mirror_due_now(actor.tenant, plugin.id, true).await?;
+            }
+            let job = tx
+                .insert_job(actor.tenant, "mirror.pull", &plugin.slug, &actor.audit_name())
+                .await?;
+            let action = if accept { "plugin.accept" } else { "plugin.refresh" };
             crate::audit::record(
                 &mut tx,
                 actor,
-                "plugin.refresh",
-                &format!("plugin:{slug}"),
+                action,
+                &format!("plugin:{}", plugin.slug),
                 serde_json::json!({"job": job.id}),
             )
             .await?;
@@ -398,6 +427,10 @@ impl Registry {
         let result = self.pull_once(&actor, &plugin.slug, &mirror).await;
         let settings = &self.config().mirror;
         let now = now_ms();
+        let held = match &result {
+            Err(e) if e.class == "force_push" => Some(e.message.clone()),
+            _ => None,
+        };
         let (commit, error, failures, next) = match &result {
             Ok(commit) => (Some(commit.clone()), None, 0, now + mirror.refresh_secs * 1000),
             Err(e) => {
@@ -418,7 +451,7 @@ impl Registry {
                 &PullOutcome {
                     upstream_commit: commit.as_deref(),
                     error: error.as_deref(),
-                    held: None,
+                    held: held.as_deref(),
                     failures,
                     next_pull_at: next,
                 },
@@ -455,17 +488,39 @@ impl Registry {
             timeout: settings.timeout,
             max_bytes: settings.max_bytes,
         };
-        let scratch = self.config().data_dir.join("tmp");
-        let fetched = fetch_tree(&mirror.url, mirror.git_ref.as_deref(), mirror.path.as_deref(), &scratch, &limits)
-            .await
-            .map_err(|e| {
-                let class = match e.class {
-                    FetchClass::Network => "network",
-                    other => other.as_str(),
-                };
-                pull_error(class, e.message)
-            })?;
+        let cache = self
+            .config()
+            .data_dir
+            .join("mirrors")
+            .join(mirror.tenant_id.get().to_string())
+            .join(format!("{}.git", mirror.plugin_id.get()));
+        let fetched = fetch_tree(
+            &mirror.url,
+            mirror.git_ref.as_deref(),
+            mirror.path.as_deref(),
+            &cache,
+            mirror.upstream_commit.as_deref(),
+            &limits,
+        )
+        .await
+        .map_err(|e| {
+            let class = match e.class {
+                FetchClass::Network => "network",
+                other => other.as_str(),
+            };
+            pull_error(class, e.message)
+        })?;
         let upstream = fetched.commit.to_hex();
+        if fetched.descends == Some(false) {
+            return Err(pull_error(
+                "force_push",
+                format!(
+                    "the upstream history was rewritten: {} does not descend from {}, the commit served so far; accept it with `skill-pool plugin accept {slug}`",
+                    &upstream[..12],
+                    mirror.upstream_commit.as_deref().map_or("?", |c| &c[..12.min(c.len())])
+                ),
+            ));
+        }
         let files: Vec<UploadFile> = fetched
             .files
             .into_iter()

@@ -358,8 +358,32 @@ async fn the_cli_imports_a_mirror_and_shows_its_status() {
     assert!(out.contains("warning   the last pull failed (network)"), "{out}");
     assert!(out.contains("version   1.0.0"), "{out}");
 
-    // A tree over the size cap, then an upstream that disappeared: classified, 1.0.0 still served.
+    // A force-push is not followed: the mirror is held until an admin accepts it.
     up.set_fault(Fault::None);
+    write(&work, "README.md", b"rewritten history\n", false);
+    git(&["add", "-A"], Some(&work));
+    git(&["commit", "-q", "--amend", "-m", "rewritten 1.0.0"], Some(&work));
+    git(&["push", "-q", "--force", "origin", "main"], Some(&work));
+    let (code, _, err) = run(&["plugin", "refresh", "tool", "--wait"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("force_push"), "{err}");
+    let (_, out, _) = run(&["plugin", "show", "tool"]);
+    assert!(out.contains("held      the upstream history was rewritten"), "{out}");
+    let (code, _, err) = run(&["plugin", "refresh", "tool"]);
+    assert_eq!(code, Some(1), "a held mirror is not refreshed: {err}");
+    assert!(err.contains("accept"), "{err}");
+    let (code, out, err) = run(&["plugin", "accept", "tool", "--wait"]);
+    // The rewritten commit keeps version 1.0.0 with other content: Claude Code would never
+    // update to it, so it is refused as a version conflict, and 1.0.0 keeps serving.
+    assert_eq!(code, Some(1), "{out}\n{err}");
+    assert!(err.contains("invalid_plugin") && err.contains("bump"), "{err}");
+    plugin(&work, "1.0.1");
+    up.commit_and_push(&work, "1.0.1", false);
+    let (code, out, err) = run(&["plugin", "refresh", "tool", "--wait"]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(out.contains("mirrored plugin tool 1.0.1"), "{out}");
+
+    // A tree over the size cap, then an upstream that disappeared: classified, 1.0.1 still served.
     write(&work, "assets/big.bin", &vec![7u8; 100 << 10], false);
     up.commit_and_push(&work, "big", false);
     let (code, _, err) = run(&["plugin", "refresh", "tool", "--wait"]);
@@ -370,7 +394,7 @@ async fn the_cli_imports_a_mirror_and_shows_its_status() {
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("not_found"), "{err}");
     let (_, p) = s.get_json(&format!("{}/v1/plugins/tool", t.root), &t.member).await;
-    assert_eq!(version_of(&p), "1.0.0");
+    assert_eq!(version_of(&p), "1.0.1");
     assert_eq!(p["mirror"]["last_error"]["class"], "not_found", "{p}");
     let (_tmp, clone) = clone_served(p["git_url"].as_str().unwrap());
     assert!(clone.join("bin/run.sh").is_file(), "the last good copy is still served");

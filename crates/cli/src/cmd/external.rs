@@ -232,6 +232,13 @@ pub async fn refresh_mirror(cli: &Cli, slug: &str, wait: bool, json: bool) -> Ou
     finish(&client, accepted, wait, json).await
 }
 
+pub async fn accept_mirror(cli: &Cli, slug: &str, wait: bool, json: bool) -> Outcome {
+    let client = client(cli)?;
+    let accepted = client.accept_mirror(slug).await?;
+    eprintln!("following the rewritten upstream of `{slug}` (job {})", accepted.job.id);
+    finish(&client, accepted, wait, json).await
+}
+
 /// Prints the job, or with `wait` follows it until it ends (at most 30 minutes).
 async fn finish(client: &skill_pool_client::Client, accepted: JobAccepted, wait: bool, json: bool) -> Outcome {
     if !wait {

@@ -49,6 +49,15 @@ pub enum PluginCommand {
     ImportCatalogue(super::external::ImportCatalogueArgs),
     /// Mirror a plugin from an upstream git repository: skill-pool pulls it on a schedule and serves it.
     Import(super::external::ImportArgs),
+    /// Follow a held mirror whose upstream history was rewritten (a force-push), and pull it now.
+    Accept {
+        slug: String,
+        /// Wait for the pull to end, showing its progress.
+        #[arg(long)]
+        wait: bool,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
     /// Pull a mirrored plugin now.
     Refresh {
         slug: String,
@@ -76,6 +85,7 @@ pub async fn run(cli: &Cli, command: &PluginCommand) -> Outcome {
         PluginCommand::ImportCatalogue(a) => super::external::import_catalogue(cli, a).await,
         PluginCommand::Import(a) => super::external::import_mirror(cli, a).await,
         PluginCommand::Refresh { slug, wait, json } => super::external::refresh_mirror(cli, slug, *wait, json.json).await,
+        PluginCommand::Accept { slug, wait, json } => super::external::accept_mirror(cli, slug, *wait, json.json).await,
         PluginCommand::List(f) => {
             let plugins = client(cli)?.list_plugins().await?;
             if f.json {

@@ -228,6 +228,13 @@ pub async fn refresh_mirror(State(state): State<AppState>, caller: Caller, Path(
     Ok((StatusCode::ACCEPTED, axum::Json(JobAccepted { plugin: slug, job })).into_response())
 }
 
+#[utoipa::path(post, path = "/v1/plugins/{slug}/accept", tag = "plugins", params(("slug" = String, Path)),
+    responses((status = 202, body = JobAccepted, description = "the hold is lifted; the pull serves the upstream as it is now")))]
+pub async fn accept_mirror(State(state): State<AppState>, caller: Caller, Path(slug): Path<String>) -> Result<Response, ApiError> {
+    let job = state.registry.accept_mirror(&caller.actor, &slug).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(JobAccepted { plugin: slug, job })).into_response())
+}
+
 #[utoipa::path(get, path = "/v1/jobs/{id}", tag = "jobs", params(("id" = i64, Path)), responses((status = 200, body = Job)))]
 pub async fn job(State(state): State<AppState>, caller: Caller, Path(id): Path<i64>) -> Result<axum::Json<Job>, ApiError> {
     Ok(axum::Json(state.registry.job(&caller.actor, id).await?))
