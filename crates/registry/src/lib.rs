@@ -52,8 +52,10 @@ struct Inner {
     verified_repos: Mutex<HashMap<PluginId, String>>,
     catalogues: catalogue::CatalogueCache,
     tenants: tenants::TenantCache,
-    /// Mirrors being pulled now (one pull per mirror at a time).
-    pulls: Mutex<std::collections::HashSet<PluginId>>,
+    /// Pulls queued or running per mirror in this process (the worker adds none while one is).
+    pulls: Mutex<HashMap<PluginId, usize>>,
+    /// One pull of a mirror at a time.
+    pull_locks: Mutex<HashMap<PluginId, Arc<tokio::sync::Mutex<()>>>>,
     /// At most `mirror.concurrency` pulls at once.
     pull_slots: tokio::sync::Semaphore,
 }
@@ -69,7 +71,8 @@ impl Registry {
                 verified_repos: Mutex::new(HashMap::new()),
                 catalogues: catalogue::CatalogueCache::default(),
                 tenants: tenants::TenantCache::default(),
-                pulls: Mutex::new(Default::default()),
+                pulls: Mutex::new(HashMap::new()),
+                pull_locks: Mutex::new(HashMap::new()),
                 pull_slots: tokio::sync::Semaphore::new(pull_slots),
             }),
         }

@@ -370,26 +370,40 @@ impl Registry {
         Ok(queued)
     }
 
+    /// Whether a pull of this mirror is queued or running in this process.
     fn pull_running(&self, plugin_id: PluginId) -> bool {
-        self.inner.pulls.lock().unwrap_or_else(|p| p.into_inner()).contains(&plugin_id)
+        self.inner
+            .pulls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&plugin_id)
+            .is_some_and(|n| *n > 0)
     }
 
     /// Runs one pull job in the background (one pull per mirror at a time; at most the
     /// configured number at once).
     fn spawn_pull(&self, tenant: TenantId, plugin_id: PluginId, job_id: i64) {
         let registry = self.clone();
+        *self
+            .inner
+            .pulls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(plugin_id)
+            .or_insert(0) += 1;
+        let serial = self.pull_lock(plugin_id);
         tokio::spawn(async move {
+            // One pull of a mirror at a time (a manual refresh waits for the worker's pull and
+            // then makes its own), at most the configured number of pulls at once.
+            let _serial = serial.lock().await;
             let _permit = registry.inner.pull_slots.acquire().await;
-            let fresh = registry.inner.pulls.lock().unwrap_or_else(|p| p.into_inner()).insert(plugin_id);
-            if !fresh {
-                let _ = registry.finish_job(job_id, Some("another pull of this mirror was running")).await;
-                return;
-            }
             if let Err(e) = registry.start_job(job_id).await {
                 tracing::warn!(error = %e, job = job_id, "could not mark the job running");
             }
             let outcome = registry.pull(tenant, plugin_id, job_id).await;
-            registry.inner.pulls.lock().unwrap_or_else(|p| p.into_inner()).remove(&plugin_id);
+            if let Some(n) = registry.inner.pulls.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&plugin_id) {
+                *n = n.saturating_sub(1);
+            }
             let error = match &outcome {
                 Ok(()) => None,
                 Err(e) => Some(e.to_string()),
@@ -398,6 +412,11 @@ impl Registry {
                 tracing::warn!(error = %e, job = job_id, "could not record the job's end");
             }
         });
+    }
+
+    fn pull_lock(&self, plugin_id: PluginId) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.inner.pull_locks.lock().unwrap_or_else(|p| p.into_inner());
+        locks.entry(plugin_id).or_default().clone()
     }
 
     async fn start_job(&self, id: i64) -> Result<()> {

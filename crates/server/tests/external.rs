@@ -15,13 +15,7 @@ use skill_pool_store::both_backends;
 use skill_pool_store::testing::TestDb;
 
 async fn post_json(s: &TestServer, t: &TestTenant, path: &str, body: &Value) -> (StatusCode, Value) {
-    s.post_bytes(
-        &format!("{}{path}", t.root),
-        &t.admin,
-        "application/json",
-        body.to_string().into_bytes(),
-    )
-    .await
+    s.post_json(&format!("{}{path}", t.root), &t.admin, body).await
 }
 
 /// The served catalogue: (ETag, parsed body, raw bytes).

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::claude::Claude;
-use common::server::{TestServer, TestTenant};
+use common::server::{TestServer, TestTenant, tree};
 use common::upstream::{Fault, Upstream, git};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -50,39 +50,8 @@ fn plugin(work: &Path, version: &str) {
     write(work, "bin/run.sh", format!("#!/bin/sh\necho {version}\n").as_bytes(), true);
 }
 
-/// Every file below `dir` but `.git`: path → (executable, bytes).
-fn tree(dir: &Path) -> std::collections::BTreeMap<String, (bool, Vec<u8>)> {
-    fn walk(root: &Path, dir: &Path, out: &mut std::collections::BTreeMap<String, (bool, Vec<u8>)>) {
-        for e in std::fs::read_dir(dir).unwrap().flatten() {
-            let p = e.path();
-            if p.file_name().is_some_and(|n| n == ".git" || n == ".in_use" || n == ".orphaned_at") {
-                continue;
-            }
-            if p.is_dir() {
-                walk(root, &p, out);
-            } else {
-                use std::os::unix::fs::PermissionsExt;
-                let exec = std::fs::metadata(&p).unwrap().permissions().mode() & 0o111 != 0;
-                out.insert(
-                    p.strip_prefix(root).unwrap().display().to_string(),
-                    (exec, std::fs::read(&p).unwrap()),
-                );
-            }
-        }
-    }
-    let mut out = std::collections::BTreeMap::new();
-    walk(dir, dir, &mut out);
-    out
-}
-
 async fn post(s: &TestServer, t: &TestTenant, path: &str, body: &Value) -> (StatusCode, Value) {
-    s.post_bytes(
-        &format!("{}{path}", t.root),
-        &t.admin,
-        "application/json",
-        body.to_string().into_bytes(),
-    )
-    .await
+    s.post_json(&format!("{}{path}", t.root), &t.admin, body).await
 }
 
 /// Polls `GET /v1/jobs/{id}` until the job ends (at most 60 s).

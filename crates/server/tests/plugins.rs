@@ -9,7 +9,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::server::{TestServer, TestTenant, skill_md, tar_gz};
+use common::server::{TestServer, TestTenant, skill_md, tar_gz, tree};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use skill_pool_store::both_backends;
@@ -110,31 +110,6 @@ fn git(args: &[&str], cwd: Option<&Path>) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-/// Every file below `dir` (not `.git`): path → (executable, bytes).
-fn tree(dir: &Path) -> std::collections::BTreeMap<String, (bool, Vec<u8>)> {
-    let mut out = std::collections::BTreeMap::new();
-    fn walk(root: &Path, dir: &Path, out: &mut std::collections::BTreeMap<String, (bool, Vec<u8>)>) {
-        for e in std::fs::read_dir(dir).unwrap().flatten() {
-            let p = e.path();
-            if p.file_name().is_some_and(|n| n == ".git") {
-                continue;
-            }
-            if p.is_dir() {
-                walk(root, &p, out);
-            } else {
-                use std::os::unix::fs::PermissionsExt;
-                let exec = std::fs::metadata(&p).unwrap().permissions().mode() & 0o111 != 0;
-                out.insert(
-                    p.strip_prefix(root).unwrap().display().to_string(),
-                    (exec, std::fs::read(&p).unwrap()),
-                );
-            }
-        }
-    }
-    walk(dir, dir, &mut out);
-    out
 }
 
 fn clone(url: &str, extra: &[&str], protocol: &str) -> (tempfile::TempDir, PathBuf) {

@@ -112,16 +112,19 @@ pub trait PieceReads: Db {
         Ok(query.fetch_all(self.executor()).await?)
     }
 
-    /// The files of a piece version of this tenant (also one inserted in this transaction), by path.
+    /// The files of a piece version of this tenant (also one inserted in this transaction), by
+    /// path in byte order (sorted here, not by the database's collation, so both backends agree).
     async fn piece_files(&mut self, tenant: TenantId, version_id: PieceVersionId) -> Result<Vec<FileRow>> {
-        Ok(sqlx::query_as(
+        let mut files: Vec<FileRow> = sqlx::query_as(
             "SELECT f.path, f.mode, f.size, f.sha256, f.git_oid FROM piece_files f \
              JOIN piece_versions pv ON pv.id = f.version_id WHERE pv.tenant_id = $1 AND f.version_id = $2 ORDER BY f.path",
         )
         .bind(tenant.0)
         .bind(version_id.0)
         .fetch_all(self.executor())
-        .await?)
+        .await?;
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(files)
     }
 
     /// Slugs of plugins whose served version pins another version of this piece than `current_version_id`.

@@ -144,16 +144,18 @@ pub trait PluginReads: Db {
         .await?)
     }
 
-    /// The plugin's own files of a version (not its pieces' files), by path.
+    /// The plugin's own files of a version (not its pieces' files), by path in byte order.
     async fn plugin_version_files(&mut self, tenant: TenantId, version_id: i64) -> Result<Vec<FileRow>> {
-        Ok(sqlx::query_as(
+        let mut files: Vec<FileRow> = sqlx::query_as(
             "SELECT f.path, f.mode, f.size, f.sha256, f.git_oid FROM plugin_version_files f \
              JOIN plugin_versions v ON v.id = f.plugin_version_id WHERE v.tenant_id = $1 AND v.id = $2 ORDER BY f.path",
         )
         .bind(tenant.0)
         .bind(version_id)
         .fetch_all(self.executor())
-        .await?)
+        .await?;
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(files)
     }
 
     /// The whole tree of a version, sorted by path: its own files and its pinned pieces' files

@@ -122,6 +122,11 @@ impl TestServer {
         (status, res.json().await.unwrap_or(serde_json::Value::Null))
     }
 
+    /// POST a JSON value with a token; answers the status and JSON body.
+    pub async fn post_json(&self, url: &str, token: &str, body: &serde_json::Value) -> (reqwest::StatusCode, serde_json::Value) {
+        self.post_bytes(url, token, "application/json", body.to_string().into_bytes()).await
+    }
+
     /// POST a body of the given content type with a token; answers the status and JSON body.
     pub async fn post_bytes(&self, url: &str, token: &str, content_type: &str, body: Vec<u8>) -> (reqwest::StatusCode, serde_json::Value) {
         let res = self
@@ -214,4 +219,29 @@ pub fn count_files(dir: &Path) -> usize {
     let mut n = 0;
     walk(dir, &mut n);
     n
+}
+
+/// Every file below `dir` but `.git` and Claude Code's own markers: path → (executable, bytes).
+pub fn tree(dir: &Path) -> std::collections::BTreeMap<String, (bool, Vec<u8>)> {
+    fn walk(root: &Path, dir: &Path, out: &mut std::collections::BTreeMap<String, (bool, Vec<u8>)>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            if p.file_name().is_some_and(|n| n == ".git" || n == ".in_use" || n == ".orphaned_at") {
+                continue;
+            }
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else {
+                use std::os::unix::fs::PermissionsExt;
+                let exec = std::fs::metadata(&p).unwrap().permissions().mode() & 0o111 != 0;
+                out.insert(
+                    p.strip_prefix(root).unwrap().display().to_string(),
+                    (exec, std::fs::read(&p).unwrap()),
+                );
+            }
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
 }
