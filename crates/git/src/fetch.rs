@@ -214,6 +214,11 @@ const FETCH_CONFIG: &[&str] = &[
     "credential.helper=",
     "-c",
     "credential.interactive=false",
+    // The cache keeps what it fetched (the served commit must stay to compare with).
+    "-c",
+    "gc.auto=0",
+    "-c",
+    "maintenance.auto=false",
 ];
 
 /// Fetches `git_ref` (the upstream's default branch when `None`) of `url` into the mirror's
@@ -228,6 +233,7 @@ pub async fn fetch_tree(
     subdir: Option<&str>,
     cache: &Path,
     previous: Option<&str>,
+    pins: &[String],
     limits: &FetchLimits,
 ) -> Result<Fetched, FetchError> {
     if !(url.starts_with("https://") || url.starts_with("http://")) {
@@ -263,7 +269,18 @@ pub async fn fetch_tree(
         }
         None => None,
     };
-    let depth_one: Vec<&str> = FETCH_CONFIG
+    // Keep the previous commit reachable in the cache, whatever git does with FETCH_HEAD.
+    if let Some(p) = &previous {
+        git(&dir, &["update-ref", "refs/skill-pool/served", p], deadline, None).await?;
+    }
+    // Connect to the addresses the caller checked, not to a second DNS answer.
+    let resolve: Vec<String> = pins.iter().map(|p| format!("http.curloptResolve={p}")).collect();
+    let mut config: Vec<&str> = FETCH_CONFIG.to_vec();
+    for r in &resolve {
+        config.push("-c");
+        config.push(r);
+    }
+    let depth_one: Vec<&str> = config
         .iter()
         .copied()
         .chain(["fetch", "--depth", "1", "--no-tags", "--quiet", "--", url, refspec])
@@ -272,16 +289,16 @@ pub async fn fetch_tree(
     match &since {
         Some(t) => {
             let shallow_since = format!("--shallow-since={t}");
-            let args: Vec<&str> = FETCH_CONFIG
+            let args: Vec<&str> = config
                 .iter()
                 .copied()
                 .chain(["fetch", &shallow_since, "--no-tags", "--quiet", "--", url, refspec])
                 .collect();
             if let Err(e) = git(&dir, &args, deadline, None).await {
-                // Nothing newer than the previous commit: the upstream went back in time.
-                if !e.message.contains("no commits selected") {
-                    return Err(e);
-                }
+                // Nothing newer than the previous commit (the upstream went back in time), or the
+                // server refused the deepening: one commit deep, then compare. A real network
+                // failure fails this fetch too.
+                tracing::debug!(error = %e, "fetch since the served commit failed; fetching one commit deep");
                 git(&dir, &depth_one, deadline, None).await?;
             }
         }

@@ -65,6 +65,9 @@ pub fn parse_interval(s: &str) -> std::result::Result<i64, String> {
         other => return Err(format!("`{other}` is not a unit: use s, m, h or d")),
     };
     let secs = n.saturating_mul(mult);
+    if secs > 366 * 86400 {
+        return Err("the refresh interval may be at most a year".into());
+    }
     if secs < MIN_REFRESH_SECS {
         return Err(format!("the refresh interval must be at least {MIN_REFRESH_SECS} s"));
     }
@@ -84,6 +87,9 @@ fn is_internal(ip: IpAddr) -> bool {
                 || v4.is_multicast()
                 || v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64 // carrier-grade NAT
                 || v4.octets()[0] == 0
+                || v4.octets()[0] >= 240 // reserved
+                || v4.octets()[0..3] == [192, 0, 0] // IETF protocol assignments
+                || v4.octets()[0] == 198 && (v4.octets()[1] & 0xfe) == 18 // benchmarking
         }
         IpAddr::V6(v6) => {
             v6.is_loopback()
@@ -91,7 +97,16 @@ fn is_internal(ip: IpAddr) -> bool {
                 || v6.is_multicast()
                 || (v6.segments()[0] & 0xfe00) == 0xfc00 // unique local
                 || (v6.segments()[0] & 0xffc0) == 0xfe80 // link local
-                || v6.to_ipv4_mapped().is_some_and(|v4| is_internal(IpAddr::V4(v4)))
+                || (v6.segments()[0] & 0xffc0) == 0xfec0 // site local
+                || v6.to_ipv4().is_some_and(|v4| is_internal(IpAddr::V4(v4))) // mapped and compatible
+                || v6.segments()[0..6] == [0x64, 0xff9b, 0, 0, 0, 0] // NAT64
+                || v6.segments()[0] == 0x2002 // 6to4: the embedded address is checked below
+                    && is_internal(IpAddr::V4(std::net::Ipv4Addr::new(
+                        (v6.segments()[1] >> 8) as u8,
+                        v6.segments()[1] as u8,
+                        (v6.segments()[2] >> 8) as u8,
+                        v6.segments()[2] as u8,
+                    )))
         }
     }
 }
@@ -111,10 +126,16 @@ fn allowed(rules: &[String], host: &str, ip: IpAddr) -> bool {
 
 /// The SSRF guard: the URL's host, resolved, must be a public address (or allowed). Checked
 /// again before every pull, as DNS may change; git follows no redirect.
-pub(crate) async fn check_reachable(url: &str, rules: &[String]) -> std::result::Result<(), String> {
+pub(crate) async fn check_reachable(url: &str, rules: &[String]) -> std::result::Result<Vec<String>, String> {
+    if url.contains('\\') {
+        return Err(format!("`{url}`: a backslash in a URL is read differently by different parsers"));
+    }
     let parsed = url::Url::parse(url).map_err(|e| format!("`{url}` is not a URL: {e}"))?;
     if !matches!(parsed.scheme(), "https" | "http") {
         return Err(format!("`{url}`: mirrors fetch over https:// or http:// only"));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err("credentials in the URL are not accepted: they would be shown to every member and kept in the audit log".into());
     }
     let host = parsed
         .host_str()
@@ -122,10 +143,12 @@ pub(crate) async fn check_reachable(url: &str, rules: &[String]) -> std::result:
         .trim_matches(['[', ']'])
         .to_string();
     let port = parsed.port_or_known_default().unwrap_or(443);
-    let addrs: Vec<IpAddr> = match host.parse::<IpAddr>() {
-        Ok(ip) => vec![ip],
-        Err(_) => tokio::net::lookup_host((host.as_str(), port))
+    let literal = host.parse::<IpAddr>().ok();
+    let addrs: Vec<IpAddr> = match literal {
+        Some(ip) => vec![ip],
+        None => tokio::time::timeout(std::time::Duration::from_secs(10), tokio::net::lookup_host((host.as_str(), port)))
             .await
+            .map_err(|_| format!("resolving `{host}` took longer than 10 s"))?
             .map_err(|e| format!("cannot resolve `{host}`: {e}"))?
             .map(|a| a.ip())
             .collect(),
@@ -133,14 +156,27 @@ pub(crate) async fn check_reachable(url: &str, rules: &[String]) -> std::result:
     if addrs.is_empty() {
         return Err(format!("`{host}` resolves to no address"));
     }
-    for ip in addrs {
-        if is_internal(ip) && !allowed(rules, &host, ip) {
+    for ip in &addrs {
+        if is_internal(*ip) && !allowed(rules, &host, *ip) {
             return Err(format!(
                 "`{host}` resolves to {ip}, a private, loopback, link-local or metadata address: list it in SKILL_POOL_MIRROR_ALLOWED_HOSTS to mirror from it"
             ));
         }
     }
-    Ok(())
+    // The fetch connects to exactly the addresses checked here (no second resolution that a
+    // rebinding DNS server could answer differently): `HOST:PORT:ADDR,…` for curl.
+    if literal.is_some() {
+        return Ok(Vec::new());
+    }
+    let list = addrs
+        .iter()
+        .map(|ip| match ip {
+            IpAddr::V6(v6) => format!("[{v6}]"),
+            IpAddr::V4(v4) => v4.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(",");
+    Ok(vec![format!("{host}:{port}:{list}")])
 }
 
 /// The plugin name a mirror gets when none is given: the folder, else the repository name.
@@ -212,6 +248,16 @@ impl Registry {
         check_reachable(&url, &self.config().mirror.allowed_hosts)
             .await
             .map_err(|e| RegistryError::bad_request(e).with_field("url"))?;
+        // What is stored (and fetched) is the URL as parsed, so the guard and git read the same one.
+        let url = url::Url::parse(&url).map(|u| u.to_string()).unwrap_or(url);
+        let req = ImportMirror {
+            path: req
+                .path
+                .as_deref()
+                .map(|p| p.trim_start_matches("./").trim_matches('/').to_string())
+                .filter(|p| !p.is_empty()),
+            ..req
+        };
         let slug_text = match req.slug.clone().or_else(|| default_slug(&url, req.path.as_deref())) {
             Some(s) => s,
             None => return Err(RegistryError::bad_request("name the mirror: pass `slug`").with_field("slug")),
@@ -281,6 +327,12 @@ impl Registry {
     pub async fn accept_mirror(&self, actor: &Actor, slug: &str) -> Result<Job> {
         actor.require(Role::Admin)?;
         let plugin = self.mirror_row(actor, slug).await?;
+        let held = self.store().mirror(actor.tenant, plugin.id).await?.and_then(|m| m.held);
+        if held.is_none() {
+            return Err(RegistryError::Conflict(format!(
+                "plugin `{slug}` is not held: there is nothing to accept"
+            )));
+        }
         self.queue_pull(actor, &plugin, true).await
     }
 
@@ -352,6 +404,19 @@ impl Registry {
         let mut queued = 0;
         for m in due {
             if self.pull_running(m.plugin_id) {
+                continue;
+            }
+            // Claimed in the database, so that of several servers on one database only one
+            // queues this pull; the pull sets the real next time when it ends.
+            let now = now_ms();
+            let until = now + (self.config().mirror.timeout.as_millis() as i64) + 60_000;
+            let claimed = {
+                let mut tx = self.store().write().await?;
+                let claimed = tx.claim_due_mirror(m.tenant_id, m.plugin_id, now, until).await?;
+                tx.commit().await?;
+                claimed
+            };
+            if !claimed {
                 continue;
             }
             let Some(plugin) = self.store().plugin_by_id(m.tenant_id, m.plugin_id).await? else {
@@ -451,14 +516,19 @@ impl Registry {
             _ => None,
         };
         let (commit, error, failures, next) = match &result {
-            Ok(commit) => (Some(commit.clone()), None, 0, now + mirror.refresh_secs * 1000),
+            Ok(commit) => (
+                Some(commit.clone()),
+                None,
+                0,
+                now.saturating_add(mirror.refresh_secs.saturating_mul(1000)),
+            ),
             Err(e) => {
                 let failures = mirror.failures + 1;
                 // Exponential back-off from the tick, capped: a broken upstream sees a handful of
                 // attempts, never one per tick.
                 let base = settings.tick.as_millis().max(1000) as i64;
-                let cap = (mirror.refresh_secs * 1000).max(3_600_000);
-                let delay = base.saturating_mul(1i64 << failures.min(20)).min(cap);
+                let cap = mirror.refresh_secs.saturating_mul(1000).max(3_600_000);
+                let delay = base.saturating_mul(1i64 << (failures - 1).clamp(0, 20)).min(cap);
                 (None, Some(serde_json::to_string(e).unwrap_or_default()), failures, now + delay)
             }
         };
@@ -500,7 +570,7 @@ impl Registry {
     /// Fetches and publishes; the upstream commit on success.
     async fn pull_once(&self, actor: &Actor, slug: &str, mirror: &MirrorRow) -> std::result::Result<String, MirrorError> {
         let settings = &self.config().mirror;
-        check_reachable(&mirror.url, &settings.allowed_hosts)
+        let pins = check_reachable(&mirror.url, &settings.allowed_hosts)
             .await
             .map_err(|e| pull_error("network", e))?;
         let limits = FetchLimits {
@@ -519,15 +589,16 @@ impl Registry {
             mirror.path.as_deref(),
             &cache,
             mirror.upstream_commit.as_deref(),
+            &pins,
             &limits,
         )
         .await
         .map_err(|e| {
-            let class = match e.class {
-                FetchClass::Network => "network",
-                other => other.as_str(),
-            };
-            pull_error(class, e.message)
+            if matches!(e.class, FetchClass::Timeout | FetchClass::Signal) {
+                // A killed git may leave lock files behind: start the cache afresh.
+                let _ = std::fs::remove_dir_all(&cache);
+            }
+            pull_error(e.class.as_str(), e.message)
         })?;
         let upstream = fetched.commit.to_hex();
         if fetched.descends == Some(false) {
@@ -555,7 +626,7 @@ impl Registry {
                 data: f.data,
             })
             .collect();
-        match self.publish_mirror_tree(actor, slug, files).await {
+        match self.publish_mirror_tree(actor, slug, mirror.plugin_id, files).await {
             Ok(_) => Ok(upstream),
             Err(e) => {
                 let class = match e.code() {

@@ -130,6 +130,14 @@ impl Registry {
             .remove(&plugin_id);
         let path = self.repo_path(tenant, plugin_id);
         let _ = tokio::fs::remove_file(path.with_extension("lock")).await;
+        // A mirror's cache of its upstream.
+        let cache = self
+            .config()
+            .data_dir
+            .join("mirrors")
+            .join(tenant.get().to_string())
+            .join(format!("{}.git", plugin_id.get()));
+        let _ = tokio::fs::remove_dir_all(&cache).await;
         if let Err(e) = tokio::fs::remove_dir_all(&path).await
             && e.kind() != std::io::ErrorKind::NotFound
         {

@@ -251,6 +251,10 @@ async fn the_ssrf_guard_refuses_internal_addresses() {
         "file:///etc/passwd",
         "git://example.com/x.git",
         "https://example.com/x.git --upload-pack=touch",
+        "https://user:secret@example.com/x.git",
+        "http://a.example\\@127.0.0.1/x.git",
+        "http://[::ffff:127.0.0.1]/x.git",
+        "http://[64:ff9b::a9fe:a9fe]/x.git",
     ] {
         let (st, b) = post(&s, &t, "/v1/plugins/import", &json!({"url": url})).await;
         assert_eq!(st, StatusCode::BAD_REQUEST, "{url}: {b}");

@@ -149,6 +149,19 @@ impl Tx {
         Ok(())
     }
 
+    /// Claims a due mirror for one pull: moves its next pull to `until` if it is still due at
+    /// `now`. False when another process claimed it first (one pull per due mirror, across processes).
+    pub async fn claim_due_mirror(&mut self, tenant: TenantId, plugin_id: PluginId, now: i64, until: i64) -> Result<bool> {
+        let done = sqlx::query("UPDATE mirrors SET next_pull_at = $1 WHERE tenant_id = $2 AND plugin_id = $3 AND next_pull_at <= $4")
+            .bind(until)
+            .bind(tenant.0)
+            .bind(plugin_id.0)
+            .bind(now)
+            .execute(self.conn())
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Makes a mirror due now (a manual refresh, or an accepted hold).
     pub async fn mirror_due_now(&mut self, tenant: TenantId, plugin_id: PluginId, clear_hold: bool) -> Result<()> {
         let sql = if clear_hold {

@@ -142,7 +142,13 @@ impl Registry {
     /// checks of an upload (paths, links, limits) and of a folder publish (plugin.json, lenient
     /// frontmatter); every file stays a file of the plugin (an upstream's skills are not
     /// registered as this tenant's pieces). Version: plugin.json's, else commit-sha versioning.
-    pub(crate) async fn publish_mirror_tree(&self, actor: &Actor, slug: &str, files: Vec<UploadFile>) -> Result<PublishPluginResult> {
+    pub(crate) async fn publish_mirror_tree(
+        &self,
+        actor: &Actor,
+        slug: &str,
+        plugin_id: skill_pool_store::PluginId,
+        files: Vec<UploadFile>,
+    ) -> Result<PublishPluginResult> {
         let slug = parse_slug(slug)?;
         let tar = tokio::task::spawn_blocking(move || skill_pool_core::archive::pack_tar_gz(&files))
             .await?
@@ -176,6 +182,7 @@ impl Registry {
             mode: SourcingMode::Mirror,
             warnings,
         };
-        self.commit_draft(actor, draft, None).await
+        // The plugin the pull started for (deleted or replaced meanwhile: nothing is written).
+        self.commit_draft(actor, draft, Some(plugin_id)).await
     }
 }
