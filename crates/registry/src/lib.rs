@@ -11,6 +11,7 @@ pub mod error;
 pub mod mirrors;
 pub mod pieces;
 pub mod plugins;
+pub mod queue;
 pub mod repos;
 pub mod tenants;
 pub mod tokens;
@@ -54,6 +55,8 @@ struct Inner {
     tenants: tenants::TenantCache,
     /// Pulls queued or running per mirror in this process (the worker adds none while one is).
     pulls: Mutex<HashMap<PluginId, usize>>,
+    /// The Redis queue, when configured (else jobs run in-process).
+    queue: Option<queue::RedisQueue>,
     /// One pull of a mirror at a time.
     pull_locks: Mutex<HashMap<PluginId, Arc<tokio::sync::Mutex<()>>>>,
     /// At most `mirror.concurrency` pulls at once.
@@ -62,6 +65,11 @@ struct Inner {
 
 impl Registry {
     pub fn new(store: Store, config: RegistryConfig) -> Registry {
+        Registry::with_queue(store, config, None)
+    }
+
+    /// As [`Registry::new`], with jobs on a shared Redis queue instead of in-process.
+    pub fn with_queue(store: Store, config: RegistryConfig, queue: Option<queue::RedisQueue>) -> Registry {
         let pull_slots = config.mirror.concurrency.max(1);
         Registry {
             inner: Arc::new(Inner {
@@ -73,6 +81,7 @@ impl Registry {
                 tenants: tenants::TenantCache::default(),
                 pulls: Mutex::new(HashMap::new()),
                 pull_locks: Mutex::new(HashMap::new()),
+                queue,
                 pull_slots: tokio::sync::Semaphore::new(pull_slots),
             }),
         }

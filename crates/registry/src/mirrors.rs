@@ -304,7 +304,7 @@ impl Registry {
             Ok((plugin.id, job))
         })
         .await?;
-        self.spawn_pull(actor.tenant, plugin_id, job.id);
+        self.dispatch_pull(actor.tenant, plugin_id, job.id).await?;
         Ok((slug.to_string(), job_view(&job)))
     }
 
@@ -369,7 +369,7 @@ impl Registry {
             Ok(job)
         })
         .await?;
-        self.spawn_pull(actor.tenant, plugin.id, job.id);
+        self.dispatch_pull(actor.tenant, plugin.id, job.id).await?;
         Ok(job_view(&job))
     }
 
@@ -387,6 +387,10 @@ impl Registry {
     /// Jobs a stopped process left unfinished are marked failed (their mirrors are pulled again
     /// by the worker when due).
     pub async fn recover_jobs(&self) -> Result<usize> {
+        if self.inner.queue.is_some() {
+            // The Redis queue hands a stopped server's jobs to another consumer.
+            return Ok(0);
+        }
         let jobs = self.store().unfinished_jobs().await?;
         for j in &jobs {
             let mut tx = self.store().write().await?;
@@ -429,7 +433,7 @@ impl Registry {
                 tx.commit().await?;
                 job
             };
-            self.spawn_pull(m.tenant_id, m.plugin_id, job.id);
+            self.dispatch_pull(m.tenant_id, m.plugin_id, job.id).await?;
             queued += 1;
         }
         Ok(queued)
@@ -443,6 +447,82 @@ impl Registry {
             .unwrap_or_else(|p| p.into_inner())
             .get(&plugin_id)
             .is_some_and(|n| *n > 0)
+    }
+
+    /// Queues a pull job: on Redis when configured, else on a task of this process.
+    async fn dispatch_pull(&self, tenant: TenantId, plugin_id: PluginId, job_id: i64) -> Result<()> {
+        match &self.inner.queue {
+            Some(q) => q.enqueue(job_id).await,
+            None => {
+                self.spawn_pull(tenant, plugin_id, job_id);
+                Ok(())
+            }
+        }
+    }
+
+    /// A job taken from the Redis queue: the mirror is locked in Redis while it is pulled, so
+    /// two servers never pull it at once.
+    pub(crate) async fn run_queued_job(&self, job_id: i64) {
+        let Some(queue) = self.inner.queue.clone() else { return };
+        let job = match self.store().job_by_id(job_id).await {
+            Ok(Some(j)) => j,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, job = job_id, "cannot read a queued job");
+                return;
+            }
+        };
+        if job.state == "done" || job.state == "failed" {
+            return;
+        }
+        let plugin = match self.store().plugin(job.tenant_id, &job.target).await {
+            Ok(Some(p)) => p,
+            _ => {
+                let _ = self.finish_job(job_id, Some("the mirror was deleted")).await;
+                return;
+            }
+        };
+        let lock = format!("mirror:{}", plugin.id.get());
+        // Short, and renewed while the pull runs: a server that dies frees the mirror quickly.
+        let ttl = Duration::from_secs(15);
+        let deadline = std::time::Instant::now() + self.config().mirror.timeout * 2 + Duration::from_secs(60);
+        loop {
+            match queue.lock(&lock, ttl).await {
+                Ok(true) => break,
+                Ok(false) if std::time::Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(500)).await,
+                Ok(false) => {
+                    let _ = self.finish_job(job_id, Some("another server kept pulling this mirror")).await;
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot lock the mirror in redis");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+        let renewer = {
+            let (queue, lock) = (queue.clone(), lock.clone());
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(ttl / 3).await;
+                    if !matches!(queue.renew(&lock, ttl).await, Ok(true)) {
+                        tracing::warn!(lock = %lock, "lost the mirror's lock while pulling");
+                    }
+                }
+            })
+        };
+        if let Err(e) = self.start_job(job_id).await {
+            tracing::warn!(error = %e, job = job_id, "could not mark the job running");
+        }
+        let outcome = self.pull(job.tenant_id, plugin.id, job_id).await;
+        renewer.abort();
+        let error = outcome.err().map(|e| e.to_string());
+        if let Err(e) = self.finish_job(job_id, error.as_deref()).await {
+            tracing::warn!(error = %e, job = job_id, "could not record the job's end");
+        }
+        if let Err(e) = queue.unlock(&lock).await {
+            tracing::warn!(error = %e, "could not release the mirror's lock");
+        }
     }
 
     /// Runs one pull job in the background (one pull per mirror at a time; at most the

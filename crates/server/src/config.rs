@@ -46,9 +46,13 @@ pub struct ServeArgs {
     /// The tenant created on the first start on an empty database.
     #[arg(long, env = "SKILL_POOL_BOOTSTRAP_TENANT", default_value = "default", value_name = "SLUG")]
     pub bootstrap_tenant: String,
-    /// Not yet used (reserved for the Redis job queue): jobs run in-process today.
+    /// The job queue in Redis, e.g. `redis://127.0.0.1:6379`: several servers share the work and a job survives
+    /// a crash. Unset: jobs run in-process (one server per database).
     #[arg(long, env = "SKILL_POOL_REDIS_URL", value_name = "URL", hide_env_values = true)]
     pub redis_url: Option<String>,
+    /// The prefix of every Redis key (several deployments can share one Redis).
+    #[arg(long, env = "SKILL_POOL_REDIS_PREFIX", default_value = "skill-pool", value_name = "PREFIX")]
+    pub redis_prefix: String,
     /// How often the mirror worker wakes to pull the mirrors that are due, in seconds (also the first back-off step).
     #[arg(long, env = "SKILL_POOL_MIRROR_TICK_SECS", default_value_t = 60, value_name = "SECS")]
     pub mirror_tick_secs: u64,
@@ -104,6 +108,9 @@ pub struct ServerConfig {
     pub rate_limit_per_min: u32,
     pub max_upload_bytes: u64,
     pub mirror: skill_pool_registry::mirrors::MirrorSettings,
+    /// The Redis job queue (`None`: jobs run in-process).
+    pub redis_url: Option<String>,
+    pub redis_prefix: String,
 }
 
 impl ServerConfig {
@@ -122,6 +129,8 @@ impl ServerConfig {
             bootstrap_tenant: args.bootstrap_tenant.clone(),
             rate_limit_per_min: args.rate_limit_per_min,
             max_upload_bytes: args.max_upload_bytes,
+            redis_url: args.redis_url.clone().filter(|u| !u.is_empty()),
+            redis_prefix: args.redis_prefix.clone(),
             mirror: skill_pool_registry::mirrors::MirrorSettings {
                 allowed_hosts: args
                     .mirror_allowed_hosts
@@ -152,6 +161,8 @@ impl ServerConfig {
             rate_limit_per_min: 1200,
             max_upload_bytes: 64 << 20,
             mirror: Default::default(),
+            redis_url: None,
+            redis_prefix: "skill-pool".into(),
         }
     }
 }

@@ -46,7 +46,11 @@ pub async fn open_store(data_dir: &std::path::Path, database_url: &str) -> anyho
 }
 
 pub fn registry_for(store: Store, config: &ServerConfig) -> Registry {
-    Registry::new(
+    registry_with_queue(store, config, None)
+}
+
+fn registry_with_queue(store: Store, config: &ServerConfig, queue: Option<skill_pool_registry::queue::RedisQueue>) -> Registry {
+    Registry::with_queue(
         store,
         RegistryConfig {
             data_dir: config.data_dir.clone(),
@@ -54,6 +58,7 @@ pub fn registry_for(store: Store, config: &ServerConfig) -> Registry {
             max_upload_bytes: config.max_upload_bytes,
             mirror: config.mirror.clone(),
         },
+        queue,
     )
 }
 
@@ -102,7 +107,16 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let store = open_store(&config.data_dir, &config.database_url).await?;
-    let registry = registry_for(store.clone(), &config);
+    let queue = match &config.redis_url {
+        Some(url) => Some(
+            skill_pool_registry::queue::RedisQueue::connect(url, &config.redis_prefix)
+                .await
+                .with_context(|| format!("connecting to the Redis job queue at {}", skill_pool_store::redact_url(url)))?,
+        ),
+        None => None,
+    };
+    let redis = queue.is_some();
+    let registry = registry_with_queue(store.clone(), &config, queue);
     if let Some(boot) = registry
         .bootstrap(&config.bootstrap_tenant)
         .await
@@ -140,6 +154,11 @@ pub async fn serve(
             }
         })
     };
+    let consumer = redis.then(|| {
+        let registry = registry.clone();
+        let stop = stop_worker.subscribe();
+        tokio::spawn(async move { registry.consume_jobs(stop).await })
+    });
     let local = listener.local_addr().context("reading the bound address")?;
     // "listening on http://<addr>" is a stable line: with `--bind 127.0.0.1:0` it tells the
     // port the system chose (tests and supervisors read it).
@@ -151,6 +170,9 @@ pub async fn serve(
         .context("serving HTTP")?;
     let _ = stop_worker.send(true);
     let _ = worker.await;
+    if let Some(c) = consumer {
+        let _ = c.await;
+    }
     store.close().await;
     tracing::info!("skill-pool stopped");
     Ok(())

@@ -96,6 +96,14 @@ pub trait MirrorReads: Db {
         )
     }
 
+    /// A job by id, whatever its tenant (for the queue's consumers: the id comes from the queue).
+    async fn job_by_id(&mut self, id: i64) -> Result<Option<JobRow>> {
+        Ok(sqlx::query_as(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(self.executor())
+            .await?)
+    }
+
     /// Jobs left `queued` or `running` by a process that stopped (to run them again).
     async fn unfinished_jobs(&mut self) -> Result<Vec<JobRow>> {
         Ok(sqlx::query_as(&format!(

@@ -30,6 +30,8 @@ struct Shared {
     root: PathBuf,
     fault: Arc<Mutex<Fault>>,
     requests: Arc<AtomicUsize>,
+    /// `GET …/info/refs`: one per fetch.
+    fetches: Arc<AtomicUsize>,
 }
 
 pub struct Upstream {
@@ -37,6 +39,7 @@ pub struct Upstream {
     pub root: tempfile::TempDir,
     fault: Arc<Mutex<Fault>>,
     requests: Arc<AtomicUsize>,
+    fetches: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -47,6 +50,7 @@ impl Upstream {
             root: root.path().to_path_buf(),
             fault: Arc::new(Mutex::new(Fault::None)),
             requests: Arc::new(AtomicUsize::new(0)),
+            fetches: Arc::new(AtomicUsize::new(0)),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -59,6 +63,7 @@ impl Upstream {
             root,
             fault: shared.fault,
             requests: shared.requests,
+            fetches: shared.fetches,
             task,
         }
     }
@@ -74,6 +79,11 @@ impl Upstream {
 
     pub fn requests(&self) -> usize {
         self.requests.load(Ordering::SeqCst)
+    }
+
+    /// Fetches that reached the upstream (their first request, `info/refs`).
+    pub fn fetches(&self) -> usize {
+        self.fetches.load(Ordering::SeqCst)
     }
 
     /// A new bare repository `<name>.git` and a work tree to commit into.
@@ -129,6 +139,9 @@ pub fn git(args: &[&str], cwd: Option<&Path>) -> String {
 /// `git http-backend` as CGI for one request.
 async fn cgi(State(s): State<Shared>, req: Request) -> Response {
     s.requests.fetch_add(1, Ordering::SeqCst);
+    if req.uri().path().ends_with("/info/refs") {
+        s.fetches.fetch_add(1, Ordering::SeqCst);
+    }
     let fault = *s.fault.lock().unwrap();
     match fault {
         Fault::Status(code) => return StatusCode::from_u16(code).unwrap().into_response(),
