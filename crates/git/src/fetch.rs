@@ -141,7 +141,10 @@ async fn git(git_dir: &Path, args: &[&str], deadline: tokio::time::Instant, inpu
     if input.is_some() {
         cmd.stdin(Stdio::piped());
     }
+    // Its own process group: git's helpers (`git-remote-https`, `index-pack`) are stopped with it.
+    cmd.process_group(0);
     let mut child = cmd.spawn().map_err(|e| fail(FetchClass::Disk, format!("cannot run git: {e}")))?;
+    let group = ProcessGroup(child.id());
     let writer = match (input, child.stdin.take()) {
         (Some(data), Some(mut stdin)) => Some(tokio::spawn(async move {
             let _ = stdin.write_all(&data).await;
@@ -150,19 +153,34 @@ async fn git(git_dir: &Path, args: &[&str], deadline: tokio::time::Instant, inpu
     };
     let mut stdout = child.stdout.take().expect("piped stdout");
     let mut stderr = child.stderr.take().expect("piped stderr");
-    let work = async {
+    let read_out = tokio::spawn(async move {
         let mut out = Vec::new();
+        let _ = stdout.read_to_end(&mut out).await;
+        out
+    });
+    let read_err = tokio::spawn(async move {
         let mut err = Vec::new();
-        let (a, b) = tokio::join!(stdout.read_to_end(&mut out), stderr.read_to_end(&mut err));
-        a.and(b).map_err(|e| fail(FetchClass::Disk, format!("{what}: {e}")))?;
-        let status = child.wait().await.map_err(|e| fail(FetchClass::Disk, format!("{what}: {e}")))?;
-        Ok::<_, FetchError>((status, out, err))
-    };
-    let (status, out, err) = match tokio::time::timeout_at(deadline, work).await {
-        Ok(r) => r?,
-        // Dropping the child kills it (kill_on_drop).
+        let _ = stderr.read_to_end(&mut err).await;
+        err
+    });
+    // The exit of git itself decides (a helper it left behind may hold the pipes open).
+    let status = match tokio::time::timeout_at(deadline, child.wait()).await {
+        Ok(r) => r.map_err(|e| fail(FetchClass::Disk, format!("{what}: {e}")))?,
+        // `group` is killed when dropped.
         Err(_) => return Err(fail(FetchClass::Timeout, "the upstream did not answer in time")),
     };
+    drop(group);
+    let grace = std::time::Duration::from_secs(2);
+    let out = tokio::time::timeout(grace, read_out)
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
+    let err = tokio::time::timeout(grace, read_err)
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
     if let Some(w) = writer {
         let _ = w.await;
     }
@@ -295,9 +313,12 @@ pub async fn fetch_tree(
                 .chain(["fetch", &shallow_since, "--no-tags", "--quiet", "--", url, refspec])
                 .collect();
             if let Err(e) = git(&dir, &args, deadline, None).await {
-                // Nothing newer than the previous commit (the upstream went back in time), or the
-                // server refused the deepening: one commit deep, then compare. A real network
-                // failure fails this fetch too.
+                // A timeout, a kill or a full disk is the answer; anything else may be the
+                // server refusing the deepening (nothing newer than the previous commit: the
+                // upstream went back in time): one commit deep, then compare.
+                if matches!(e.class, FetchClass::Timeout | FetchClass::Signal | FetchClass::Disk) {
+                    return Err(e);
+                }
                 tracing::debug!(error = %e, "fetch since the served commit failed; fetching one commit deep");
                 git(&dir, &depth_one, deadline, None).await?;
             }
@@ -391,6 +412,22 @@ pub async fn fetch_tree(
         files,
         skipped,
     })
+}
+
+/// A process group, killed (SIGKILL) when dropped: git and every helper it started.
+struct ProcessGroup(Option<u32>);
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        if let Some(pgid) = self.0 {
+            #[allow(clippy::disallowed_methods)] // crates/git runs programs; this one stops them
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{pgid}")])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
 }
 
 #[cfg(test)]

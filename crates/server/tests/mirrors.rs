@@ -8,6 +8,7 @@
 mod common;
 
 use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
 use common::claude::Claude;
@@ -355,6 +356,31 @@ async fn the_cli_imports_a_mirror_and_shows_its_status() {
     let (code, out, err) = run(&["plugin", "refresh", "tool", "--wait"]);
     assert_eq!(code, Some(0), "{out}\n{err}");
     assert!(out.contains("mirrored plugin tool 1.0.1"), "{out}");
+
+    // A git killed by a signal mid-fetch (as by the kernel's out-of-memory killer): it prints
+    // nothing, and the mirror says so instead of showing an empty error.
+    up.set_fault(Fault::Hang);
+    let fetches = up.fetches();
+    let (st, accepted) = post(&s, &t, "/v1/plugins/tool/refresh", &json!({})).await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{accepted}");
+    for _ in 0..80 {
+        if up.fetches() > fetches {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let killed = Command::new("pkill")
+        .args(["-KILL", "-f", &format!("fetch .*{url}")])
+        .status()
+        .unwrap();
+    assert!(killed.success(), "no git fetch of {url} was running");
+    let job = wait_job(&s, &t, accepted["job"]["id"].as_i64().unwrap()).await;
+    assert_eq!(job["state"], "failed", "{job}");
+    let (_, p) = s.get_json(&format!("{}/v1/plugins/tool", t.root), &t.member).await;
+    assert_eq!(p["mirror"]["last_error"]["class"], "signal", "{p}");
+    assert!(p["mirror"]["last_error"]["message"].as_str().unwrap().contains("signal"), "{p}");
+    up.set_fault(Fault::None);
 
     // A tree over the size cap, then an upstream that disappeared: classified, 1.0.1 still served.
     write(&work, "assets/big.bin", &vec![7u8; 100 << 10], false);
