@@ -392,12 +392,12 @@ impl Registry {
             return Ok(0);
         }
         let jobs = self.store().unfinished_jobs().await?;
+        let mut tx = self.store().write().await?;
         for j in &jobs {
-            let mut tx = self.store().write().await?;
             tx.set_job_state(j.id, "failed", Some("the server stopped before the job ended"))
                 .await?;
-            tx.commit().await?;
         }
+        tx.commit().await?;
         Ok(jobs.len())
     }
 
@@ -514,9 +514,8 @@ impl Registry {
         if let Err(e) = self.start_job(job_id).await {
             tracing::warn!(error = %e, job = job_id, "could not mark the job running");
         }
-        let outcome = self.pull(job.tenant_id, plugin.id, job_id).await;
+        let error = self.pull_to_end(job.tenant_id, plugin.id, job_id).await;
         renewer.abort();
-        let error = outcome.err().map(|e| e.to_string());
         if let Err(e) = self.finish_job(job_id, error.as_deref()).await {
             tracing::warn!(error = %e, job = job_id, "could not record the job's end");
         }
@@ -545,18 +544,25 @@ impl Registry {
             if let Err(e) = registry.start_job(job_id).await {
                 tracing::warn!(error = %e, job = job_id, "could not mark the job running");
             }
-            let outcome = registry.pull(tenant, plugin_id, job_id).await;
+            let error = registry.pull_to_end(tenant, plugin_id, job_id).await;
             if let Some(n) = registry.inner.pulls.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&plugin_id) {
                 *n = n.saturating_sub(1);
             }
-            let error = match &outcome {
-                Ok(()) => None,
-                Err(e) => Some(e.to_string()),
-            };
             if let Err(e) = registry.finish_job(job_id, error.as_deref()).await {
                 tracing::warn!(error = %e, job = job_id, "could not record the job's end");
             }
         });
+    }
+
+    /// Runs one pull to its end and gives its error, if any. A panic inside the pull is an
+    /// error too, so the job is always recorded as ended and the mirror stays pullable.
+    async fn pull_to_end(&self, tenant: TenantId, plugin_id: PluginId, job_id: i64) -> Option<String> {
+        let registry = self.clone();
+        match tokio::spawn(async move { registry.pull(tenant, plugin_id, job_id).await }).await {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(e) => Some(format!("the pull stopped unexpectedly: {e}")),
+        }
     }
 
     fn pull_lock(&self, plugin_id: PluginId) -> std::sync::Arc<tokio::sync::Mutex<()>> {
