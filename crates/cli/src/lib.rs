@@ -1,5 +1,7 @@
 //! The pieces of the `skill-pool` CLI that are worth testing on their own: where the login is
-//! kept and how a folder is packed for upload.
+//! kept, how a folder is packed for upload, and `ensure` (manifest, lock, settings merge,
+//! cooldown) apart from its command line.
 
 pub mod config;
+pub mod ensure;
 pub mod pack;

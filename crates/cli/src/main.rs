@@ -3,8 +3,8 @@
 //!
 //! This file holds only the top-level command line and the dispatch. Each subcommand family lives
 //! in its own module under `cmd/` (its clap types and its handler); `output` holds the printing
-//! helpers several commands share and `failure` the exit codes. A coming `ensure` subcommand gets
-//! its own module there too.
+//! helpers several commands share and `failure` the exit codes. `ensure` and `init` live in
+//! `cmd/ensure.rs`, with their engine in the library (`skill_pool_cli::ensure`).
 
 mod cmd;
 mod failure;
@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use skill_pool_core::api::PieceKind;
 
-use crate::cmd::{JsonFlag, audit, login, piece, plugin, token};
+use crate::cmd::{JsonFlag, audit, ensure, login, piece, plugin, token};
 use crate::failure::Outcome;
 
 #[derive(Debug, Parser)]
@@ -66,7 +66,40 @@ enum Command {
     Token(token::TokenCommand),
     /// The tenant's audit log, newest first (admin).
     Audit(audit::AuditArgs),
+    /// Install what .skill-pool/manifest.toml names (skills, agents, commands, plugins) in one pass.
+    #[command(after_help = ENSURE_HELP)]
+    Ensure(ensure::EnsureArgs),
+    /// Write a commented starter .skill-pool/manifest.toml.
+    Init(ensure::InitArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(
+        after_help = "Example:\n  skill-pool completions bash > ~/.local/share/bash-completion/completions/skill-pool\n  skill-pool completions zsh > \"${fpath[1]}/_skill-pool\"\n  skill-pool completions fish > ~/.config/fish/completions/skill-pool.fish"
+    )]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
+
+const ENSURE_HELP: &str = "\
+Skills go to .claude/skills/<slug>/, agents to .claude/agents/<slug>.md, commands to
+.claude/commands/<slug>.md (with --user, under ~/.claude). Plugins are installed by Claude Code
+itself: the tenant's marketplace and the plugins are written into .claude/settings.json, and
+`claude plugin install` runs when `claude` is on PATH.
+
+What was resolved is recorded in .skill-pool/manifest.lock (commit it). A second run with
+nothing changed makes no request and writes nothing. Files you edited are reported and kept.
+After the server could not be reached, runs within --cooldown skip the network (one line).
+
+Examples:
+  skill-pool init && $EDITOR .skill-pool/manifest.toml
+  skill-pool ensure                  install, or do nothing when in sync
+  skill-pool ensure --update         take the newest versions the manifest allows
+  skill-pool ensure --locked         in CI: exactly the lock, or fail
+  skill-pool ensure --check          exit 1 when out of sync, change nothing
+  skill-pool ensure --install-hook   run it at every Claude Code session start
+
+Manifest reference: docs/manifest.md";
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -80,7 +113,9 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            eprintln!("error: {}", f.message);
+            if !f.message.is_empty() {
+                eprintln!("error: {}", f.message);
+            }
             ExitCode::from(f.code)
         }
     }
@@ -97,5 +132,12 @@ async fn run(cli: Cli) -> Outcome {
         Command::Plugin(c) => plugin::run(&cli, c).await,
         Command::Token(c) => token::run(&cli, c).await,
         Command::Audit(a) => audit::run(&cli, a).await,
+        Command::Ensure(a) => ensure::run(&cli, a).await,
+        Command::Init(a) => ensure::init(&cli, a),
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(*shell, &mut command, "skill-pool", &mut std::io::stdout());
+            Ok(())
+        }
     }
 }

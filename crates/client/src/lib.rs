@@ -11,6 +11,7 @@ use skill_pool_core::api::{
     AuditEntry, CreatePlugin, CreateToken, CreatedToken, ErrorBody, ImportCatalogue, ImportMirror, ImportReport, Job, JobAccepted, Page,
     Piece, PieceKind, PieceVersion, Plugin, PublishPieceResult, PublishPluginResult, Token, UpdatePlugin, WhoAmI,
 };
+use skill_pool_core::catalogue::Catalogue;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -25,7 +26,12 @@ pub enum ClientError {
         request_id: String,
     },
     #[error("could not reach {url}: {detail}")]
-    Transport { url: String, detail: String },
+    Transport {
+        url: String,
+        detail: String,
+        /// The request ran out of time (as opposed to a refused or failed connection).
+        timed_out: bool,
+    },
     #[error("unexpected answer from {url}: {detail}")]
     Decode { url: String, detail: String },
     #[error("`{0}` is not a server URL: give the tenant root, e.g. http://127.0.0.1:8080/t/acme")]
@@ -87,10 +93,12 @@ pub async fn fetch_document(url: &str) -> Result<Vec<u8>> {
         .map_err(|e| ClientError::Transport {
             url: url.to_string(),
             detail: describe(&e),
+            timed_out: e.is_timeout(),
         })?;
     let mut res = http.get(url).send().await.map_err(|e| ClientError::Transport {
         url: url.to_string(),
         detail: describe(&e),
+        timed_out: e.is_timeout(),
     })?;
     if !res.status().is_success() {
         return Err(ClientError::Decode {
@@ -102,6 +110,7 @@ pub async fn fetch_document(url: &str) -> Result<Vec<u8>> {
     while let Some(chunk) = res.chunk().await.map_err(|e| ClientError::Transport {
         url: url.to_string(),
         detail: describe(&e),
+        timed_out: e.is_timeout(),
     })? {
         body.extend_from_slice(&chunk);
         if body.len() > MAX_DOCUMENT_BYTES {
@@ -130,8 +139,31 @@ impl Client {
             .map_err(|e| ClientError::Transport {
                 url: base.clone(),
                 detail: e.to_string(),
+                timed_out: false,
             })?;
         Ok(Client { base, token, http })
+    }
+
+    /// A client with its own time limits: `connect` for the TCP/TLS connection, `total` for a
+    /// whole request (a hook wants both short).
+    pub fn with_timeouts(base_url: &str, token: Option<String>, connect: Duration, total: Duration) -> Result<Client> {
+        let mut client = Client::new(base_url, token)?;
+        client.http = reqwest::Client::builder()
+            .user_agent(concat!("skill-pool-cli/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(connect)
+            .timeout(total)
+            .build()
+            .map_err(|e| ClientError::Transport {
+                url: client.base.clone(),
+                detail: e.to_string(),
+                timed_out: false,
+            })?;
+        Ok(client)
+    }
+
+    /// The tenant's catalogue (`<T>/.claude-plugin/marketplace.json`), as Claude Code gets it.
+    pub async fn catalogue(&self) -> Result<Catalogue> {
+        self.json(self.request(Method::GET, "/.claude-plugin/marketplace.json")).await
     }
 
     pub fn base_url(&self) -> &str {
@@ -154,11 +186,13 @@ impl Client {
         let req = req.build().map_err(|e| ClientError::Transport {
             url: self.base.clone(),
             detail: e.to_string(),
+            timed_out: false,
         })?;
         let url = req.url().to_string();
         let res = self.http.execute(req).await.map_err(|e| ClientError::Transport {
             url: url.clone(),
             detail: describe(&e),
+            timed_out: e.is_timeout(),
         })?;
         if res.status().is_success() {
             return Ok(res);
@@ -195,6 +229,7 @@ impl Client {
         let bytes = res.bytes().await.map_err(|e| ClientError::Transport {
             url: url.clone(),
             detail: describe(&e),
+            timed_out: e.is_timeout(),
         })?;
         serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode {
             url,
@@ -282,7 +317,11 @@ impl Client {
         Ok(res
             .bytes()
             .await
-            .map_err(|e| ClientError::Transport { url, detail: describe(&e) })?
+            .map_err(|e| ClientError::Transport {
+                url,
+                detail: describe(&e),
+                timed_out: e.is_timeout(),
+            })?
             .to_vec())
     }
 

@@ -3,6 +3,7 @@
 //! a folder's name as the default slug.
 
 pub mod audit;
+pub mod ensure;
 pub mod external;
 pub mod login;
 pub mod piece;
