@@ -44,10 +44,13 @@ struct Cli {
 #[allow(clippy::enum_variant_names)] // `skill-pool command …` is the interface's name
 enum Command {
     /// Check a URL and token against the server and save them for later commands.
+    #[command(after_help = "Example:\n  skill-pool login --url https://pool.example.com/t/acme --token sp_...")]
     Login(login::LoginArgs),
     /// Forget the saved URL and token.
+    #[command(after_help = "Example:\n  skill-pool logout")]
     Logout,
     /// Show the tenant and role the token acts as.
+    #[command(after_help = "Example:\n  skill-pool whoami --json")]
     Whoami(JsonFlag),
     /// Skills: folders with a SKILL.md.
     #[command(subcommand)]
@@ -65,11 +68,13 @@ enum Command {
     #[command(subcommand)]
     Token(token::TokenCommand),
     /// The tenant's audit log, newest first (admin).
+    #[command(after_help = "Example:\n  skill-pool audit --limit 20 --json")]
     Audit(audit::AuditArgs),
     /// Install what .skill-pool/manifest.toml names (skills, agents, commands, plugins) in one pass.
     #[command(after_help = ENSURE_HELP)]
     Ensure(ensure::EnsureArgs),
     /// Write a commented starter .skill-pool/manifest.toml.
+    #[command(after_help = "Example:\n  skill-pool init && skill-pool ensure")]
     Init(ensure::InitArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(

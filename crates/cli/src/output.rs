@@ -18,3 +18,21 @@ pub fn human_size(bytes: u64) -> String {
         b => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),
     }
 }
+
+/// A byte progress bar on stderr for an upload of `len` bytes (drawn only on a terminal), and
+/// the callback that moves it.
+pub fn upload_bar(len: u64, what: &str) -> (indicatif::ProgressBar, skill_pool_client::UploadProgress) {
+    let bar = indicatif::ProgressBar::with_draw_target(Some(len), indicatif::ProgressDrawTarget::stderr());
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{msg} {bar:30} {bytes}/{total_bytes} {bytes_per_sec}") {
+        bar.set_style(style);
+    }
+    bar.set_message(format!("uploading {what}"));
+    let moved = bar.clone();
+    let progress: skill_pool_client::UploadProgress = std::sync::Arc::new(move |sent| {
+        moved.set_position(sent);
+        if sent >= len {
+            moved.set_message("processing on the server");
+        }
+    });
+    (bar, progress)
+}

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use reqwest::{Method, StatusCode, header};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -66,12 +67,25 @@ pub struct PublishOptions {
     pub version: Option<String>,
 }
 
-#[derive(Debug, Clone)]
+/// Called with the number of bytes of an upload sent so far.
+pub type UploadProgress = std::sync::Arc<dyn Fn(u64) + Send + Sync>;
+
+#[derive(Clone)]
 pub struct Client {
     base: String,
     token: Option<String>,
     http: reqwest::Client,
+    progress: Option<UploadProgress>,
 }
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").field("base", &self.base).finish_non_exhaustive()
+    }
+}
+
+/// Uploads are sent in pieces of this size when progress is reported.
+const UPLOAD_CHUNK: usize = 64 << 10;
 
 /// Uploads and publishes can take a while on a big folder.
 const TIMEOUT: Duration = Duration::from_secs(300);
@@ -141,7 +155,12 @@ impl Client {
                 detail: e.to_string(),
                 timed_out: false,
             })?;
-        Ok(Client { base, token, http })
+        Ok(Client {
+            base,
+            token,
+            http,
+            progress: None,
+        })
     }
 
     /// A client with its own time limits: `connect` for the TCP/TLS connection, `total` for a
@@ -159,6 +178,33 @@ impl Client {
                 timed_out: false,
             })?;
         Ok(client)
+    }
+
+    /// Reports the bytes sent of every upload (a publish) to `progress`.
+    pub fn with_upload_progress(mut self, progress: UploadProgress) -> Client {
+        self.progress = Some(progress);
+        self
+    }
+
+    /// An upload body: the bytes as they are, or in pieces that report progress.
+    fn upload(&self, req: reqwest::RequestBuilder, data: Vec<u8>) -> reqwest::RequestBuilder {
+        let Some(progress) = self.progress.clone() else {
+            return req.body(data);
+        };
+        let len = data.len();
+        let data = bytes::Bytes::from(data);
+        let mut sent = 0usize;
+        let chunks: Vec<std::result::Result<bytes::Bytes, std::io::Error>> = (0..len)
+            .step_by(UPLOAD_CHUNK)
+            .map(|start| Ok(data.slice(start..(start + UPLOAD_CHUNK).min(len))))
+            .collect();
+        let stream = futures_util::stream::iter(chunks).inspect(move |chunk| {
+            if let Ok(c) = chunk {
+                sent += c.len();
+                progress(sent as u64);
+            }
+        });
+        req.header(header::CONTENT_LENGTH, len).body(reqwest::Body::wrap_stream(stream))
     }
 
     /// The tenant's catalogue (`<T>/.claude-plugin/marketplace.json`), as Claude Code gets it.
@@ -292,8 +338,8 @@ impl Client {
         let req = self
             .request(Method::POST, &format!("/v1/{}", kind.plural()))
             .query(opts)
-            .header(header::CONTENT_TYPE, content_type)
-            .body(body);
+            .header(header::CONTENT_TYPE, content_type);
+        let req = self.upload(req, body);
         self.json(req).await
     }
 
@@ -382,8 +428,8 @@ impl Client {
         let req = self
             .request(Method::POST, "/v1/plugins/publish")
             .query(opts)
-            .header(header::CONTENT_TYPE, "application/gzip")
-            .body(tar_gz);
+            .header(header::CONTENT_TYPE, "application/gzip");
+        let req = self.upload(req, tar_gz);
         self.json(req).await
     }
 

@@ -29,6 +29,9 @@ pub struct PublishArgs {
 #[derive(Debug, Subcommand)]
 pub enum PieceCommand {
     /// Publish a new version (a skill folder, or an agent/command markdown file).
+    #[command(
+        after_help = "Example:\n  skill-pool skill publish ./code-review --version 1.2.0   (agents and commands: skill-pool agent publish reviewer.md)"
+    )]
     Publish {
         /// The skill folder (holding SKILL.md) or the markdown file.
         path: PathBuf,
@@ -36,22 +39,27 @@ pub enum PieceCommand {
         args: PublishArgs,
     },
     /// List them with their latest version.
+    #[command(after_help = "Example:\n  skill-pool skill list --json")]
     List(JsonFlag),
     /// Show one, with its latest version's files.
+    #[command(after_help = "Example:\n  skill-pool skill show code-review")]
     Show {
         slug: String,
         #[command(flatten)]
         json: JsonFlag,
     },
     /// List every version, newest first, archived ones included.
+    #[command(after_help = "Example:\n  skill-pool skill versions code-review")]
     Versions {
         slug: String,
         #[command(flatten)]
         json: JsonFlag,
     },
     /// Archive a version: no longer "latest", still fetchable and still shipped by plugins that pin it.
+    #[command(after_help = "Example:\n  skill-pool skill archive code-review 1.0.0")]
     Archive { slug: String, version: String },
     /// Download a version's files into a folder.
+    #[command(after_help = "Example:\n  skill-pool skill download code-review --version 1.2.0 -o ./code-review")]
     Download {
         slug: String,
         /// Exact version (default: the latest).
@@ -97,7 +105,10 @@ pub async fn run(cli: &Cli, kind: PieceKind, command: &PieceCommand) -> Outcome 
                 slug: Some(args.slug.clone().unwrap_or(default_slug)),
                 version: args.version.clone(),
             };
-            let result = client(cli)?.publish_piece(kind, body, &opts).await?;
+            let (bar, progress) = crate::output::upload_bar(body.len() as u64, &format!("{kind} {}", opts.slug.as_deref().unwrap_or("")));
+            let result = client(cli)?.with_upload_progress(progress).publish_piece(kind, body, &opts).await;
+            bar.finish_and_clear();
+            let result = result?;
             for w in &result.warnings {
                 eprintln!("warning: {w}");
             }

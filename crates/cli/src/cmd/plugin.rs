@@ -18,6 +18,9 @@ use crate::output::{human_size, print_json};
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {
     /// Publish a plugin folder in Claude Code layout (.claude-plugin/plugin.json, skills/, agents/, commands/, hooks…).
+    #[command(
+        after_help = "Example:\n  skill-pool plugin publish ./platform-tools --dry-run && skill-pool plugin publish ./platform-tools"
+    )]
     Publish {
         /// The plugin folder.
         dir: PathBuf,
@@ -34,22 +37,31 @@ pub enum PluginCommand {
         json: JsonFlag,
     },
     /// List the tenant's plugins.
+    #[command(after_help = "Example:\n  skill-pool plugin list --json")]
     List(JsonFlag),
     /// Show one plugin: versions, contents, files, git URL.
+    #[command(after_help = "Example:\n  skill-pool plugin show platform-tools")]
     Show {
         slug: String,
         #[command(flatten)]
         json: JsonFlag,
     },
     /// Remove a plugin from the marketplace.
+    #[command(after_help = "Example:\n  skill-pool plugin delete old-tools")]
     Delete { slug: String },
     /// List a plugin that Claude Code installs from its upstream (github, url or git-subdir source).
+    #[command(after_help = "Example:\n  skill-pool plugin add-external --name gh-tool --source-type github --repo acme/gh-tool")]
     AddExternal(super::external::AddExternal),
     /// List every entry of an upstream marketplace.json as external plugins (idempotent; prints a report).
+    #[command(
+        after_help = "Example:\n  skill-pool plugin import-catalogue https://example.com/.claude-plugin/marketplace.json --repo-url https://github.com/example/plugins.git"
+    )]
     ImportCatalogue(super::external::ImportCatalogueArgs),
     /// Mirror a plugin from an upstream git repository: skill-pool pulls it on a schedule and serves it.
+    #[command(after_help = "Example:\n  skill-pool plugin import https://github.com/example/tool.git --refresh-interval 6h --wait")]
     Import(super::external::ImportArgs),
     /// Follow a held mirror whose upstream history was rewritten (a force-push), and pull it now.
+    #[command(after_help = "Example:\n  skill-pool plugin accept tool --wait")]
     Accept {
         slug: String,
         /// Wait for the pull to end, showing its progress.
@@ -59,6 +71,7 @@ pub enum PluginCommand {
         json: JsonFlag,
     },
     /// Pull a mirrored plugin now.
+    #[command(after_help = "Example:\n  skill-pool plugin refresh tool --wait")]
     Refresh {
         slug: String,
         /// Wait for the pull to end, showing its progress.
@@ -68,6 +81,7 @@ pub enum PluginCommand {
         json: JsonFlag,
     },
     /// Print the URL to add in Claude Code and the commands to run there.
+    #[command(after_help = "Example:\n  skill-pool plugin marketplace-url")]
     MarketplaceUrl(JsonFlag),
 }
 
@@ -201,7 +215,10 @@ async fn publish_plugin(cli: &Cli, dir: &Path, slug: Option<&str>, version: Opti
         },
         version: version.map(str::to_string),
     };
-    let result = client(cli)?.publish_plugin(body, &opts).await?;
+    let (bar, progress) = crate::output::upload_bar(body.len() as u64, &name);
+    let result = client(cli)?.with_upload_progress(progress).publish_plugin(body, &opts).await;
+    bar.finish_and_clear();
+    let result = result?;
     if json {
         return print_json(&result);
     }

@@ -14,8 +14,10 @@ use crate::output::print_json;
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// List the tenant's tokens (never their secrets).
+    #[command(after_help = "Example:\n  skill-pool token list --json")]
     List(JsonFlag),
     /// Create a token; its secret is printed once, alone on the last line.
+    #[command(after_help = "Example:\n  skill-pool token create --name ci --role member")]
     Create {
         #[arg(long)]
         name: String,
@@ -23,6 +25,7 @@ pub enum TokenCommand {
         role: String,
     },
     /// Revoke a token by id.
+    #[command(after_help = "Example:\n  skill-pool token revoke 12")]
     Revoke { id: i64 },
 }
 
