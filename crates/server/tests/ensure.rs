@@ -330,6 +330,22 @@ both_backends!(failures_are_classified, |db: TestDb| async move {
     let err = text(&out.stderr);
     assert!(err.contains("[unauthorized]") && err.contains("skill-pool login"), "{err}");
 
+    // A settings.json that is not JSON: skills still install; a plugin is refused, the file untouched.
+    std::fs::create_dir_all(p.dir.join(".claude")).unwrap();
+    std::fs::write(p.dir.join(".claude/settings.json"), "{ \"model\": ").unwrap();
+    p.ok(&[("SKILL_POOL_TOKEN", &t.member)], &["ensure"]);
+    assert!(p.dir.join(".claude/skills/review/SKILL.md").is_file());
+    p.manifest(&format!(
+        "url = \"{}\"\n[[skills]]\nslug = \"review\"\n[[plugins]]\nname = \"tools\"\n",
+        t.root
+    ));
+    let out = p.run(&[("SKILL_POOL_TOKEN", &t.member)], &["ensure"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("is not valid JSON") && err.contains("[conflict]"), "{err}");
+    assert_eq!(p.file(".claude/settings.json"), "{ \"model\": ");
+    std::fs::remove_file(p.dir.join(".claude/settings.json")).unwrap();
+
     // A plugin pinned to a version the marketplace does not serve: says which exist.
     p.manifest(&format!(
         "url = \"{}\"\n[[plugins]]\nname = \"tools\"\nversion = \"0.9.0\"\n",

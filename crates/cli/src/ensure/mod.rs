@@ -412,7 +412,12 @@ impl LocalCheck {
 fn local_check(manifest: &Manifest, url: &str, lock: Option<&Lock>, paths: &Paths, opts: &Options) -> Result<LocalCheck, Problem> {
     // A lock for another server or scope says nothing about this one.
     let usable = lock.filter(|l| l.url == url && l.scope == paths.scope);
-    let settings = Settings::load(&paths.settings()).map_err(|e| Problem::new(Class::Conflict, e.to_string()))?;
+    // settings.json matters only for plugins: a broken one does not stop skills from installing.
+    let settings = if manifest.plugins.is_empty() {
+        None
+    } else {
+        Some(Settings::load(&paths.settings()).map_err(|e| Problem::new(Class::Conflict, e.to_string()))?)
+    };
     let mut pieces = Vec::new();
     for want in &manifest.pieces {
         let locked = usable.and_then(|l| l.piece(want.kind, &want.slug));
@@ -446,6 +451,7 @@ fn local_check(manifest: &Manifest, url: &str, lock: Option<&Lock>, paths: &Path
         let plan = match locked {
             Some(l) if keep => {
                 let id = l.id();
+                let settings = settings.as_ref().expect("loaded when the manifest has plugins");
                 let declared = settings.has_marketplace(&l.marketplace, url);
                 let enabled = settings.plugin_enabled(&id).is_some();
                 let installed = match (&opts.claude, &opts.claude_config) {
