@@ -4,7 +4,10 @@
 use std::path::Path;
 use std::pin::Pin;
 use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::Stream;
@@ -80,19 +83,80 @@ pub async fn advertise_refs(repo: &Path, protocol: Protocol) -> Result<Bytes, Gi
     Ok(Bytes::from(body))
 }
 
-/// Answers one `git-upload-pack` POST (`request` already gunzipped). The output is streamed;
-/// dropping the stream before its end (the client went away) kills git.
+/// Checks that `body` is a well-formed sequence of pkt-lines (what every git client sends to
+/// `git-upload-pack`), so that garbage gets a `400` instead of an empty answer from git.
+pub fn check_request(body: &[u8]) -> Result<(), String> {
+    if body.is_empty() {
+        return Err("the request body is empty".into());
+    }
+    let mut at = 0usize;
+    let mut lines = 0usize;
+    while at < body.len() {
+        let head = body
+            .get(at..at + 4)
+            .ok_or_else(|| format!("truncated pkt-line length at byte {at}"))?;
+        let text = std::str::from_utf8(head).map_err(|_| format!("bad pkt-line length at byte {at}"))?;
+        let len = usize::from_str_radix(text, 16).map_err(|_| format!("bad pkt-line length `{}` at byte {at}", text.escape_default()))?;
+        match len {
+            // flush, delimiter, response-end
+            0..=2 => at += 4,
+            3 => return Err(format!("invalid pkt-line length 3 at byte {at}")),
+            n => {
+                if at + n > body.len() {
+                    return Err(format!("pkt-line at byte {at} runs past the end of the request"));
+                }
+                at += n;
+            }
+        }
+        lines += 1;
+    }
+    if lines == 0 {
+        return Err("the request holds no pkt-line".into());
+    }
+    Ok(())
+}
+
+/// Bounds on one streamed `upload-pack` answer.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamLimits {
+    /// git is stopped when the client has taken no output for this long (a stalled reader).
+    pub idle: Duration,
+    /// git is stopped after this long in any case.
+    pub total: Duration,
+}
+
+impl Default for StreamLimits {
+    fn default() -> Self {
+        StreamLimits {
+            idle: Duration::from_secs(60),
+            total: Duration::from_secs(600),
+        }
+    }
+}
+
+/// Milliseconds since `epoch`, for the progress stamp the watchdog reads.
+fn millis_since(epoch: Instant) -> u64 {
+    epoch.elapsed().as_millis() as u64
+}
+
+/// Answers one `git-upload-pack` POST (`request` already gunzipped). The output is streamed.
+/// git runs in its own process group, and the whole group (upload-pack and the pack-objects it
+/// starts) is killed when the stream is dropped before its end (the client went away), when
+/// the client takes no output for `limits.idle` (it stalled), or after `limits.total`.
 pub async fn upload_pack(
     repo: &Path,
     protocol: Protocol,
     request: Bytes,
+    limits: StreamLimits,
 ) -> Result<impl Stream<Item = std::io::Result<Bytes>> + Send + 'static, GitError> {
     let mut cmd = upload_pack_command(repo, protocol, false);
     cmd.stdin(Stdio::piped());
+    cmd.process_group(0);
     let mut child = cmd.spawn().map_err(|source| GitError::Spawn {
         command: "upload-pack".into(),
         source,
     })?;
+    let group = child.id();
     let mut stdin = child.stdin.take().expect("stdin is piped");
     let stdout = child.stdout.take().expect("stdout is piped");
     let stderr = child.stderr.take();
@@ -101,48 +165,111 @@ pub async fn upload_pack(
         let _ = stdin.write_all(&request).await;
         let _ = stdin.shutdown().await;
     });
-    let (cancel, cancelled) = oneshot::channel::<()>();
+    let (cancel, mut cancelled) = oneshot::channel::<()>();
+    let epoch = Instant::now();
+    let progress = Arc::new(AtomicU64::new(0));
+    // True while the client waits for git (git is slow, not the client).
+    let waiting = Arc::new(AtomicBool::new(false));
+    let stopped = Arc::new(AtomicBool::new(false));
     let repo_name = repo.display().to_string();
-    tokio::spawn(async move {
-        let stderr_text = async {
-            let mut text = Vec::new();
-            if let Some(mut e) = stderr {
-                let _ = tokio::io::AsyncReadExt::read_to_end(&mut e, &mut text).await;
-            }
-            text
-        };
-        tokio::select! {
-            (status, text) = async { let text = stderr_text.await; (child.wait().await, text) } => {
-                match status {
-                    Ok(s) if s.success() => {}
-                    Ok(s) => tracing::warn!(repo = %repo_name, status = %s, stderr = %String::from_utf8_lossy(&text).trim(), "upload-pack failed"),
-                    Err(e) => tracing::warn!(repo = %repo_name, error = %e, "waiting for upload-pack"),
+    {
+        let progress = progress.clone();
+        let waiting = waiting.clone();
+        let stopped = stopped.clone();
+        tokio::spawn(async move {
+            let stderr_text = async {
+                let mut text = Vec::new();
+                if let Some(mut e) = stderr {
+                    let _ = tokio::io::AsyncReadExt::read_to_end(&mut e, &mut text).await;
                 }
-            }
-            Ok(()) = cancelled => {
-                let _ = child.kill().await;
-                tracing::debug!(repo = %repo_name, "client went away: upload-pack stopped");
-            }
-        }
-    });
+                text
+            };
+            let done = async { (child.wait().await, stderr_text.await) };
+            tokio::pin!(done);
+            let mut tick = tokio::time::interval(limits.idle.min(Duration::from_secs(1)).max(Duration::from_millis(50)));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let reason = loop {
+                tokio::select! {
+                    (status, text) = &mut done => {
+                        match status {
+                            Ok(s) if s.success() => {}
+                            Ok(s) => tracing::warn!(repo = %repo_name, status = %s, stderr = %String::from_utf8_lossy(&text).trim(), "upload-pack failed"),
+                            Err(e) => tracing::warn!(repo = %repo_name, error = %e, "waiting for upload-pack"),
+                        }
+                        return;
+                    }
+                    r = &mut cancelled => {
+                        if r.is_ok() {
+                            break "the client went away";
+                        }
+                        // The stream ended normally: git exits by itself.
+                        let _ = (&mut done).await;
+                        return;
+                    }
+                    _ = tick.tick() => {
+                        let now = millis_since(epoch);
+                        if !waiting.load(Ordering::Relaxed)
+                            && now.saturating_sub(progress.load(Ordering::Relaxed)) > limits.idle.as_millis() as u64
+                        {
+                            break "the client took no data (stalled reader)";
+                        }
+                        if now > limits.total.as_millis() as u64 {
+                            break "the answer took longer than allowed";
+                        }
+                    }
+                }
+            };
+            stopped.store(true, Ordering::Relaxed);
+            kill_group(group);
+            let _ = (&mut done).await;
+            tracing::info!(repo = %repo_name, reason, "upload-pack stopped");
+        });
+    }
     Ok(PackStream {
         inner: ReaderStream::with_capacity(stdout, 64 * 1024),
         cancel: Some(cancel),
+        epoch,
+        progress,
+        waiting,
+        stopped,
     })
 }
 
-/// upload-pack's stdout; tells the reaper task to kill git if dropped before the end.
+/// Kills the process group `pgid` (git and every helper it started).
+fn kill_group(pgid: Option<u32>) {
+    if let Some(pid) = pgid.and_then(|p| rustix::process::Pid::from_raw(p as i32)) {
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    }
+}
+
+/// upload-pack's stdout; tells the reaper task to kill git if dropped before the end, and
+/// stamps each chunk the client takes so a stalled reader is noticed.
 struct PackStream {
     inner: ReaderStream<ChildStdout>,
     cancel: Option<oneshot::Sender<()>>,
+    epoch: Instant,
+    progress: Arc<AtomicU64>,
+    waiting: Arc<AtomicBool>,
+    stopped: Arc<AtomicBool>,
 }
 
 impl Stream for PackStream {
     type Item = std::io::Result<Bytes>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        // Being asked for more is progress: the client took what came before.
+        self.progress.store(millis_since(self.epoch), Ordering::Relaxed);
         let poll = Pin::new(&mut self.inner).poll_next(cx);
+        self.waiting.store(poll.is_pending(), Ordering::Relaxed);
         if let Poll::Ready(None) = poll {
+            if self.stopped.load(Ordering::Relaxed) {
+                // git was stopped: end with an error so the connection is closed, not a
+                // response that looks complete.
+                return Poll::Ready(Some(Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "upload-pack was stopped",
+                ))));
+            }
             // Finished: drop the sender without sending, so git is left to exit by itself.
             self.cancel = None;
         }
@@ -154,6 +281,20 @@ impl Drop for PackStream {
     fn drop(&mut self) {
         if let Some(cancel) = self.cancel.take() {
             let _ = cancel.send(());
+        }
+    }
+}
+
+#[cfg(test)]
+mod request_tests {
+    use super::check_request;
+
+    #[test]
+    fn pkt_lines() {
+        assert!(check_request(b"0011command=fetch0001000dthin-pack0000").is_ok());
+        assert!(check_request(b"0032want 0123456789012345678901234567890123456789\n00000009done\n").is_ok());
+        for bad in [&b""[..], b"hello", b"0003", b"00ffshort", b"zzzz0000", b"000"] {
+            assert!(check_request(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
         }
     }
 }

@@ -39,6 +39,28 @@ pub(crate) async fn record_in(
 }
 
 impl Registry {
+    /// Writes that `actor` was refused `what` (e.g. `POST /v1/tokens`) for its role. Never fails
+    /// the request: a row that cannot be written is logged.
+    pub async fn record_denied(&self, actor: &Actor, what: &str) {
+        let result = async {
+            let mut tx = self.store().write().await?;
+            record(
+                &mut tx,
+                actor,
+                "access.denied",
+                what,
+                serde_json::json!({ "role": actor.role().as_str() }),
+            )
+            .await?;
+            tx.commit().await?;
+            Ok::<(), crate::RegistryError>(())
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "could not write a denied action to the audit log");
+        }
+    }
+
     /// The audit log, newest first; `before` is the `next_cursor` of the previous page.
     pub async fn audit(&self, actor: &Actor, before: Option<i64>, limit: i64) -> Result<Page<AuditEntry>> {
         actor.require(Role::Admin)?;

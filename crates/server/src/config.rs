@@ -75,6 +75,43 @@ pub struct ServeArgs {
     /// Largest accepted upload (compressed), e.g. `64MiB`, `500KB`, `1048576`; unpacked limit 4× that, at most 20,000 files.
     #[arg(long, env = "SKILL_POOL_MAX_UPLOAD_BYTES", default_value = "64MiB", value_parser = parse_size, value_name = "SIZE")]
     pub max_upload_bytes: u64,
+    /// Largest JSON request body (`/v1` requests other than uploads).
+    #[arg(long, env = "SKILL_POOL_MAX_JSON_BYTES", default_value = "8MiB", value_parser = parse_size, value_name = "SIZE")]
+    pub max_json_bytes: u64,
+    /// Most connections open at once (also kept below the process's open-file limit); past it,
+    /// new connections wait in the listen queue.
+    #[arg(long, env = "SKILL_POOL_MAX_CONNECTIONS", default_value_t = 4096, value_name = "N")]
+    pub max_connections: usize,
+    /// Time a client has to send a request's headers; also how long a kept-alive connection may
+    /// sit idle between requests.
+    #[arg(long, env = "SKILL_POOL_HEADER_TIMEOUT_SECS", default_value_t = 30, value_name = "SECS")]
+    pub header_timeout_secs: u64,
+    /// A response write that makes no progress for this long closes the connection (a client that
+    /// stopped reading).
+    #[arg(long, env = "SKILL_POOL_WRITE_TIMEOUT_SECS", default_value_t = 60, value_name = "SECS")]
+    pub write_timeout_secs: u64,
+    /// Most `git upload-pack` processes at once, in all (past it: `503`).
+    #[arg(long, env = "SKILL_POOL_GIT_MAX_CONCURRENT", default_value_t = 32, value_name = "N")]
+    pub git_max_concurrent: usize,
+    /// Most `git upload-pack` processes at once for one client address (past it: `429`).
+    #[arg(long, env = "SKILL_POOL_GIT_MAX_PER_ADDRESS", default_value_t = 8, value_name = "N")]
+    pub git_max_per_address: usize,
+    /// A clone whose client takes no data for this long is stopped (git killed).
+    #[arg(long, env = "SKILL_POOL_GIT_IDLE_TIMEOUT_SECS", default_value_t = 60, value_name = "SECS")]
+    pub git_idle_timeout_secs: u64,
+    /// A clone is stopped after this long in any case.
+    #[arg(long, env = "SKILL_POOL_GIT_MAX_SECS", default_value_t = 600, value_name = "SECS")]
+    pub git_max_secs: u64,
+    /// Failed authentications (wrong or revoked tokens) allowed per client address and minute;
+    /// past it, `429` without checking the token. 0: no limit.
+    #[arg(long, env = "SKILL_POOL_AUTH_FAILURES_PER_MIN", default_value_t = 30, value_name = "N")]
+    pub auth_failures_per_min: u32,
+    /// Addresses allowed to read `/metrics` without a token (comma-separated CIDRs).
+    #[arg(long, env = "SKILL_POOL_METRICS_ALLOW", default_value = "127.0.0.0/8,::1/128", value_name = "CIDRS", value_parser = check_cidrs)]
+    pub metrics_allow: String,
+    /// A bearer token that may read `/metrics` from any address.
+    #[arg(long, env = "SKILL_POOL_METRICS_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
 }
 
 /// Parses `64MiB`, `500KB`, `1G`, `1048576`.
@@ -95,6 +132,59 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("`{s}` is out of range"))
 }
 
+/// Bounds on connections (see `listener`).
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    pub max_connections: usize,
+    pub header_timeout: std::time::Duration,
+    pub write_timeout: std::time::Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            max_connections: 4096,
+            header_timeout: std::time::Duration::from_secs(30),
+            write_timeout: std::time::Duration::from_secs(60),
+        }
+    }
+}
+
+/// Bounds on `git upload-pack`.
+#[derive(Debug, Clone, Copy)]
+pub struct GitLimits {
+    pub max_concurrent: usize,
+    pub max_per_address: usize,
+    pub stream: skill_pool_git::upload_pack::StreamLimits,
+}
+
+impl Default for GitLimits {
+    fn default() -> Self {
+        GitLimits {
+            max_concurrent: 32,
+            max_per_address: 8,
+            stream: Default::default(),
+        }
+    }
+}
+
+fn check_cidrs(s: &str) -> Result<String, String> {
+    parse_cidrs(s).map(|_| s.to_string())
+}
+
+/// Parses `127.0.0.0/8,::1/128` (a bare address is a /32 or /128).
+pub fn parse_cidrs(s: &str) -> Result<Vec<ipnet::IpNet>, String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            p.parse::<ipnet::IpNet>()
+                .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| format!("`{p}` is not an address or CIDR range"))
+        })
+        .collect()
+}
+
 /// What the server library needs to run.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -107,6 +197,13 @@ pub struct ServerConfig {
     pub bootstrap_tenant: String,
     pub rate_limit_per_min: u32,
     pub max_upload_bytes: u64,
+    pub max_json_bytes: u64,
+    pub limits: ConnectionLimits,
+    pub git: GitLimits,
+    pub auth_failures_per_min: u32,
+    /// Who may read `/metrics`.
+    pub metrics_allow: Vec<ipnet::IpNet>,
+    pub metrics_token: Option<String>,
     pub mirror: skill_pool_registry::mirrors::MirrorSettings,
     /// The Redis job queue (`None`: jobs run in-process).
     pub redis_url: Option<String>,
@@ -129,6 +226,24 @@ impl ServerConfig {
             bootstrap_tenant: args.bootstrap_tenant.clone(),
             rate_limit_per_min: args.rate_limit_per_min,
             max_upload_bytes: args.max_upload_bytes,
+            max_json_bytes: args.max_json_bytes,
+            limits: ConnectionLimits {
+                max_connections: args.max_connections.max(1),
+                header_timeout: std::time::Duration::from_secs(args.header_timeout_secs.max(1)),
+                write_timeout: std::time::Duration::from_secs(args.write_timeout_secs.max(1)),
+            },
+            git: GitLimits {
+                max_concurrent: args.git_max_concurrent.max(1),
+                max_per_address: args.git_max_per_address.max(1),
+                stream: skill_pool_git::upload_pack::StreamLimits {
+                    idle: std::time::Duration::from_secs(args.git_idle_timeout_secs.max(1)),
+                    total: std::time::Duration::from_secs(args.git_max_secs.max(1)),
+                },
+            },
+            auth_failures_per_min: args.auth_failures_per_min,
+            // Checked when the arguments are parsed (`check_cidrs`).
+            metrics_allow: parse_cidrs(&args.metrics_allow).unwrap_or_default(),
+            metrics_token: args.metrics_token.clone().filter(|t| !t.is_empty()),
             redis_url: args.redis_url.clone().filter(|u| !u.is_empty()),
             redis_prefix: args.redis_prefix.clone(),
             mirror: skill_pool_registry::mirrors::MirrorSettings {
@@ -160,6 +275,12 @@ impl ServerConfig {
             bootstrap_tenant: "default".into(),
             rate_limit_per_min: 1200,
             max_upload_bytes: 64 << 20,
+            max_json_bytes: 8 << 20,
+            limits: ConnectionLimits::default(),
+            git: GitLimits::default(),
+            auth_failures_per_min: 30,
+            metrics_allow: parse_cidrs("127.0.0.0/8,::1/128").unwrap_or_default(),
+            metrics_token: None,
             mirror: Default::default(),
             redis_url: None,
             redis_prefix: "skill-pool".into(),

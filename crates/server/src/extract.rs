@@ -2,8 +2,8 @@
 //! queries, path parameters, and bounded upload bodies.
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header;
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
 use skill_pool_registry::Actor;
 
@@ -24,6 +24,23 @@ impl<S: Send + Sync> FromRequestParts<S> for Tenant {
             .map(Tenant)
             .ok_or_else(|| ApiError::not_found("no tenant addressed"))
     }
+}
+
+/// The client's address, when the server was reached over a socket (not in in-process tests).
+pub struct ClientAddr(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(client_addr(parts)))
+    }
+}
+
+fn client_addr(parts: &Parts) -> Option<std::net::IpAddr> {
+    parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip())
 }
 
 /// The authenticated caller: a bearer token of the routed tenant.
@@ -52,27 +69,95 @@ impl FromRequestParts<AppState> for Caller {
             .get(REQUEST_ID_HEADER)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let actor = state.registry.authenticate(tenant.id, secret, request_id).await?;
-        Ok(Caller { actor, tenant })
+        // An address that has guessed wrong too often is refused before its token is looked at.
+        let addr = client_addr(parts);
+        if let Some(a) = addr
+            && let Err(wait) = state.auth_failures.check(a)
+        {
+            state.metrics.auth_failure(true);
+            let mut err = ApiError::new(
+                skill_pool_core::ErrorCode::RateLimited,
+                format!("too many failed authentications from this address: try again in {wait} s"),
+            );
+            err.retry_after = Some(wait);
+            return Err(err);
+        }
+        match state.registry.authenticate(tenant.id, secret, request_id).await {
+            Ok(actor) => Ok(Caller { actor, tenant }),
+            Err(e) => {
+                let err = ApiError::from(e);
+                if err.code == skill_pool_core::ErrorCode::Unauthorized {
+                    if let Some(a) = addr {
+                        state.auth_failures.failed(a);
+                    }
+                    state.metrics.auth_failure(false);
+                    // Never the token, not even a part of it.
+                    tracing::warn!(
+                        tenant = %tenant.slug,
+                        client = %addr.map(|a| a.to_string()).unwrap_or_else(|| "-".into()),
+                        method = %parts.method,
+                        path = %parts.uri.path(),
+                        "authentication failed: unknown, revoked or expired token"
+                    );
+                }
+                Err(err)
+            }
+        }
+    }
+}
+
+/// An authenticated caller with the admin role, checked before the request body is read (so a
+/// member cannot make the server read a large body). A refusal is written to the audit log.
+pub struct AdminCaller(pub Caller);
+
+impl FromRequestParts<AppState> for AdminCaller {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        if let Err(e) = caller.actor.require(skill_pool_core::Role::Admin) {
+            let route = parts
+                .extensions
+                .get::<axum::extract::MatchedPath>()
+                .map(|m| m.as_str().to_string())
+                .unwrap_or_else(|| parts.uri.path().to_string());
+            state
+                .registry
+                .record_denied(&caller.actor, &format!("{} {route}", parts.method))
+                .await;
+            return Err(e.into());
+        }
+        Ok(AdminCaller(caller))
     }
 }
 
 /// JSON body with rejections in our shape.
 pub struct Json<T>(pub T);
 
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
+impl<T: DeserializeOwned> FromRequest<AppState> for Json<T> {
     type Rejection = ApiError;
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        match axum::Json::<T>::from_request(req, state).await {
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|m| m.trim().to_ascii_lowercase())
+            .is_some_and(|m| m == "application/json" || (m.starts_with("application/") && m.ends_with("+json")));
+        if !is_json {
+            return Err(ApiError::new(
+                skill_pool_core::ErrorCode::UnsupportedMediaType,
+                "Expected request with `Content-Type: application/json`",
+            ));
+        }
+        let limit = state.config.max_json_bytes;
+        let body = read_limited(req.into_body(), limit).await.map_err(|_| {
+            ApiError::too_large(format!(
+                "the JSON body is larger than the server's limit of {limit} bytes (SKILL_POOL_MAX_JSON_BYTES)"
+            ))
+        })?;
+        match axum::Json::<T>::from_bytes(&body) {
             Ok(axum::Json(v)) => Ok(Json(v)),
-            Err(rejection) => {
-                let code = if rejection.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE {
-                    skill_pool_core::ErrorCode::UnsupportedMediaType
-                } else {
-                    skill_pool_core::ErrorCode::BadRequest
-                };
-                Err(ApiError::new(code, rejection.body_text()))
-            }
+            Err(rejection) => Err(ApiError::new(skill_pool_core::ErrorCode::BadRequest, rejection.body_text())),
         }
     }
 }

@@ -4,6 +4,8 @@
 pub mod config;
 pub mod error;
 mod extract;
+mod gitslots;
+mod listener;
 mod metrics;
 mod openapi;
 mod ratelimit;
@@ -11,7 +13,6 @@ mod routes;
 mod tenant;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -32,16 +33,43 @@ pub struct AppState {
     pub config: Arc<ServerConfig>,
     metrics: Arc<metrics::Metrics>,
     limiter: Option<Arc<ratelimit::Limiter>>,
+    auth_failures: Arc<ratelimit::FailureLimiter>,
+    git_slots: Arc<gitslots::GitSlots>,
     tenant_router: Router,
 }
 
 /// Opens the store named by the configuration and applies migrations.
 pub async fn open_store(data_dir: &std::path::Path, database_url: &str) -> anyhow::Result<Store> {
-    std::fs::create_dir_all(data_dir).with_context(|| format!("creating the data directory {}", data_dir.display()))?;
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    // The data directory holds tokens, the database and every published file: owner only.
+    if !data_dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(data_dir)
+            .with_context(|| format!("creating the data directory {}", data_dir.display()))?;
+    } else if let Ok(meta) = std::fs::metadata(data_dir)
+        && meta.permissions().mode() & 0o077 != 0
+    {
+        tracing::warn!(
+            data_dir = %data_dir.display(),
+            mode = format!("{:o}", meta.permissions().mode() & 0o777),
+            "the data directory is readable by other users; `chmod 700` it"
+        );
+    }
     let store = Store::connect(database_url, BlobStore::new(data_dir.join("blobs")), &StoreOptions::default())
         .await
         .with_context(|| format!("connecting to {}", skill_pool_store::redact_url(database_url)))?;
     store.migrate().await.context("applying database migrations")?;
+    // SQLite's files (the database and its journal) are the owner's only.
+    if let Some(path) = database_url.strip_prefix("sqlite://").map(|p| p.split('?').next().unwrap_or(p)) {
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let file = std::path::PathBuf::from(format!("{path}{suffix}"));
+            if file.exists() {
+                let _ = std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600));
+            }
+        }
+    }
     Ok(store)
 }
 
@@ -72,6 +100,8 @@ pub fn app(registry: Registry, config: ServerConfig) -> Router {
         config: config.clone(),
         metrics: metrics.clone(),
         limiter,
+        auth_failures: Arc::new(ratelimit::FailureLimiter::new(config.auth_failures_per_min)),
+        git_slots: gitslots::GitSlots::new(config.git.max_concurrent, config.git.max_per_address),
         tenant_router: Router::new(),
     };
     let tenant_router = routes::tenant_router(&state)
@@ -163,9 +193,9 @@ pub async fn serve(
     // "listening on http://<addr>" is a stable line: with `--bind 127.0.0.1:0` it tells the
     // port the system chose (tests and supervisors read it).
     tracing::info!(public_url = %config.public_url, database = %skill_pool_store::redact_url(&config.database_url), "skill-pool listening on http://{local}");
+    let limits = config.limits;
     let app = app(registry, config);
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
+    listener::serve(listener, app, limits, shutdown, std::time::Duration::from_secs(30))
         .await
         .context("serving HTTP")?;
     let _ = stop_worker.send(true);

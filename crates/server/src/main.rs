@@ -213,6 +213,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_json);
+    // Everything the server writes (database, blobs, repos, tokens) is readable by its owner only.
+    rustix::process::umask(rustix::fs::Mode::from_bits_truncate(0o077));
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -16,8 +16,29 @@ use prometheus_client::registry::Registry;
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
     route: String,
-    method: String,
+    method: &'static str,
     status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
+/// The method as a label from a closed set: anything else is `other`, so made-up methods
+/// cannot grow the label space.
+fn method_label(m: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *m {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -35,6 +56,8 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     latency: Family<RouteLabels, Histogram>,
     pool: Family<PoolLabels, Gauge>,
+    auth_failures: Family<ReasonLabels, Counter>,
+    git_refused: Family<ReasonLabels, Counter>,
 }
 
 impl Metrics {
@@ -48,12 +71,37 @@ impl Metrics {
         registry.register("http_requests", "HTTP requests by route, method and status", requests.clone());
         registry.register("http_request_duration_seconds", "HTTP request latency by route", latency.clone());
         registry.register("db_pool_connections", "Database pool connections by state", pool.clone());
+        let auth_failures = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "auth_failures",
+            "Failed authentications (wrong or revoked tokens), and requests refused for too many of them",
+            auth_failures.clone(),
+        );
+        let git_refused = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "git_refused",
+            "git requests refused because too many upload-pack processes ran (in all, or for the address)",
+            git_refused.clone(),
+        );
         Metrics {
             registry,
             requests,
             latency,
             pool,
+            auth_failures,
+            git_refused,
         }
+    }
+
+    /// One failed authentication (`wrong_token`), or one request refused for too many (`limited`).
+    pub fn auth_failure(&self, limited: bool) {
+        let reason = if limited { "limited" } else { "wrong_token" };
+        self.auth_failures.get_or_create(&ReasonLabels { reason }).inc();
+    }
+
+    pub fn git_refused(&self, busy: bool) {
+        let reason = if busy { "busy" } else { "address" };
+        self.git_refused.get_or_create(&ReasonLabels { reason }).inc();
     }
 
     /// The Prometheus text exposition, with the pool gauges read now.
@@ -75,7 +123,7 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_string())
         .unwrap_or_else(|| "unmatched".into());
-    let method = req.method().to_string();
+    let method = method_label(req.method());
     let started = Instant::now();
     let res = next.run(req).await;
     metrics
@@ -91,4 +139,16 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next
         })
         .inc();
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn methods_come_from_a_closed_set() {
+        assert_eq!(method_label(&axum::http::Method::GET), "GET");
+        let made_up = axum::http::Method::from_bytes(b"BREW").unwrap();
+        assert_eq!(method_label(&made_up), "other");
+    }
 }

@@ -39,6 +39,55 @@ impl Limiter {
     }
 }
 
+/// Failed authentications per client address in a one-minute window: past the limit, the
+/// address is refused (`429`) without its token being checked, until the window ends.
+pub struct FailureLimiter {
+    per_minute: u32,
+    windows: std::sync::Mutex<std::collections::HashMap<IpAddr, (std::time::Instant, u32)>>,
+}
+
+impl FailureLimiter {
+    /// `per_minute == 0`: no limit.
+    pub fn new(per_minute: u32) -> FailureLimiter {
+        FailureLimiter {
+            per_minute,
+            windows: Default::default(),
+        }
+    }
+
+    const WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
+
+    /// `Err(seconds to wait)` when `addr` has used up its failures.
+    pub fn check(&self, addr: IpAddr) -> Result<(), u64> {
+        if self.per_minute == 0 {
+            return Ok(());
+        }
+        let map = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        match map.get(&addr) {
+            Some((start, n)) if *n >= self.per_minute && start.elapsed() < Self::WINDOW => {
+                Err(Self::WINDOW.saturating_sub(start.elapsed()).as_secs() + 1)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Counts one failure of `addr`.
+    pub fn failed(&self, addr: IpAddr) {
+        if self.per_minute == 0 {
+            return;
+        }
+        let mut map = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() > 100_000 {
+            map.retain(|_, (start, _)| start.elapsed() < Self::WINDOW);
+        }
+        let entry = map.entry(addr).or_insert((std::time::Instant::now(), 0));
+        if entry.0.elapsed() >= Self::WINDOW {
+            *entry = (std::time::Instant::now(), 0);
+        }
+        entry.1 += 1;
+    }
+}
+
 pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
     if let Some(limiter) = &state.limiter {
         let addr = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
@@ -59,6 +108,19 @@ pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failures_are_limited_per_address() {
+        let limiter = FailureLimiter::new(3);
+        let a: IpAddr = "192.0.2.9".parse().unwrap();
+        for _ in 0..3 {
+            assert!(limiter.check(a).is_ok());
+            limiter.failed(a);
+        }
+        assert!(limiter.check(a).is_err());
+        assert!(limiter.check("192.0.2.10".parse().unwrap()).is_ok());
+        assert!(FailureLimiter::new(0).check(a).is_ok());
+    }
 
     /// One install is a catalogue GET at most plus three git requests (info/refs, ls-refs,
     /// fetch): the default must let one address install dozens of plugins at once.

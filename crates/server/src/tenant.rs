@@ -44,6 +44,10 @@ fn host_tenant<'a>(host: &'a str, base_domain: &str) -> Option<&'a str> {
 }
 
 pub async fn dispatch(State(state): State<AppState>, mut req: Request) -> Response {
+    // Two Host headers could route one request to two tenants at two layers: refuse it.
+    if req.headers().get_all(header::HOST).iter().count() > 1 {
+        return ApiError::bad_request("the request has more than one Host header").into_response();
+    }
     let path = req.uri().path().to_string();
     let host = req
         .headers()

@@ -12,7 +12,7 @@ use skill_pool_core::api::{
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::{Caller, Json, Path, Query, Upload};
+use crate::extract::{AdminCaller, Caller, Json, Path, Query, Upload};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct ListQuery {
@@ -91,7 +91,7 @@ pub async fn list_pieces(
     responses((status = 201, body = PublishPieceResult), (status = 200, body = PublishPieceResult, description = "identical content reused")))]
 pub async fn publish_piece(
     State(state): State<AppState>,
-    caller: Caller,
+    AdminCaller(caller): AdminCaller,
     Path(kind): Path<String>,
     Query(q): Query<PublishQuery>,
     Upload(body): Upload,
@@ -171,7 +171,7 @@ pub async fn download_piece(
 #[utoipa::path(post, path = "/v1/{kind}/{slug}/versions/{version}/archive", tag = "pieces", params(("kind" = String, Path), ("slug" = String, Path), ("version" = String, Path)), responses((status = 200, body = PieceVersion)))]
 pub async fn archive_piece(
     State(state): State<AppState>,
-    caller: Caller,
+    AdminCaller(caller): AdminCaller,
     Path((kind, slug, version)): Path<(String, String, String)>,
 ) -> Result<axum::Json<PieceVersion>, ApiError> {
     Ok(axum::Json(
@@ -199,7 +199,11 @@ pub async fn show_plugin(State(state): State<AppState>, caller: Caller, Path(slu
 }
 
 #[utoipa::path(post, path = "/v1/plugins", tag = "plugins", request_body = CreatePlugin, responses((status = 201, body = PublishPluginResult)))]
-pub async fn create_plugin(State(state): State<AppState>, caller: Caller, Json(req): Json<CreatePlugin>) -> Result<Response, ApiError> {
+pub async fn create_plugin(
+    State(state): State<AppState>,
+    AdminCaller(caller): AdminCaller,
+    Json(req): Json<CreatePlugin>,
+) -> Result<Response, ApiError> {
     let result = state.registry.create_plugin(&caller.actor, req).await?;
     Ok(created(result.created, result))
 }
@@ -208,7 +212,7 @@ pub async fn create_plugin(State(state): State<AppState>, caller: Caller, Json(r
     responses((status = 200, body = ImportReport, description = "one line per upstream entry: imported, updated, unchanged or skipped (with the reason)")))]
 pub async fn import_catalogue(
     State(state): State<AppState>,
-    caller: Caller,
+    AdminCaller(caller): AdminCaller,
     Json(req): Json<ImportCatalogue>,
 ) -> Result<axum::Json<ImportReport>, ApiError> {
     Ok(axum::Json(state.registry.import_catalogue(&caller.actor, req).await?))
@@ -216,21 +220,33 @@ pub async fn import_catalogue(
 
 #[utoipa::path(post, path = "/v1/plugins/import", tag = "plugins", request_body = ImportMirror,
     responses((status = 202, body = JobAccepted, description = "the mirror exists; its first pull runs as the job")))]
-pub async fn import_mirror(State(state): State<AppState>, caller: Caller, Json(req): Json<ImportMirror>) -> Result<Response, ApiError> {
+pub async fn import_mirror(
+    State(state): State<AppState>,
+    AdminCaller(caller): AdminCaller,
+    Json(req): Json<ImportMirror>,
+) -> Result<Response, ApiError> {
     let (plugin, job) = state.registry.import_mirror(&caller.actor, req).await?;
     Ok((StatusCode::ACCEPTED, axum::Json(JobAccepted { plugin, job })).into_response())
 }
 
 #[utoipa::path(post, path = "/v1/plugins/{slug}/refresh", tag = "plugins", params(("slug" = String, Path)),
     responses((status = 202, body = JobAccepted, description = "a pull now, in the background")))]
-pub async fn refresh_mirror(State(state): State<AppState>, caller: Caller, Path(slug): Path<String>) -> Result<Response, ApiError> {
+pub async fn refresh_mirror(
+    State(state): State<AppState>,
+    AdminCaller(caller): AdminCaller,
+    Path(slug): Path<String>,
+) -> Result<Response, ApiError> {
     let job = state.registry.refresh_mirror(&caller.actor, &slug).await?;
     Ok((StatusCode::ACCEPTED, axum::Json(JobAccepted { plugin: slug, job })).into_response())
 }
 
 #[utoipa::path(post, path = "/v1/plugins/{slug}/accept", tag = "plugins", params(("slug" = String, Path)),
     responses((status = 202, body = JobAccepted, description = "the hold is lifted; the pull serves the upstream as it is now")))]
-pub async fn accept_mirror(State(state): State<AppState>, caller: Caller, Path(slug): Path<String>) -> Result<Response, ApiError> {
+pub async fn accept_mirror(
+    State(state): State<AppState>,
+    AdminCaller(caller): AdminCaller,
+    Path(slug): Path<String>,
+) -> Result<Response, ApiError> {
     let job = state.registry.accept_mirror(&caller.actor, &slug).await?;
     Ok((StatusCode::ACCEPTED, axum::Json(JobAccepted { plugin: slug, job })).into_response())
 }
@@ -243,7 +259,7 @@ pub async fn job(State(state): State<AppState>, caller: Caller, Path(id): Path<i
 #[utoipa::path(patch, path = "/v1/plugins/{slug}", tag = "plugins", params(("slug" = String, Path)), request_body = UpdatePlugin, responses((status = 200, body = PublishPluginResult)))]
 pub async fn update_plugin(
     State(state): State<AppState>,
-    caller: Caller,
+    AdminCaller(caller): AdminCaller,
     Path(slug): Path<String>,
     Json(req): Json<UpdatePlugin>,
 ) -> Result<axum::Json<PublishPluginResult>, ApiError> {
@@ -251,7 +267,11 @@ pub async fn update_plugin(
 }
 
 #[utoipa::path(delete, path = "/v1/plugins/{slug}", tag = "plugins", params(("slug" = String, Path)), responses((status = 204)))]
-pub async fn delete_plugin(State(state): State<AppState>, caller: Caller, Path(slug): Path<String>) -> Result<StatusCode, ApiError> {
+pub async fn delete_plugin(
+    State(state): State<AppState>,
+    AdminCaller(caller): AdminCaller,
+    Path(slug): Path<String>,
+) -> Result<StatusCode, ApiError> {
     state.registry.delete_plugin(&caller.actor, &slug).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -261,7 +281,7 @@ pub async fn delete_plugin(State(state): State<AppState>, caller: Caller, Path(s
     responses((status = 201, body = PublishPluginResult), (status = 200, body = PublishPluginResult, description = "identical content already served")))]
 pub async fn publish_plugin(
     State(state): State<AppState>,
-    caller: Caller,
+    AdminCaller(caller): AdminCaller,
     Query(q): Query<PublishQuery>,
     Upload(body): Upload,
 ) -> Result<Response, ApiError> {
@@ -273,7 +293,7 @@ pub async fn publish_plugin(
 }
 
 #[utoipa::path(get, path = "/v1/tokens", tag = "tokens", responses((status = 200, body = Page<Token>)))]
-pub async fn list_tokens(State(state): State<AppState>, caller: Caller) -> Result<axum::Json<Page<Token>>, ApiError> {
+pub async fn list_tokens(State(state): State<AppState>, AdminCaller(caller): AdminCaller) -> Result<axum::Json<Page<Token>>, ApiError> {
     Ok(axum::Json(Page {
         items: state.registry.list_tokens(&caller.actor).await?,
         next_cursor: None,
@@ -281,7 +301,11 @@ pub async fn list_tokens(State(state): State<AppState>, caller: Caller) -> Resul
 }
 
 #[utoipa::path(post, path = "/v1/tokens", tag = "tokens", request_body = CreateToken, responses((status = 201, body = CreatedToken)))]
-pub async fn create_token(State(state): State<AppState>, caller: Caller, Json(req): Json<CreateToken>) -> Result<Response, ApiError> {
+pub async fn create_token(
+    State(state): State<AppState>,
+    AdminCaller(caller): AdminCaller,
+    Json(req): Json<CreateToken>,
+) -> Result<Response, ApiError> {
     let created = state.registry.create_token(&caller.actor, &req.name, req.role).await?;
     Ok((
         StatusCode::CREATED,
@@ -294,7 +318,11 @@ pub async fn create_token(State(state): State<AppState>, caller: Caller, Json(re
 }
 
 #[utoipa::path(delete, path = "/v1/tokens/{id}", tag = "tokens", params(("id" = i64, Path)), responses((status = 204)))]
-pub async fn revoke_token(State(state): State<AppState>, caller: Caller, Path(id): Path<i64>) -> Result<StatusCode, ApiError> {
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    AdminCaller(caller): AdminCaller,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
     state.registry.revoke_token(&caller.actor, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -302,7 +330,7 @@ pub async fn revoke_token(State(state): State<AppState>, caller: Caller, Path(id
 #[utoipa::path(get, path = "/v1/audit", tag = "audit", params(ListQuery), responses((status = 200, body = Page<AuditEntry>)))]
 pub async fn audit(
     State(state): State<AppState>,
-    caller: Caller,
+    AdminCaller(caller): AdminCaller,
     Query(q): Query<ListQuery>,
 ) -> Result<axum::Json<Page<AuditEntry>>, ApiError> {
     let before = match q.cursor.as_deref() {

@@ -4,6 +4,8 @@
 
 use std::io::Read;
 
+use futures_util::StreamExt;
+
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -12,9 +14,9 @@ use serde::Deserialize;
 use skill_pool_core::ErrorCode;
 use skill_pool_git::upload_pack::{self, Protocol};
 
-use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::{Path, Query, Tenant};
+use crate::extract::{ClientAddr, Path, Query, Tenant};
+use crate::{AppState, gitslots};
 
 /// Negotiation requests are small; a bound keeps a hostile body from costing memory.
 const MAX_REQUEST_BYTES: usize = 16 << 20;
@@ -77,6 +79,7 @@ pub async fn upload_pack(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
     Path(repo): Path<String>,
+    ClientAddr(client): ClientAddr,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
@@ -97,9 +100,30 @@ pub async fn upload_pack(
     } else {
         raw
     };
-    let stream = upload_pack::upload_pack(&path, protocol(&headers), request)
+    upload_pack::check_request(&request).map_err(|e| ApiError::bad_request(format!("not a git upload-pack request: {e}")))?;
+    let slot = state.git_slots.take(client).map_err(|refused| {
+        state.metrics.git_refused(refused == gitslots::Refused::Busy);
+        let mut err = match refused {
+            gitslots::Refused::Busy => ApiError::new(
+                ErrorCode::Unavailable,
+                "the server is serving as many clones as it allows: try again shortly",
+            ),
+            gitslots::Refused::Address => ApiError::new(
+                ErrorCode::RateLimited,
+                "too many clones at once from this address: wait for one to finish",
+            ),
+        };
+        err.retry_after = Some(2);
+        err
+    })?;
+    let stream = upload_pack::upload_pack(&path, protocol(&headers), request, state.config.git.stream)
         .await
         .map_err(skill_pool_registry::RegistryError::from)?;
+    // The slot lives as long as the answer's stream.
+    let stream = stream.map(move |chunk| {
+        let _held = &slot;
+        chunk
+    });
     let mut res = Body::from_stream(stream).into_response();
     no_cache(&mut res, upload_pack::content_type_result());
     Ok(res)
