@@ -1,0 +1,75 @@
+// skill-pool portal: copy buttons, list filters, the composer's slug check. No framework,
+// no inline script (the pages' Content-Security-Policy forbids it).
+"use strict";
+
+function copyText(text) {
+  if (navigator.clipboard && window.isSecureContext !== false) {
+    return navigator.clipboard.writeText(text);
+  }
+  return new Promise(function (resolve, reject) {
+    var area = document.createElement("textarea");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    area.className = "offscreen";
+    document.body.appendChild(area);
+    area.select();
+    var ok = document.execCommand("copy");
+    document.body.removeChild(area);
+    if (ok) { resolve(); } else { reject(new Error("copy refused")); }
+  });
+}
+
+function setupCopy(button) {
+  button.addEventListener("click", function () {
+    var label = button.textContent;
+    copyText(button.getAttribute("data-copy")).then(function () {
+      button.textContent = "Copied";
+      button.classList.add("done");
+    }, function () {
+      button.textContent = "Select and copy";
+    });
+    setTimeout(function () { button.textContent = label; button.classList.remove("done"); }, 2000);
+  });
+}
+
+function setupFilter(input) {
+  var selector = input.getAttribute("data-filter");
+  var count = document.getElementById("count");
+  function apply() {
+    var words = input.value.toLowerCase().split(/\s+/).filter(Boolean);
+    var items = document.querySelectorAll(selector);
+    var shown = 0;
+    items.forEach(function (item) {
+      var text = (item.getAttribute("data-search") || item.textContent).toLowerCase();
+      var match = words.every(function (w) { return text.indexOf(w) !== -1; });
+      item.hidden = !match;
+      if (match) { shown += 1; }
+    });
+    if (count && selector === ".plugin-card") {
+      count.textContent = shown + " of " + items.length + " plugins shown";
+    }
+  }
+  input.addEventListener("input", apply);
+}
+
+function setupSlug(input) {
+  var help = document.querySelector("[data-slug-help]");
+  var rule = /^[a-z0-9]+(-[a-z0-9]+)*$/;
+  input.addEventListener("input", function () {
+    var v = input.value;
+    var ok = v === "" || (rule.test(v) && v.length <= 64);
+    input.setAttribute("aria-invalid", ok ? "false" : "true");
+    if (help) {
+      help.textContent = ok ? "kebab-case: lowercase letters, digits and single dashes"
+        : "not kebab-case: use lowercase letters, digits and single dashes (e.g. code-review)";
+      help.classList.toggle("field-error", !ok);
+    }
+  });
+}
+
+document.addEventListener("DOMContentLoaded", function () {
+  document.querySelectorAll("button.copy[data-copy]").forEach(setupCopy);
+  document.querySelectorAll("input[data-filter]").forEach(setupFilter);
+  var slug = document.getElementById("slug");
+  if (slug && !slug.readOnly) { setupSlug(slug); }
+});
