@@ -35,6 +35,10 @@ impl Registry {
             let rows = self.store().list_plugins(tenant, cursor.as_deref(), 500).await?;
             for row in &rows {
                 let mut p = self.plugin_view(tenant, row, false).await?;
+                // What the catalogue lists: externals, and plugins with a version to serve.
+                if p.mode != SourcingMode::External && p.current.is_none() {
+                    continue;
+                }
                 p.mirror = None;
                 out.push(p);
             }

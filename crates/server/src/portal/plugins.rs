@@ -30,6 +30,8 @@ pub struct Row {
     pub mode: &'static str,
     pub version: String,
     pub updated_at: String,
+    /// `2026-12-01 12:33 UTC`
+    pub updated_short: String,
     /// The warning chip: the class of a mirror's failed last pull.
     pub failing: Option<String>,
     pub held: bool,
@@ -47,8 +49,17 @@ fn row(p: &Plugin) -> Row {
             .or_else(|| p.entry.get("version").and_then(|v| v.as_str()).map(str::to_string))
             .unwrap_or_else(|| "—".into()),
         updated_at: p.updated_at.clone(),
+        updated_short: short_time(&p.updated_at),
         failing: p.mirror.as_ref().and_then(|m| m.last_error.as_ref()).map(|e| e.class.clone()),
         held: p.mirror.as_ref().is_some_and(|m| m.held.is_some()),
+    }
+}
+
+/// An RFC 3339 time as `YYYY-MM-DD HH:MM UTC`.
+fn short_time(t: &str) -> String {
+    match (t.get(..10), t.get(11..16)) {
+        (Some(day), Some(hm)) if t.ends_with('Z') => format!("{day} {hm} UTC"),
+        _ => t.to_string(),
     }
 }
 
