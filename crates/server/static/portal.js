@@ -73,3 +73,22 @@ document.addEventListener("DOMContentLoaded", function () {
   var slug = document.getElementById("slug");
   if (slug && !slug.readOnly) { setupSlug(slug); }
 });
+
+// JSON text areas: say at once when the text is not JSON (the server checks the rules on preview).
+document.addEventListener("DOMContentLoaded", function () {
+  document.querySelectorAll("textarea.code").forEach(function (area) {
+    var note = document.createElement("small");
+    note.className = "field-error";
+    note.setAttribute("aria-live", "polite");
+    area.insertAdjacentElement("afterend", note);
+    area.addEventListener("input", function () {
+      var text = area.value.trim();
+      var message = "";
+      if (text !== "") {
+        try { JSON.parse(text); } catch (e) { message = "not valid JSON yet: " + e.message; }
+      }
+      note.textContent = message;
+      area.setAttribute("aria-invalid", message ? "true" : "false");
+    });
+  });
+});

@@ -5,8 +5,11 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::portal::{Browser, PASSWORD, add_user};
 use common::server::{TestServer, TestTenant, tar_gz};
+use common::upstream::{Fault, Upstream};
 use reqwest::StatusCode;
 use serde_json::json;
 use skill_pool_core::Role;
@@ -439,6 +442,11 @@ both_backends!(the_composer_publishes_through_the_api_use_case, |db: TestDb| asy
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
     let (_, p) = s.get_json(&format!("{}/v1/plugins/toolbox", t.root), &t.admin).await;
     assert_eq!(p["current"]["version"], "1.1.0");
+    // The versions table says what each version changed.
+    let page = b.get(&format!("{}/portal/plugins/toolbox", t.root)).await;
+    assert!(page.body.contains("skill review 1.0.0 → 1.1.0"), "{}", page.body);
+    assert!(page.body.contains("first version"));
+    assert!(!page.body.contains("newer version 1.1.0 exists"));
 
     // Delete needs the slug typed.
     let confirm = b.get(&format!("{}/portal/plugins/toolbox/delete", t.root)).await;
@@ -656,5 +664,65 @@ both_backends!(the_registry_pages_render_markdown_safely_and_archive, |db: TestD
     assert!(page.body.contains("user:ana#"));
     let page = br.get(&format!("{}/portal/audit?actor=nobody", t.root)).await;
     assert!(page.body.contains("Nothing matches"));
+    s.stop().await;
+});
+
+both_backends!(a_failed_mirror_shows_its_chip_and_can_be_refreshed, |db: TestDb| async move {
+    let up = Upstream::start().await;
+    let work = up.create("kit");
+    std::fs::create_dir_all(work.join(".claude-plugin")).unwrap();
+    std::fs::write(work.join(".claude-plugin/plugin.json"), br#"{"name": "kit", "version": "0.1.0"}"#).unwrap();
+    up.commit_and_push(&work, "0.1.0", false);
+    let s = TestServer::start_with(db, |c| {
+        c.mirror.allowed_hosts = vec!["127.0.0.1".into()];
+        c.mirror.timeout = Duration::from_secs(10);
+    })
+    .await;
+    let t = setup(&s).await;
+    let wait = |id: i64| {
+        let (s, t) = (&s, &t);
+        async move {
+            for _ in 0..240 {
+                let (_, job) = s.get_json(&format!("{}/v1/jobs/{id}", t.root), &t.admin).await;
+                if job["state"] == "done" || job["state"] == "failed" {
+                    return job;
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            panic!("job {id} did not end");
+        }
+    };
+    let (st, accepted) = s
+        .post_json(&format!("{}/v1/plugins/import", t.root), &t.admin, &json!({"url": up.url("kit")}))
+        .await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{accepted}");
+    assert_eq!(wait(accepted["job"]["id"].as_i64().unwrap()).await["state"], "done");
+    let mut b = Browser::new();
+    b.sign_in(&t.root, "ana", PASSWORD).await;
+    let page = b.get(&format!("{}/portal/plugins", t.root)).await;
+    assert!(!page.body.contains("mirror-failed"), "a good pull has no chip");
+
+    up.set_fault(Fault::Status(500));
+    let detail = b.get(&format!("{}/portal/plugins/kit", t.root)).await;
+    let page = b
+        .post(&format!("{}/portal/plugins/kit/refresh", t.root), &[("csrf", &detail.csrf())])
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let job: i64 = page.header("location").rsplit('=').next().unwrap().parse().unwrap();
+    assert_eq!(wait(job).await["state"], "failed");
+    let page = b.get(&format!("{}/portal/plugins", t.root)).await;
+    let row = &page.body[page.body.find("id=\"row-kit\"").unwrap()..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    assert!(row.contains("mirror-failed") && row.contains("last pull failed: network"), "{row}");
+    let page = b.get(&format!("{}/portal/plugins/kit", t.root)).await;
+    assert!(page.body.contains("The last good version is still served"));
+    assert!(page.body.contains("Refresh now"));
+    // The mirror job's failure is in the audit log.
+    let page = b.get(&format!("{}/portal/audit?action=mirror.", t.root)).await;
+    assert!(page.body.contains("mirror.pull_failed"), "{}", page.body);
+    // The public page lists the mirror (its last good copy) without its internals.
+    let page = Browser::new().get(&format!("{}/marketplace/kit", t.root)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(!page.body.contains("returned error"), "{}", page.body);
     s.stop().await;
 });

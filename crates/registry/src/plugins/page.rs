@@ -3,6 +3,8 @@
 //! the inline blobs a composer edits, and the public listing a visitor of the marketplace
 //! browser may read without signing in (what the public catalogue already shows).
 
+use std::collections::BTreeMap;
+
 use super::*;
 
 /// A plugin as its pages show it.
@@ -16,6 +18,52 @@ pub struct PluginPage {
     pub blobs: PluginBlobs,
     /// Composed from registered pieces (the composer edits it), not published from a folder.
     pub composed: bool,
+    /// What each version changed against the one before, by version `seq` (the newest
+    /// [`CHANGES_OF_LAST`] versions): pins added, removed or moved, the plugin's own files.
+    pub changes: std::collections::BTreeMap<u64, Vec<String>>,
+}
+
+/// How many of the newest versions get a "what changed" summary.
+pub const CHANGES_OF_LAST: usize = 25;
+
+/// A version as compared: pins (`skill review` → version) and own files (path → sha256).
+type VersionState = (BTreeMap<String, String>, BTreeMap<String, String>);
+
+/// What changed from `before` to `after`: pins (`skill review` → version) and own files (path → sha256).
+fn describe_changes(before: Option<&VersionState>, after: &VersionState) -> Vec<String> {
+    let Some((old_pins, old_files)) = before else {
+        return vec!["first version".into()];
+    };
+    let (new_pins, new_files) = after;
+    let mut out = Vec::new();
+    for (piece, v) in new_pins {
+        match old_pins.get(piece) {
+            None => out.push(format!("+ {piece} {v}")),
+            Some(old) if old != v => out.push(format!("{piece} {old} → {v}")),
+            _ => {}
+        }
+    }
+    for (piece, v) in old_pins {
+        if !new_pins.contains_key(piece) {
+            out.push(format!("− {piece} {v}"));
+        }
+    }
+    for (path, sha) in new_files {
+        match old_files.get(path) {
+            None => out.push(format!("+ {path}")),
+            Some(old) if old != sha => out.push(format!("{path} changed")),
+            _ => {}
+        }
+    }
+    for path in old_files.keys() {
+        if !new_files.contains_key(path) {
+            out.push(format!("− {path}"));
+        }
+    }
+    if out.is_empty() {
+        out.push("same content (metadata or version only)".into());
+    }
+    out
 }
 
 const BLOB_FILES: [&str; 4] = ["hooks/hooks.json", ".mcp.json", ".lsp.json", "monitors/monitors.json"];
@@ -84,12 +132,48 @@ impl Registry {
             },
             None => PluginBlobs::default(),
         };
+        let changes = if detailed {
+            self.version_changes(tenant, row.id).await?
+        } else {
+            Default::default()
+        };
         Ok(PluginPage {
             plugin,
             newer,
             blobs,
             composed,
+            changes,
         })
+    }
+
+    async fn version_changes(&self, tenant: TenantId, plugin: PluginId) -> Result<BTreeMap<u64, Vec<String>>> {
+        let versions = self.store().plugin_versions(tenant, plugin).await?;
+        let from = versions.len().saturating_sub(CHANGES_OF_LAST + 1);
+        let mut previous = None;
+        let mut out = BTreeMap::new();
+        for (i, v) in versions.iter().enumerate().skip(from) {
+            let pins = self
+                .store()
+                .plugin_version_pieces(tenant, v.id)
+                .await?
+                .into_iter()
+                .map(|p| (format!("{} {}", p.kind, p.slug), p.version))
+                .collect();
+            let files = self
+                .store()
+                .plugin_version_files(tenant, v.id)
+                .await?
+                .into_iter()
+                .map(|f| (f.path, f.sha256))
+                .collect();
+            let state = (pins, files);
+            // The oldest one read only serves as the base of the next.
+            if i > from || from == 0 {
+                out.insert(v.seq.max(0) as u64, describe_changes(previous.as_ref(), &state));
+            }
+            previous = Some(state);
+        }
+        Ok(out)
     }
 
     async fn blobs_from_files(&self, tenant: TenantId, version_id: i64) -> Result<PluginBlobs> {
@@ -164,5 +248,40 @@ impl Registry {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(pins: &[(&str, &str)], files: &[(&str, &str)]) -> VersionState {
+        let m = |xs: &[(&str, &str)]| xs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        (m(pins), m(files))
+    }
+
+    #[test]
+    fn what_a_version_changed() {
+        let a = state(
+            &[("skill review", "1.0.0"), ("agent old", "1.0.0")],
+            &[("plugin.json", "a"), ("README.md", "r")],
+        );
+        let b = state(
+            &[("skill review", "1.1.0"), ("command new", "0.1.0")],
+            &[("plugin.json", "b"), ("hooks/hooks.json", "h")],
+        );
+        assert_eq!(describe_changes(None, &a), ["first version"]);
+        assert_eq!(
+            describe_changes(Some(&a), &b),
+            [
+                "+ command new 0.1.0",
+                "skill review 1.0.0 → 1.1.0",
+                "− agent old 1.0.0",
+                "+ hooks/hooks.json",
+                "plugin.json changed",
+                "− README.md"
+            ]
+        );
+        assert_eq!(describe_changes(Some(&a), &a), ["same content (metadata or version only)"]);
     }
 }

@@ -72,6 +72,7 @@ pub fn routes() -> Router<AppState> {
         .route("/portal/plugins/{slug}", get(plugins::detail))
         .route("/portal/plugins/{slug}/edit", get(plugins::edit_form).post(plugins::submit_edit))
         .route("/portal/plugins/{slug}/refresh", post(plugins::refresh))
+        .route("/portal/plugins/{slug}/accept", post(plugins::accept))
         .route("/portal/plugins/{slug}/delete", get(plugins::confirm_delete).post(plugins::delete))
 }
 

@@ -87,6 +87,8 @@ pub async fn list(State(state): State<AppState>, s: Session) -> Result<Response,
 struct DetailPage {
     chrome: Chrome,
     p: Plugin,
+    /// Each version (newest first) with what it changed.
+    versions: Vec<(skill_pool_core::api::PluginVersion, Vec<String>)>,
     /// Each pinned piece with the newer version of it, when one exists.
     contents: Vec<(PluginContent, Option<String>)>,
     installs: Installs,
@@ -129,6 +131,11 @@ pub async fn detail(
         notice,
         composed,
         contents: p.contents.iter().cloned().zip(page.newer.iter().cloned()).collect(),
+        versions: p
+            .versions
+            .iter()
+            .map(|v| (v.clone(), page.changes.get(&v.seq).cloned().unwrap_or_default()))
+            .collect(),
         p,
     })?)
 }
@@ -137,6 +144,19 @@ pub async fn refresh(State(state): State<AppState>, Path(slug): Path<String>, fo
     let job = state
         .registry
         .refresh_mirror(&form.session.signed_in.actor, &slug)
+        .await
+        .map_err(ApiError::from)?;
+    Ok(see_other(&format!(
+        "{}/portal/plugins/{slug}?refreshed={}",
+        form.session.tenant.base, job.id
+    )))
+}
+
+/// Lifts the hold of a mirror whose upstream was force-pushed.
+pub async fn accept(State(state): State<AppState>, Path(slug): Path<String>, form: Form) -> Result<Response, Refusal> {
+    let job = state
+        .registry
+        .accept_mirror(&form.session.signed_in.actor, &slug)
         .await
         .map_err(ApiError::from)?;
     Ok(see_other(&format!(
