@@ -23,7 +23,7 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::tenant::RoutedTenant;
 pub use market::{BrowseQuery, browser};
-pub use session::{MaybeSession, Session};
+pub use session::{MaybeSession, Session, session_from_headers};
 
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; \
                        object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";

@@ -100,11 +100,20 @@ async fn session_of(parts: &mut Parts, state: &AppState) -> Result<Option<Sessio
         .get::<RoutedTenant>()
         .cloned()
         .ok_or_else(|| ApiError::not_found("no tenant addressed"))?;
-    let Some(secret) = cookie(&parts.headers, SESSION_COOKIE).filter(|s| !s.is_empty()) else {
+    session_from_headers(state, &tenant, &parts.headers).await
+}
+
+/// The session behind the request's cookie, if it is a live one of `tenant`.
+pub async fn session_from_headers(state: &AppState, tenant: &RoutedTenant, headers: &HeaderMap) -> Result<Option<Session>, ApiError> {
+    let Some(secret) = cookie(headers, SESSION_COOKIE).filter(|s| !s.is_empty()) else {
         return Ok(None);
     };
-    let found = state.registry.session(tenant.id, &secret, request_id(&parts.headers)).await?;
-    Ok(found.map(|signed_in| Session { signed_in, tenant, secret }))
+    let found = state.registry.session(tenant.id, &secret, request_id(headers)).await?;
+    Ok(found.map(|signed_in| Session {
+        signed_in,
+        tenant: tenant.clone(),
+        secret,
+    }))
 }
 
 impl FromRequestParts<AppState> for Session {

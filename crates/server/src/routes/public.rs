@@ -2,7 +2,7 @@
 //! HTML marketplace browser is the portal's). Served from the registry's rendered cache: bytes, gzip, ETag.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::AppState;
@@ -63,15 +63,15 @@ pub async fn catalogue(State(state): State<AppState>, Tenant(tenant): Tenant, he
 
 /// The tenant root: the catalogue for Claude Code (and anything that does not ask for
 /// HTML), the marketplace browser for a browser.
-pub async fn root(
-    state: State<AppState>,
-    tenant: Tenant,
-    headers: HeaderMap,
-    session: crate::portal::MaybeSession,
-    query: Query<crate::portal::BrowseQuery>,
-) -> Result<Response, ApiError> {
+pub async fn root(state: State<AppState>, tenant: Tenant, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
     if prefers_html(&headers) {
-        return crate::portal::browser(state, tenant, session, query).await;
+        // The browser's session and search are read only here: Claude Code's request is
+        // answered exactly as `marketplace.json` is, whatever its query string or cookies.
+        let session = crate::portal::session_from_headers(&state, &tenant.0, &headers).await?;
+        let query = axum::extract::Query::<crate::portal::BrowseQuery>::try_from_uri(&uri)
+            .map(|q| q.0)
+            .unwrap_or_default();
+        return crate::portal::browser(state, tenant, crate::portal::MaybeSession(session), Query(query)).await;
     }
     catalogue(state, tenant, headers).await
 }
