@@ -92,3 +92,58 @@ document.addEventListener("DOMContentLoaded", function () {
     });
   });
 });
+
+// The composer: every change is checked by the server with Publish's rules (nothing is
+// written); the refusal appears beside its field and the preview follows what is typed.
+document.addEventListener("DOMContentLoaded", function () {
+  var form = document.querySelector("form[data-validate]");
+  if (!form) { return; }
+  var url = form.getAttribute("data-validate");
+  var status = document.getElementById("live-status");
+  var preview = document.getElementById("preview");
+  var list = document.getElementById("preview-files");
+  var timer = null;
+  var seq = 0;
+  function show(result) {
+    form.parentNode.querySelectorAll("[data-live-error]").forEach(function (slot) {
+      slot.hidden = true;
+      slot.textContent = "";
+    });
+    if (result.ok) {
+      status.textContent = "Checked: publishable, " + result.files.length + " files.";
+      list.textContent = "";
+      result.files.forEach(function (f) {
+        var li = document.createElement("li");
+        var code = document.createElement("code");
+        code.textContent = f.path;
+        var meta = document.createElement("span");
+        meta.className = "muted";
+        meta.textContent = " " + f.size + " B" + (f.from ? " · " + f.from : "");
+        li.appendChild(code);
+        li.appendChild(meta);
+        list.appendChild(li);
+      });
+      preview.hidden = false;
+    } else {
+      status.textContent = "Not publishable yet: see the message beside the field.";
+      var slot = form.parentNode.querySelector('[data-live-error="' + result.field + '"]') ||
+        form.parentNode.querySelector('[data-live-error="general"]');
+      slot.textContent = result.message;
+      slot.hidden = false;
+    }
+  }
+  function check() {
+    var mine = ++seq;
+    var body = new URLSearchParams(new FormData(form));
+    fetch(url, { method: "POST", body: body, headers: { "content-type": "application/x-www-form-urlencoded" }, credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (result) { if (result && mine === seq) { show(result); } })
+      .catch(function () {});
+  }
+  function later() {
+    clearTimeout(timer);
+    timer = setTimeout(check, 400);
+  }
+  form.addEventListener("input", later);
+  form.addEventListener("change", later);
+});

@@ -374,6 +374,25 @@ both_backends!(the_composer_publishes_through_the_api_use_case, |db: TestDb| asy
     let at = page.body.find("name=\"slug\"").unwrap();
     assert!(page.body[at..].contains("field-error"), "{}", page.body);
 
+    // The composer's live check: the same rules, answered as JSON, CSRF-checked too.
+    let validate = format!("{}/portal/plugins/validate", t.root);
+    let mut form = base.clone();
+    form.push(("hooks", r#"{"hooks": {"OnSave": []}}"#));
+    let page = b.post(&validate, &form).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let v: serde_json::Value = serde_json::from_str(&page.body).unwrap();
+    assert_eq!((v["ok"].as_bool(), v["field"].as_str()), (Some(false), Some("hooks")), "{v}");
+    let mut form = base.clone();
+    form.push(("hooks", hooks));
+    let v: serde_json::Value = serde_json::from_str(&b.post(&validate, &form).await.body).unwrap();
+    assert_eq!(v["ok"], true, "{v}");
+    assert!(
+        v["files"].as_array().unwrap().iter().any(|f| f["path"] == "hooks/hooks.json"),
+        "{v}"
+    );
+    let page = b.post(&validate, &form[1..]).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN, "no CSRF token");
+
     // Preview: the tree, nothing written.
     let mut form = base.clone();
     form.extend([("hooks", hooks), ("action", "preview")]);

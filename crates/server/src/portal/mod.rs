@@ -69,6 +69,7 @@ pub fn routes() -> Router<AppState> {
         .route("/portal/registry/{kind}/{slug}/{version}/unarchive", post(admin::unarchive))
         .route("/portal/plugins", get(plugins::list))
         .route("/portal/plugins/new", get(plugins::new_form).post(plugins::submit_new))
+        .route("/portal/plugins/validate", post(plugins::validate))
         .route("/portal/plugins/{slug}", get(plugins::detail))
         .route("/portal/plugins/{slug}/edit", get(plugins::edit_form).post(plugins::submit_edit))
         .route("/portal/plugins/{slug}/refresh", post(plugins::refresh))

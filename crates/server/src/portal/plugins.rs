@@ -538,6 +538,38 @@ async fn submit(state: &AppState, form: Form, editing: Option<String>) -> Result
     }
 }
 
+/// `POST /portal/plugins/validate`: the composer's fields checked as they are typed (the same
+/// checks as Publish, nothing written): `{"ok": true, "files": [...]}` or `{"ok": false,
+/// "field": …, "message": …}`.
+pub async fn validate(State(state): State<AppState>, form: Form) -> Result<Response, Refusal> {
+    use axum::response::IntoResponse;
+    let s = &form.session;
+    let mut f = Fields::from_form(&form.data);
+    if let Some(slug) = form.data.opt("editing") {
+        f.slug = slug;
+    }
+    let outcome = match f.create_request() {
+        Err(e) => Err(e),
+        Ok(req) => match state.registry.preview_plugin(&s.signed_in.actor, &req).await {
+            Ok(files) => Ok(files),
+            Err(e) if e.code().http_status() < 500 => Err(FieldError::from_registry(&e)),
+            Err(e) => return Err(ApiError::from(e).into()),
+        },
+    };
+    let body = match outcome {
+        Ok(files) => serde_json::json!({
+            "ok": true,
+            "files": files.iter().map(|f| serde_json::json!({"path": f.path, "size": f.size, "from": f.from})).collect::<Vec<_>>(),
+        }),
+        Err(e) => serde_json::json!({ "ok": false, "field": e.field, "message": e.message }),
+    };
+    Ok((
+        [(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"))],
+        axum::Json(body),
+    )
+        .into_response())
+}
+
 pub async fn submit_new(State(state): State<AppState>, form: Form) -> Result<Response, Refusal> {
     submit(&state, form, None).await
 }

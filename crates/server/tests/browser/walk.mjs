@@ -112,10 +112,22 @@ try {
   await page.locator('select[name="v:skill:review"]').selectOption("1.0.0");
   await filter.fill("");
   await page.locator('input[name="piece"][value="agent:helper"]').check();
+  // Validated as typed: a hook event Claude Code does not know is refused beside the field…
+  await page.locator("#hooks").fill(JSON.stringify({ hooks: { OnSave: [] } }));
+  const hookError = page.locator('[data-live-error="hooks"]');
+  await hookError.waitFor({ state: "visible" });
+  assert.match(await hookError.innerText(), /OnSave/);
+  // …and a good one makes the live preview show the hook file.
   await page.locator("#hooks").fill(JSON.stringify({
     hooks: { PostToolUse: [{ matcher: "Edit|Write", hooks: [{ type: "command", command: "echo formatted" }] }] },
   }, null, 2));
-  await page.getByRole("button", { name: "Check and preview" }).click();
+  await hookError.waitFor({ state: "hidden" });
+  await page.locator("#preview-files code", { hasText: "hooks/hooks.json" }).waitFor();
+  await Promise.all([
+    page.waitForResponse((r) => r.request().method() === "POST" && r.url().endsWith("/portal/plugins/new")),
+    page.getByRole("button", { name: "Check and preview" }).click(),
+  ]);
+  await page.waitForLoadState();
   await page.locator("#preview").waitFor();
   result.preview = await page.locator("#preview li code").allInnerTexts();
   log("preview", result.preview);
