@@ -153,6 +153,7 @@ try {
   const secret = await page.locator("#new-token").innerText();
   assert.match(secret, /^sp_/);
   await page.locator(".notice button.copy").click();
+  await page.locator(".notice button.copy", { hasText: "Copied" }).waitFor();
   assert.equal(await page.evaluate(() => navigator.clipboard.readText()), secret);
   await shot(page, "tokens");
   await page.goto(`${ROOT}/portal/audit`);
@@ -172,8 +173,10 @@ try {
   await pub.goto(`${ROOT}/marketplace?q=teamwork`);
   assert.equal(await pub.locator(".plugin-card").count(), 1, "the server-side search too");
   await pub.locator(".hero button.copy").click();
+  await pub.locator(".hero button.copy", { hasText: "Copied" }).waitFor();
   result.clipboard.add = await pub.evaluate(() => navigator.clipboard.readText());
   await pub.locator("#plugin-team-tools button.copy").click();
+  await pub.locator("#plugin-team-tools button.copy", { hasText: "Copied" }).waitFor();
   result.clipboard.install = await pub.evaluate(() => navigator.clipboard.readText());
   log("clipboard", result.clipboard);
   await pub.getByRole("link", { name: "Team tools" }).click();
