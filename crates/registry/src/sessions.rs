@@ -135,6 +135,9 @@ impl Registry {
         let secret = random_secret("sps_");
         let csrf = random_secret("");
         let mut tx = self.store().write().await?;
+        // Expired sessions and old failures go at every sign-in, good or bad.
+        let now = now_ms();
+        tx.prune_sessions(now, now - FAILURE_WINDOW_MS).await?;
         let row = tx
             .insert_session(
                 actor.tenant,
@@ -144,7 +147,7 @@ impl Registry {
                     owner,
                     role: actor.role,
                     address,
-                    expires_at: now_ms() + SESSION_TTL_MS,
+                    expires_at: now + SESSION_TTL_MS,
                 },
             )
             .await?;
