@@ -18,7 +18,7 @@ use super::session::{
     AdminSession, Form, LOGIN_CSRF_COOKIE, MaybeSession, Refusal, SESSION_COOKIE, Session, client_address, cookie, csrf_refused, read_form,
     request_id, same_secret, see_other, set_cookie,
 };
-use super::{Chrome, render};
+use super::{Chrome, filters, render};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{Path, Query, Tenant};

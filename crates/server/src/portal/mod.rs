@@ -147,6 +147,21 @@ pub fn safe_url(u: &str) -> bool {
     lower.starts_with("https://") || lower.starts_with("http://") || (lower.starts_with('/') && !lower.starts_with("//"))
 }
 
+/// Template filters: `{{ t|when }}` shows an RFC 3339 time as `2026-12-01 12:33 UTC`.
+pub mod filters {
+    pub fn when<T: std::fmt::Display>(t: T, _: &dyn askama::Values) -> askama::Result<String> {
+        Ok(super::short_time(&t.to_string()))
+    }
+}
+
+/// An RFC 3339 UTC time as `YYYY-MM-DD HH:MM UTC` (anything else as it is).
+pub fn short_time(t: &str) -> String {
+    match (t.get(..10), t.get(11..16)) {
+        (Some(day), Some(hm)) if t.ends_with('Z') && t.as_bytes().get(10) == Some(&b'T') => format!("{day} {hm} UTC"),
+        _ => t.to_string(),
+    }
+}
+
 /// Renders a page (never cached: it may carry a CSRF token or a secret).
 pub fn render(page: &impl Template) -> Result<Response, ApiError> {
     let html = page.render().map_err(|e| {
@@ -154,4 +169,28 @@ pub fn render(page: &impl Template) -> Result<Response, ApiError> {
         ApiError::internal()
     })?;
     Ok(([(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))], Html(html)).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_and_times() {
+        for ok in ["https://x.example", "HTTP://x", "/logo.svg"] {
+            assert!(safe_url(ok), "{ok}");
+        }
+        for bad in [
+            "javascript:alert(1)",
+            " JavaScript:x",
+            "data:text/html,x",
+            "//evil.example",
+            "vbscript:x",
+            "",
+        ] {
+            assert!(!safe_url(bad), "{bad}");
+        }
+        assert_eq!(short_time("2026-12-01T12:33:34.107Z"), "2026-12-01 12:33 UTC");
+        assert_eq!(short_time("soon"), "soon");
+    }
 }

@@ -18,7 +18,7 @@ use skill_pool_registry::plugins::page::{ComposerPiece, PluginPage};
 
 use super::market::{Installs, installs};
 use super::session::{AdminSession, Form, FormData, Refusal, Session, see_other};
-use super::{Chrome, render, safe_url};
+use super::{Chrome, filters, render, safe_url, short_time};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{Path, Query};
@@ -52,14 +52,6 @@ fn row(p: &Plugin) -> Row {
         updated_short: short_time(&p.updated_at),
         failing: p.mirror.as_ref().and_then(|m| m.last_error.as_ref()).map(|e| e.class.clone()),
         held: p.mirror.as_ref().is_some_and(|m| m.held.is_some()),
-    }
-}
-
-/// An RFC 3339 time as `YYYY-MM-DD HH:MM UTC`.
-fn short_time(t: &str) -> String {
-    match (t.get(..10), t.get(11..16)) {
-        (Some(day), Some(hm)) if t.ends_with('Z') => format!("{day} {hm} UTC"),
-        _ => t.to_string(),
     }
 }
 
