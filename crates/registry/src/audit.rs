@@ -3,6 +3,7 @@
 
 use skill_pool_core::Role;
 use skill_pool_core::api::{AuditEntry, Page};
+pub use skill_pool_store::audit::AuditFilter;
 use skill_pool_store::audit::NewAudit;
 use skill_pool_store::{TenantId, Tx, format_ms};
 
@@ -63,8 +64,13 @@ impl Registry {
 
     /// The audit log, newest first; `before` is the `next_cursor` of the previous page.
     pub async fn audit(&self, actor: &Actor, before: Option<i64>, limit: i64) -> Result<Page<AuditEntry>> {
+        self.search_audit(actor, &AuditFilter::default(), before, limit).await
+    }
+
+    /// The audit log narrowed by actor and target (substrings), action (a prefix) and time.
+    pub async fn search_audit(&self, actor: &Actor, filter: &AuditFilter<'_>, before: Option<i64>, limit: i64) -> Result<Page<AuditEntry>> {
         actor.require(Role::Admin)?;
-        let rows = self.store().list_audit(actor.tenant, before, limit + 1).await?;
+        let rows = self.store().search_audit(actor.tenant, filter, before, limit + 1).await?;
         let more = rows.len() as i64 > limit;
         let rows = &rows[..rows.len().min(limit as usize)];
         let items = rows

@@ -61,6 +61,9 @@ pub enum RegistryError {
     Conflict(String),
     #[error("{0}")]
     TooLarge(String),
+    /// Too many attempts (failed sign-ins): wait and try again.
+    #[error("{0}")]
+    RateLimited(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -143,6 +146,7 @@ impl RegistryError {
             E::VersionConflict { .. } => ErrorCode::VersionConflict,
             E::Conflict(_) => ErrorCode::Conflict,
             E::TooLarge(_) => ErrorCode::PayloadTooLarge,
+            E::RateLimited(_) => ErrorCode::RateLimited,
             // A unique constraint that still refused the write after the retries: a conflict
             // the caller can act on, not a busy database.
             E::Store(StoreError::Conflict(_)) => ErrorCode::Conflict,

@@ -5,7 +5,7 @@
 //! a write and its audit row commit in one transaction.
 
 mod actor;
-mod audit;
+pub mod audit;
 pub mod catalogue;
 pub mod error;
 pub mod mirrors;
@@ -13,6 +13,7 @@ pub mod pieces;
 pub mod plugins;
 pub mod queue;
 pub mod repos;
+pub mod sessions;
 pub mod tenants;
 pub mod tokens;
 mod tree;

@@ -185,6 +185,19 @@ fn sort_newest_first(versions: &mut [PieceVersionRow]) {
     });
 }
 
+/// What a piece's page shows.
+#[derive(Debug, Clone)]
+pub struct PiecePage {
+    /// Newest first.
+    pub versions: Vec<PieceVersion>,
+    /// The version whose text is shown.
+    pub shown: Option<String>,
+    /// The main markdown file of that version.
+    pub text: Option<String>,
+    /// (plugin slug, pinned version), from each plugin's newest version.
+    pub used_by: Vec<(String, String)>,
+}
+
 impl Registry {
     /// Publishes a skill from a tar.gz of its folder's contents (`SKILL.md` at the top).
     pub async fn publish_skill(
@@ -400,6 +413,68 @@ impl Registry {
         })
         .await?;
         self.piece_version(actor, kind, slug, version).await
+    }
+
+    /// Un-archives a version: it can be "latest" again.
+    pub async fn unarchive_piece_version(&self, actor: &Actor, kind: PieceKind, slug: &str, version: &str) -> Result<PieceVersion> {
+        actor.require(Role::Admin)?;
+        let row = self.find_version(actor.tenant, kind, slug, version).await?;
+        with_retry(|| async move {
+            let mut tx = self.store().write().await?;
+            tx.unarchive_piece_version(actor.tenant, row.id).await?;
+            audit::record(
+                &mut tx,
+                actor,
+                &format!("{kind}.unarchive"),
+                &format!("{kind}:{slug}@{version}"),
+                serde_json::json!({}),
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await?;
+        self.piece_version(actor, kind, slug, version).await
+    }
+
+    /// A piece's page: its versions (newest first), the text of one version's main file
+    /// (`SKILL.md` or the markdown file; the latest unless `version` names one), and which
+    /// plugins serve which version of it.
+    pub async fn piece_page(&self, actor: &Actor, kind: PieceKind, slug: &str, version: Option<&str>) -> Result<PiecePage> {
+        actor.require(Role::Member)?;
+        let piece = self
+            .store()
+            .piece(actor.tenant, kind, slug)
+            .await?
+            .ok_or_else(|| RegistryError::NotFound(format!("{kind} `{slug}` not found")))?;
+        let mut versions = self.piece_versions(actor, kind, slug).await?;
+        versions.reverse();
+        let rows = self.store().piece_versions(actor.tenant, piece.id).await?;
+        let shown = match version {
+            Some(v) => rows.iter().find(|r| r.version == v),
+            None => latest_of(&rows).or(rows.last()),
+        };
+        let mut text = None;
+        if let Some(row) = shown {
+            let files = self.store().piece_files(actor.tenant, row.id).await?;
+            let main = files
+                .iter()
+                .find(|f| f.path == "SKILL.md")
+                .or_else(|| files.iter().find(|f| f.path.ends_with(".md")));
+            if let Some(f) = main {
+                let blobs = self.store().blobs().clone();
+                let sha = f.sha256.clone();
+                let body = tokio::task::spawn_blocking(move || blobs.get(&sha)).await?;
+                text = body.ok().map(|b| String::from_utf8_lossy(&b).into_owned());
+            }
+        }
+        let used_by = self.store().piece_used_by(actor.tenant, piece.id).await?;
+        Ok(PiecePage {
+            versions,
+            shown: shown.map(|r| r.version.clone()),
+            text,
+            used_by,
+        })
     }
 
     /// A tar.gz of a version's files (the latest when `version` is `None`) and a file name for it.

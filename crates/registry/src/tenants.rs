@@ -82,6 +82,17 @@ impl Registry {
         Ok(row)
     }
 
+    /// Drops the cached row of a tenant that changed (branding), so this process sees it at once.
+    pub(crate) fn forget_tenant(&self, tenant: TenantId) {
+        let cache = &self.inner.tenants;
+        cache.by_id.lock().unwrap_or_else(|p| p.into_inner()).remove(&tenant);
+        cache
+            .by_slug
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, (row, _)| row.id != tenant);
+    }
+
     /// The tenant served at the bare public URL: the configured one, else the oldest.
     pub async fn default_tenant(&self, configured: Option<&str>) -> Result<Option<TenantRow>> {
         match configured {

@@ -27,9 +27,14 @@ pub fn hash_secret(secret: &str) -> String {
 }
 
 fn new_secret() -> String {
+    random_secret(SECRET_PREFIX)
+}
+
+/// `prefix` and 40 random base62 characters (238 bits).
+pub fn random_secret(prefix: &str) -> String {
     let mut rng = rand::rng();
     let body: String = (0..SECRET_LEN).map(|_| BASE62[rng.random_range(0..BASE62.len())] as char).collect();
-    format!("{SECRET_PREFIX}{body}")
+    format!("{prefix}{body}")
 }
 
 pub fn token_view(row: &TokenRow) -> Token {

@@ -135,6 +135,7 @@ pub async fn render_errors(req: Request, next: Next) -> Response {
         .unwrap_or("")
         .to_string();
     let format = ErrorFormat::for_request(req.uri().path(), req.headers());
+    let base = crate::tenant::tenant_base(req.uri().path()).to_string();
     let mut res = next.run(req).await;
     let error = match res.extensions_mut().remove::<ApiError>() {
         Some(e) => e,
@@ -146,7 +147,7 @@ pub async fn render_errors(req: Request, next: Next) -> Response {
         }
         None => return res,
     };
-    let (content_type, bytes) = render(format, &error, &request_id);
+    let (content_type, bytes) = render(format, &error, &request_id, &base);
     let (mut parts, _) = res.into_parts();
     parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     parts.headers.remove(header::CONTENT_LENGTH);
@@ -154,8 +155,9 @@ pub async fn render_errors(req: Request, next: Next) -> Response {
     Response::from_parts(parts, axum::body::Body::from(bytes))
 }
 
-/// The body of an error in one format, and its content type.
-pub fn render(format: ErrorFormat, error: &ApiError, request_id: &str) -> (&'static str, Vec<u8>) {
+/// The body of an error in one format, and its content type. `base` is the tenant prefix
+/// of the request (the HTML page links the portal's stylesheet below it).
+pub fn render(format: ErrorFormat, error: &ApiError, request_id: &str, base: &str) -> (&'static str, Vec<u8>) {
     match format {
         ErrorFormat::Json => {
             let body = ErrorBody {
@@ -176,20 +178,20 @@ pub fn render(format: ErrorFormat, error: &ApiError, request_id: &str) -> (&'sta
             let message = escape_html(&error.message);
             let code = error.code.as_str();
             let request_id = escape_html(request_id);
+            let base = escape_html(base);
             let page = format!(
                 "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-                 <title>{title} · skill-pool</title>\
-                 <style>body{{font-family:system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem;color:#1f2328}}\
-                 code{{background:#f3f4f6;padding:.1rem .3rem;border-radius:4px}}.muted{{color:#59636e;font-size:.9rem}}</style></head>\
-                 <body><h1>{title}</h1><p class=\"message\">{message}</p>\
-                 <p class=\"muted\">{status} <code>{code}</code> · request <code>{request_id}</code></p></body></html>\n"
+                 <title>{title} · skill-pool</title><link rel=\"stylesheet\" href=\"{base}/-/static/portal.css\"></head>\
+                 <body><main id=\"main\" class=\"narrow\"><h1>{title}</h1><p class=\"message\">{message}</p>\
+                 <p class=\"muted\">{status} <code>{code}</code> · request <code>{request_id}</code></p>\
+                 <p><a href=\"{base}/marketplace\">Marketplace</a> · <a href=\"{base}/portal\">Portal</a></p></main></body></html>\n"
             );
             ("text/html; charset=utf-8", page.into_bytes())
         }
     }
 }
 
-fn escape_html(s: &str) -> String {
+pub fn escape_html(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -237,18 +239,22 @@ mod tests {
     #[test]
     fn html_and_text_bodies_carry_the_message_escaped() {
         let e = ApiError::not_found("plugin `<x>` not found");
-        let (ct, body) = render(ErrorFormat::Html, &e, "rid-1");
+        let (ct, body) = render(ErrorFormat::Html, &e, "rid-1", "/t/acme");
         let body = String::from_utf8(body).unwrap();
         assert!(ct.starts_with("text/html"));
         assert!(body.contains("plugin `&lt;x&gt;` not found"), "{body}");
         assert!(body.contains("rid-1") && body.contains("not_found"), "{body}");
-        let (ct, body) = render(ErrorFormat::PlainText, &e, "rid-1");
+        assert!(
+            body.contains("href=\"/t/acme/-/static/portal.css\"") && !body.contains("<style"),
+            "{body}"
+        );
+        let (ct, body) = render(ErrorFormat::PlainText, &e, "rid-1", "");
         assert!(ct.starts_with("text/plain"));
         assert_eq!(
             String::from_utf8(body).unwrap(),
             "skill-pool: plugin `<x>` not found (not_found, request rid-1)\n"
         );
-        let (_, body) = render(ErrorFormat::Json, &e, "rid-1");
+        let (_, body) = render(ErrorFormat::Json, &e, "rid-1", "");
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(v["error"], "not_found");
     }

@@ -1,5 +1,5 @@
 //! skill-pool's HTTP server: tenant routing, the `/v1` API, the public catalogue and git
-//! endpoint, health and metrics. Handlers parse, make one `registry` call, and render.
+//! endpoint, the portal (HTML), health and metrics. Handlers parse, make one `registry` call, and render.
 
 pub mod config;
 pub mod error;
@@ -8,6 +8,7 @@ mod gitslots;
 mod listener;
 mod metrics;
 mod openapi;
+mod portal;
 mod ratelimit;
 mod routes;
 mod tenant;
@@ -117,6 +118,7 @@ pub fn app(registry: Registry, config: ServerConfig) -> Router {
         .with_state(state)
         .layer(DefaultBodyLimit::disable())
         .layer(axum::middleware::from_fn(error::render_errors))
+        .layer(axum::middleware::from_fn(portal::security_headers))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
             let request_id = req

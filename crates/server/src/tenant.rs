@@ -17,6 +17,10 @@ pub struct RoutedTenant {
     pub id: TenantId,
     pub slug: String,
     pub display_name: String,
+    /// The path prefix of the tenant root as this request addressed it: `/t/<slug>`, or ""
+    /// (by Host header, or the default tenant at the bare URL). Portal links and the session
+    /// cookie's `Path` start with it.
+    pub base: String,
 }
 
 /// Splits `/t/<slug>/rest` into (`slug`, `/rest`).
@@ -26,6 +30,11 @@ fn split_tenant_path(path: &str) -> Option<(&str, &str)> {
         Some(i) => Some((&rest[..i], &rest[i..])),
         None => Some((rest, "/")),
     }
+}
+
+/// The tenant prefix of a request path: `/t/<slug>/rest` → `/t/<slug>`, else "".
+pub fn tenant_base(path: &str) -> &str {
+    split_tenant_path(path).map_or("", |(slug, _)| &path[..3 + slug.len()])
 }
 
 /// The path below the tenant root: `/t/<slug>/rest` → `/rest`; any other path as it is (the
@@ -58,10 +67,10 @@ pub async fn dispatch(State(state): State<AppState>, mut req: Request) -> Respon
         (Some(base), Some(host)) => host_tenant(host, base).map(str::to_string),
         _ => None,
     };
-    let (slug, rest) = if let Some(slug) = by_host {
-        (slug, path.clone())
+    let (slug, rest, base) = if let Some(slug) = by_host {
+        (slug, path.clone(), String::new())
     } else if let Some((slug, rest)) = split_tenant_path(&path) {
-        (slug.to_string(), rest.to_string())
+        (slug.to_string(), rest.to_string(), format!("/t/{slug}"))
     } else {
         let default = match &state.config.default_tenant {
             Some(d) => Some(d.clone()),
@@ -71,7 +80,7 @@ pub async fn dispatch(State(state): State<AppState>, mut req: Request) -> Respon
             },
         };
         match default {
-            Some(d) => (d, path.clone()),
+            Some(d) => (d, path.clone(), String::new()),
             None => return ApiError::not_found("no tenant exists yet: create one with `skill-pool-server tenant create`").into_response(),
         }
     };
@@ -92,6 +101,7 @@ pub async fn dispatch(State(state): State<AppState>, mut req: Request) -> Respon
         id: tenant.id,
         slug: tenant.slug,
         display_name: tenant.display_name,
+        base,
     });
     match state.tenant_router.clone().oneshot(req).await {
         Ok(res) => res,
@@ -109,6 +119,9 @@ mod tests {
         assert_eq!(split_tenant_path("/t/acme"), Some(("acme", "/")));
         assert_eq!(split_tenant_path("/t/acme/"), Some(("acme", "/")));
         assert_eq!(split_tenant_path("/v1/skills"), None);
+        assert_eq!(tenant_base("/t/acme/portal"), "/t/acme");
+        assert_eq!(tenant_base("/t/acme"), "/t/acme");
+        assert_eq!(tenant_base("/portal"), "");
     }
 
     #[test]

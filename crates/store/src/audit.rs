@@ -56,6 +56,42 @@ pub trait AuditReads: Db {
         .fetch_all(self.executor())
         .await?)
     }
+
+    /// Newest first, narrowed: `actor` and `target` are substrings, `action` a prefix, times
+    /// unix milliseconds (`since` inclusive, `until` exclusive). Empty strings match all.
+    async fn search_audit(&mut self, tenant: TenantId, filter: &AuditFilter<'_>, before: Option<i64>, limit: i64) -> Result<Vec<AuditRow>> {
+        Ok(sqlx::query_as(
+            "SELECT id, actor, action, target, detail, request_id, created_at FROM audit_log \
+             WHERE tenant_id = $1 AND id < $2 AND actor LIKE $3 AND action LIKE $4 AND target LIKE $5 \
+             AND created_at >= $6 AND created_at < $7 ORDER BY id DESC LIMIT $8",
+        )
+        .bind(tenant.0)
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(format!("%{}%", like_escape(filter.actor)))
+        .bind(format!("{}%", like_escape(filter.action)))
+        .bind(format!("%{}%", like_escape(filter.target)))
+        .bind(filter.since.unwrap_or(0))
+        .bind(filter.until.unwrap_or(i64::MAX))
+        .bind(limit)
+        .fetch_all(self.executor())
+        .await?)
+    }
 }
 
 impl<T: Db> AuditReads for T {}
+
+/// What an audit search keeps.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter<'a> {
+    pub actor: &'a str,
+    pub action: &'a str,
+    pub target: &'a str,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+}
+
+/// LIKE's wildcards (`%`, `_`) are dropped from the search text: the backends disagree on
+/// escapes, and no actor, action or target needs them to be found.
+fn like_escape(s: &str) -> String {
+    s.chars().filter(|c| !matches!(c, '%' | '_')).collect()
+}

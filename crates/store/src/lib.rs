@@ -19,6 +19,7 @@ pub mod blobs;
 pub mod mirrors;
 pub mod pieces;
 pub mod plugins;
+pub mod sessions;
 pub mod tenants;
 pub mod tokens;
 pub mod users;
@@ -313,8 +314,10 @@ pub mod prelude {
     pub use crate::mirrors::MirrorReads;
     pub use crate::pieces::PieceReads;
     pub use crate::plugins::PluginReads;
+    pub use crate::sessions::SessionReads;
     pub use crate::tenants::TenantReads;
     pub use crate::tokens::TokenReads;
+    pub use crate::users::UserReads;
 }
 
 /// A database transaction. Dropped without [`Tx::commit`], it rolls back.

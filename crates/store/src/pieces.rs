@@ -149,6 +149,24 @@ pub trait PieceReads: Db {
         .fetch_all(self.executor())
         .await?)
     }
+
+    /// Which plugin serves which version of this piece: (plugin slug, piece version), from
+    /// each plugin's newest version, sorted.
+    async fn piece_used_by(&mut self, tenant: TenantId, piece_id: i64) -> Result<Vec<(String, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT DISTINCT pl.slug, pv.version FROM plugins pl \
+             JOIN plugin_versions v ON v.plugin_id = pl.id \
+             JOIN plugin_version_pieces vp ON vp.plugin_version_id = v.id \
+             JOIN piece_versions pv ON pv.id = vp.piece_version_id \
+             WHERE pl.tenant_id = $1 AND pv.piece_id = $2 \
+               AND v.seq = (SELECT MAX(v2.seq) FROM plugin_versions v2 WHERE v2.plugin_id = pl.id) \
+             ORDER BY pl.slug, pv.version",
+        )
+        .bind(tenant.0)
+        .bind(piece_id)
+        .fetch_all(self.executor())
+        .await?)
+    }
 }
 
 impl<T: Db> PieceReads for T {}
@@ -204,6 +222,16 @@ impl Tx {
                 .await?;
         }
         Ok(PieceVersionId(id))
+    }
+
+    /// Takes a version of this tenant out of the archive (idempotent); false when there is no such version.
+    pub async fn unarchive_piece_version(&mut self, tenant: TenantId, version_id: PieceVersionId) -> Result<bool> {
+        let done = sqlx::query("UPDATE piece_versions SET archived_at = NULL WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant.0)
+            .bind(version_id.0)
+            .execute(self.conn())
+            .await?;
+        Ok(done.rows_affected() > 0)
     }
 
     /// Archives a version of this tenant (idempotent); false when there is no such version.

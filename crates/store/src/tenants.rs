@@ -11,9 +11,13 @@ pub struct TenantRow {
     pub created_at: i64,
     /// The `renames` map of the tenant's catalogue (JSON object), from imported catalogues.
     pub catalogue_renames: Option<String>,
+    /// Branding of the public pages: a logo (an `https://` URL or a path on this server).
+    pub logo_url: Option<String>,
+    /// Branding of the public pages: `#rrggbb`.
+    pub accent_color: Option<String>,
 }
 
-const COLUMNS: &str = "id, slug, display_name, catalogue_rev, created_at, catalogue_renames";
+const COLUMNS: &str = "id, slug, display_name, catalogue_rev, created_at, catalogue_renames, logo_url, accent_color";
 
 /// Reads of tenants, on the pool or in a transaction.
 pub trait TenantReads: Db {
@@ -78,6 +82,24 @@ impl Tx {
     pub async fn set_catalogue_renames(&mut self, tenant: TenantId, renames: Option<&str>) -> Result<()> {
         sqlx::query("UPDATE tenants SET catalogue_renames = $1 WHERE id = $2")
             .bind(renames)
+            .bind(tenant.0)
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// Sets the tenant's display name and branding.
+    pub async fn set_branding(
+        &mut self,
+        tenant: TenantId,
+        display_name: &str,
+        logo_url: Option<&str>,
+        accent_color: Option<&str>,
+    ) -> Result<()> {
+        sqlx::query("UPDATE tenants SET display_name = $1, logo_url = $2, accent_color = $3 WHERE id = $4")
+            .bind(display_name)
+            .bind(logo_url)
+            .bind(accent_color)
             .bind(tenant.0)
             .execute(self.conn())
             .await?;

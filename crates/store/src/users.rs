@@ -2,7 +2,7 @@
 
 use skill_pool_core::Role;
 
-use crate::{Result, TenantId, Tx, now_ms};
+use crate::{Db, Result, TenantId, Tx, now_ms};
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct UserRow {
@@ -13,6 +13,29 @@ pub struct UserRow {
     pub role: Role,
     pub created_at: i64,
 }
+
+/// A user with the stored password hash, for checking a sign-in.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct UserCredentials {
+    #[sqlx(flatten)]
+    pub user: UserRow,
+    pub password_hash: String,
+}
+
+/// Reads of users, on the pool or in a transaction.
+pub trait UserReads: Db {
+    async fn user_credentials(&mut self, tenant: TenantId, username: &str) -> Result<Option<UserCredentials>> {
+        Ok(sqlx::query_as(
+            "SELECT id, tenant_id, username, role, created_at, password_hash FROM users WHERE tenant_id = $1 AND username = $2",
+        )
+        .bind(tenant.0)
+        .bind(username)
+        .fetch_optional(self.executor())
+        .await?)
+    }
+}
+
+impl<T: Db> UserReads for T {}
 
 impl Tx {
     /// Inserts a user; `StoreError::Conflict` when the username is taken in this tenant.

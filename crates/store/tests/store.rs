@@ -100,3 +100,83 @@ both_backends!(piece_versions_are_unique_per_piece, |db: TestDb| async move {
             .is_none()
     );
 });
+
+both_backends!(
+    sessions_expire_end_with_their_token_and_failures_are_counted,
+    |db: TestDb| async move {
+        use skill_pool_store::sessions::{NewSession, SessionOwner};
+        let mut store = db.store().await;
+        let mut tx = store.write().await.unwrap();
+        let t = tx.insert_tenant("acme", "Acme").await.unwrap();
+        let other = tx.insert_tenant("globex", "Globex").await.unwrap();
+        let user = tx
+            .insert_user(t.id, "ana", "argon2-hash", skill_pool_core::Role::Admin)
+            .await
+            .unwrap();
+        let tok = tx
+            .insert_token(t.id, "ci", skill_pool_core::Role::Member, "tokhash", "sp_abcd")
+            .await
+            .unwrap();
+        let now = skill_pool_store::now_ms();
+        let new = |hash: &'static str, owner, expires_at| NewSession {
+            session_hash: hash,
+            csrf_token: "csrf",
+            owner,
+            role: skill_pool_core::Role::Admin,
+            address: "127.0.0.1",
+            expires_at,
+        };
+        let live = tx
+            .insert_session(
+                t.id,
+                &new(
+                    "s1",
+                    SessionOwner::User {
+                        id: user.id,
+                        username: "ana",
+                    },
+                    now + 60_000,
+                ),
+            )
+            .await
+            .unwrap();
+        assert_eq!((live.name.as_str(), live.user_id, live.token_id), ("ana", Some(user.id), None));
+        tx.insert_session(
+            t.id,
+            &new(
+                "s2",
+                SessionOwner::User {
+                    id: user.id,
+                    username: "ana",
+                },
+                now - 1,
+            ),
+        )
+        .await
+        .unwrap();
+        tx.insert_session(t.id, &new("s3", SessionOwner::Token { id: tok.id, name: "ci" }, now + 60_000))
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert!(store.live_session(t.id, "s1", now).await.unwrap().is_some());
+        assert!(store.live_session(other.id, "s1", now).await.unwrap().is_none(), "another tenant");
+        assert!(store.live_session(t.id, "s2", now).await.unwrap().is_none(), "expired");
+        assert!(store.live_session(t.id, "s3", now).await.unwrap().is_some());
+        let mut tx = store.write().await.unwrap();
+        tx.revoke_token(t.id, tok.id).await.unwrap();
+        assert!(tx.delete_session(t.id, "s1").await.unwrap());
+        assert!(!tx.delete_session(t.id, "s1").await.unwrap());
+        tx.insert_sign_in_failure(t.id, "user:ana").await.unwrap();
+        tx.insert_sign_in_failure(t.id, "user:ana").await.unwrap();
+        tx.prune_sessions(now, now - 1000).await.unwrap();
+        tx.commit().await.unwrap();
+        assert!(store.live_session(t.id, "s3", now).await.unwrap().is_none(), "its token is revoked");
+        assert!(store.live_session(t.id, "s1", now).await.unwrap().is_none(), "signed out");
+        assert_eq!(store.sign_in_failures(t.id, "user:ana", now - 60_000).await.unwrap(), 2);
+        assert_eq!(store.sign_in_failures(other.id, "user:ana", now - 60_000).await.unwrap(), 0);
+        let mut tx = store.write().await.unwrap();
+        tx.clear_sign_in_failures(t.id, "user:ana").await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(store.sign_in_failures(t.id, "user:ana", now - 60_000).await.unwrap(), 0);
+    }
+);

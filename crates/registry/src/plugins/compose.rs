@@ -102,6 +102,46 @@ impl Registry {
         })
     }
 
+    /// The tree a composition would install (every path, sorted, with its size), checked by
+    /// the same rules as [`Registry::create_plugin`] but written nowhere: the portal's preview.
+    pub async fn preview_plugin(&self, actor: &Actor, req: &CreatePlugin) -> Result<Vec<PreviewFile>> {
+        actor.require(Role::Member)?;
+        let slug = parse_slug(&req.slug)?;
+        check_metadata(&req.metadata)?;
+        let version = parse_optional_version(req.version.as_deref())?;
+        let draft = self
+            .compose_draft(actor.tenant, slug, version, req.metadata.clone(), &req.contents, req.blobs.clone())
+            .await?;
+        let mut files: Vec<PreviewFile> = draft
+            .files
+            .iter()
+            .map(|f| PreviewFile {
+                path: f.path.clone(),
+                size: f.size.max(0) as u64,
+                from: None,
+            })
+            .collect();
+        for piece in &draft.pieces {
+            if let PieceSource::Pinned {
+                kind,
+                slug,
+                version_id,
+                version,
+            } = &piece.source
+            {
+                for f in self.store().piece_files(actor.tenant, *version_id).await? {
+                    files.push(PreviewFile {
+                        path: format!("{}/{}", piece.mount_path, f.path),
+                        size: f.size.max(0) as u64,
+                        from: Some(format!("{kind} {slug} {version}")),
+                    });
+                }
+            }
+        }
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(files)
+    }
+
     /// Resolves content references and blobs into a draft (checks only; bodies of rendered files stored).
     pub(super) async fn compose_draft(
         &self,
@@ -145,7 +185,10 @@ impl Registry {
                 mount_path: mount_for(c.kind, &c.slug),
             });
         }
-        let mut blob_files = blobs::render_blob_files(&blobs_in).map_err(|e| RegistryError::invalid_plugin(e.to_string()))?;
+        let mut blob_files = blobs::render_blob_files(&blobs_in).map_err(|e| {
+            let field = format!("blobs.{}", e.field);
+            RegistryError::invalid_plugin(e.to_string()).with_field(field).with_source(e)
+        })?;
         let version_text = version.as_ref().map(Version::to_string);
         blob_files.push(UploadFile {
             path: ".claude-plugin/plugin.json".into(),

@@ -6,6 +6,7 @@
 
 mod compose;
 mod import;
+pub mod page;
 mod publish;
 mod read;
 mod version;
@@ -65,6 +66,15 @@ struct Draft {
     mode: SourcingMode,
     /// Remarks for the publisher (e.g. files kept as plain plugin files).
     warnings: Vec<String>,
+}
+
+/// One file of a previewed plugin tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreviewFile {
+    pub path: String,
+    pub size: u64,
+    /// The pinned piece it comes from (`skill review 1.0.0`), none for the plugin's own files.
+    pub from: Option<String>,
 }
 
 fn mount_for(kind: PieceKind, slug: &str) -> String {

@@ -15,7 +15,6 @@ pub fn tenant_router(state: &AppState) -> Router<AppState> {
     let public = Router::new()
         .route("/", get(public::root))
         .route("/.claude-plugin/marketplace.json", get(public::catalogue))
-        .route("/marketplace", get(public::marketplace_page))
         .route("/git/plugins/{repo}/info/refs", get(git::info_refs))
         .route("/git/plugins/{repo}/git-upload-pack", post(git::upload_pack))
         .route("/git/plugins/{repo}/git-receive-pack", post(git::receive_pack))
@@ -43,7 +42,9 @@ pub fn tenant_router(state: &AppState) -> Router<AppState> {
         .route("/v1/{kind}/{slug}/versions/{version}", get(api::piece_version))
         .route("/v1/{kind}/{slug}/versions/{version}/download", get(api::download_piece))
         .route("/v1/{kind}/{slug}/versions/{version}/archive", post(api::archive_piece));
+    let portal = crate::portal::routes().route_layer(axum::middleware::from_fn_with_state(state.clone(), crate::ratelimit::limit));
     public
+        .merge(portal)
         .merge(v1)
         .fallback(|| async { crate::error::ApiError::not_found("no such route: see /v1/openapi.json") })
 }

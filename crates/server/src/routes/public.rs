@@ -1,15 +1,13 @@
-//! The public catalogue: `marketplace.json`, content negotiation at the tenant root, and the
-//! HTML marketplace page. Served from the registry's rendered cache: bytes, gzip, ETag.
+//! The public catalogue: `marketplace.json` and content negotiation at the tenant root (the
+//! HTML marketplace browser is the portal's). Served from the registry's rendered cache: bytes, gzip, ETag.
 
-use askama::Template;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
-use skill_pool_core::catalogue::Catalogue;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::Tenant;
+use crate::extract::{Query, Tenant};
 
 fn accepts_gzip(headers: &HeaderMap) -> bool {
     headers
@@ -63,41 +61,19 @@ pub async fn catalogue(State(state): State<AppState>, Tenant(tenant): Tenant, he
     Ok(res)
 }
 
-pub async fn root(state: State<AppState>, tenant: Tenant, headers: HeaderMap) -> Result<Response, ApiError> {
+/// The tenant root: the catalogue for Claude Code (and anything that does not ask for
+/// HTML), the marketplace browser for a browser.
+pub async fn root(state: State<AppState>, tenant: Tenant, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
     if prefers_html(&headers) {
-        return marketplace_page(state, tenant).await;
+        // The browser's session and search are read only here: Claude Code's request is
+        // answered exactly as `marketplace.json` is, whatever its query string or cookies.
+        let session = crate::portal::session_from_headers(&state, &tenant.0, &headers).await?;
+        let query = axum::extract::Query::<crate::portal::BrowseQuery>::try_from_uri(&uri)
+            .map(|q| q.0)
+            .unwrap_or_default();
+        return crate::portal::browser(state, tenant, crate::portal::MaybeSession(session), Query(query)).await;
     }
     catalogue(state, tenant, headers).await
-}
-
-#[derive(Template)]
-#[template(path = "marketplace.html")]
-struct MarketplacePage<'a> {
-    catalogue: &'a Catalogue,
-    display_name: &'a str,
-    tenant_url: &'a str,
-}
-
-pub async fn marketplace_page(State(state): State<AppState>, Tenant(tenant): Tenant) -> Result<Response, ApiError> {
-    let rendered = state.registry.catalogue(tenant.id).await?;
-    let tenant_url = state.registry.tenant_url(&tenant.slug);
-    let page = MarketplacePage {
-        catalogue: &rendered.catalogue,
-        display_name: &tenant.display_name,
-        tenant_url: &tenant_url,
-    };
-    let html = page.render().map_err(|e| {
-        tracing::error!(error = %e, "rendering the marketplace page");
-        ApiError::internal()
-    })?;
-    Ok((
-        [
-            (header::VARY, HeaderValue::from_static("Accept")),
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
-        ],
-        Html(html),
-    )
-        .into_response())
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
 pub mod claude;
+pub mod portal;
 pub mod process;
 pub mod server;
 pub mod upstream;
