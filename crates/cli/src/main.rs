@@ -68,7 +68,7 @@ enum Command {
     #[command(subcommand)]
     Token(token::TokenCommand),
     /// The tenant's audit log, newest first (admin).
-    #[command(after_help = "Example:\n  skill-pool audit --limit 20 --json")]
+    #[command(after_help = "Example:\n  skill-pool audit --action plugin. --since 2026-12-01 --limit 20 --json")]
     Audit(audit::AuditArgs),
     /// Install what .skill-pool/manifest.toml names (skills, agents, commands, plugins) in one pass.
     #[command(after_help = ENSURE_HELP)]

@@ -58,6 +58,27 @@ impl ClientError {
 
 pub type Result<T> = std::result::Result<T, ClientError>;
 
+/// Filters of `GET /v1/audit`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AuditQuery {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+    /// Actor contains this.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    /// Action starts with this.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    /// Target contains this.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// RFC 3339 time or `YYYY-MM-DD`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
+}
+
 /// Publish parameters shared by pieces and plugins.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct PublishOptions {
@@ -449,9 +470,9 @@ impl Client {
             .map(|_| ())
     }
 
-    pub async fn audit(&self, limit: u32) -> Result<Page<AuditEntry>> {
-        self.json(self.request(Method::GET, "/v1/audit").query(&[("limit", limit.to_string())]))
-            .await
+    /// The audit log, newest first, filtered (`GET /v1/audit`).
+    pub async fn audit(&self, query: &AuditQuery) -> Result<Page<AuditEntry>> {
+        self.json(self.request(Method::GET, "/v1/audit").query(query)).await
     }
 }
 

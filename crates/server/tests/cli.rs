@@ -219,3 +219,47 @@ both_backends!(plugin_commands_of_the_cli, |db: TestDb| async move {
     assert_eq!(out.status.code(), Some(1));
     s.stop().await;
 });
+
+both_backends!(audit_is_filtered_by_actor_action_target_and_time, |db: TestDb| async move {
+    let s = TestServer::start(db).await;
+    let t = s.tenant("acme").await;
+    let work = tempfile::tempdir().unwrap();
+    let home = work.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let work_path = work.path().to_path_buf();
+    let env = env(&t);
+    tokio::task::spawn_blocking(move || {
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let skill = work_path.join("audited_skill_dir").join("audited");
+        std::fs::create_dir_all(&skill).unwrap();
+        std::fs::write(skill.join("SKILL.md"), skill_md("audited", "for the audit", "Body.")).unwrap();
+        ok(&run(&home, &env, &["skill", "publish", skill.to_str().unwrap()]));
+        ok(&run(&home, &env, &["token", "create", "--name", "ci_bot", "--role", "member"]));
+        let entries = |args: &[&str]| -> Vec<Value> {
+            let mut all = vec!["audit", "--json"];
+            all.extend_from_slice(args);
+            let page: Value = serde_json::from_str(&ok(&run(&home, &env, &all))).unwrap();
+            page["items"].as_array().unwrap().clone()
+        };
+        let tokens = entries(&["--action", "token."]);
+        assert!(
+            !tokens.is_empty() && tokens.iter().all(|e| e["action"].as_str().unwrap().starts_with("token.")),
+            "{tokens:?}"
+        );
+        // `_` is a literal, not a wildcard.
+        let by_target = entries(&["--target", "ci_bot"]);
+        assert_eq!(by_target.len(), 1, "{by_target:?}");
+        assert!(entries(&["--target", "ci%bot"]).is_empty());
+        let skills = entries(&["--target", "skill:audited"]);
+        assert!(!skills.is_empty(), "{skills:?}");
+        assert!(entries(&["--actor", "nobody-at-all"]).is_empty());
+        assert!(!entries(&["--actor", "test-admin", "--since", "2000-01-01", "--until", "2999-12-31"]).is_empty());
+        assert!(entries(&["--since", "2999-01-01"]).is_empty());
+        let out = run(&home, &env, &["audit", "--since", "yesterday"]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(text(&out.stderr).contains("RFC 3339"), "{}", text(&out.stderr));
+    })
+    .await
+    .unwrap();
+    s.stop().await;
+});

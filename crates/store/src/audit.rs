@@ -62,7 +62,8 @@ pub trait AuditReads: Db {
     async fn search_audit(&mut self, tenant: TenantId, filter: &AuditFilter<'_>, before: Option<i64>, limit: i64) -> Result<Vec<AuditRow>> {
         Ok(sqlx::query_as(
             "SELECT id, actor, action, target, detail, request_id, created_at FROM audit_log \
-             WHERE tenant_id = $1 AND id < $2 AND actor LIKE $3 AND action LIKE $4 AND target LIKE $5 \
+             WHERE tenant_id = $1 AND id < $2 AND actor LIKE $3 ESCAPE '\\' AND action LIKE $4 ESCAPE '\\' \
+             AND target LIKE $5 ESCAPE '\\' \
              AND created_at >= $6 AND created_at < $7 ORDER BY id DESC LIMIT $8",
         )
         .bind(tenant.0)
@@ -92,6 +93,14 @@ pub struct AuditFilter<'a> {
 
 /// LIKE's wildcards (`%`, `_`) are dropped from the search text: the backends disagree on
 /// escapes, and no actor, action or target needs them to be found.
+/// `s` as a literal inside a `LIKE … ESCAPE` pattern (backslash as the escape): `%`, `_` and the backslash match themselves.
 fn like_escape(s: &str) -> String {
-    s.chars().filter(|c| !matches!(c, '%' | '_')).collect()
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }

@@ -327,11 +327,52 @@ pub async fn revoke_token(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(get, path = "/v1/audit", tag = "audit", params(ListQuery), responses((status = 200, body = Page<AuditEntry>)))]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct AuditQuery {
+    /// From `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// 1–500, default 100.
+    pub limit: Option<i64>,
+    /// Entries whose actor contains this (`token:ci`, `user:ana`, `operator`).
+    pub actor: Option<String>,
+    /// Entries whose action starts with this (`plugin.`, `mirror.pull`, `access.denied`).
+    pub action: Option<String>,
+    /// Entries whose target contains this (`plugin:toolbox`).
+    pub target: Option<String>,
+    /// From this time on: RFC 3339 (`2026-12-01T09:00:00Z`) or a day (`2026-12-01`).
+    pub since: Option<String>,
+    /// Before this time: RFC 3339, or a day (up to its end).
+    pub until: Option<String>,
+}
+
+/// Unix milliseconds of an RFC 3339 time or a `YYYY-MM-DD` day (its start, or with `end_of_day`
+/// the start of the next day).
+fn parse_time(field: &str, value: &str, end_of_day: bool) -> Result<i64, ApiError> {
+    let value = value.trim();
+    if let Ok(t) = time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339) {
+        return Ok((t.unix_timestamp_nanos() / 1_000_000) as i64);
+    }
+    let day = time::macros::format_description!("[year]-[month]-[day]");
+    match time::Date::parse(value, &day) {
+        Ok(d) => {
+            let d = if end_of_day { d.next_day().unwrap_or(d) } else { d };
+            Ok(d.midnight().assume_utc().unix_timestamp() * 1000)
+        }
+        Err(_) => {
+            let mut err = ApiError::bad_request(format!(
+                "{field}: `{value}` is neither an RFC 3339 time (2026-12-01T09:00:00Z) nor a day (2026-12-01)"
+            ));
+            err.field = Some(field.to_string());
+            Err(err)
+        }
+    }
+}
+
+#[utoipa::path(get, path = "/v1/audit", tag = "audit", params(AuditQuery), responses((status = 200, body = Page<AuditEntry>)))]
 pub async fn audit(
     State(state): State<AppState>,
     AdminCaller(caller): AdminCaller,
-    Query(q): Query<ListQuery>,
+    Query(q): Query<AuditQuery>,
 ) -> Result<axum::Json<Page<AuditEntry>>, ApiError> {
     let before = match q.cursor.as_deref() {
         Some(c) => Some(
@@ -340,5 +381,19 @@ pub async fn audit(
         ),
         None => None,
     };
-    Ok(axum::Json(state.registry.audit(&caller.actor, before, q.limit()?).await?))
+    let limit = ListQuery {
+        cursor: None,
+        limit: q.limit,
+    }
+    .limit()?;
+    let filter = skill_pool_registry::audit::AuditFilter {
+        actor: q.actor.as_deref().unwrap_or(""),
+        action: q.action.as_deref().unwrap_or(""),
+        target: q.target.as_deref().unwrap_or(""),
+        since: q.since.as_deref().map(|v| parse_time("since", v, false)).transpose()?,
+        until: q.until.as_deref().map(|v| parse_time("until", v, true)).transpose()?,
+    };
+    Ok(axum::Json(
+        state.registry.search_audit(&caller.actor, &filter, before, limit).await?,
+    ))
 }
