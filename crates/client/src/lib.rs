@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use skill_pool_core::ErrorCode;
 use skill_pool_core::api::{
     AuditEntry, CreatePlugin, CreateToken, CreatedToken, ErrorBody, ImportCatalogue, ImportMirror, ImportReport, Job, JobAccepted, Page,
-    Piece, PieceKind, PieceVersion, Plugin, PublishPieceResult, PublishPluginResult, Token, UpdatePlugin, WhoAmI,
+    Piece, PieceKind, PieceVersion, Plugin, PublishPieceResult, PublishPluginResult, Token, UpdatePlugin, Usage, WhoAmI,
 };
 use skill_pool_core::catalogue::Catalogue;
 
@@ -320,6 +320,11 @@ impl Client {
                 None => return Ok(items),
             }
         }
+    }
+
+    /// What the tenant uses against its limits.
+    pub async fn usage(&self) -> Result<Usage> {
+        self.json(self.request(Method::GET, "/v1/usage")).await
     }
 
     pub async fn whoami(&self) -> Result<WhoAmI> {

@@ -530,3 +530,24 @@ pub struct Page<T> {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
 }
+
+/// What a tenant uses against its limits (`GET /v1/usage`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Usage {
+    pub plugins: u64,
+    pub plugin_versions: u64,
+    /// Bytes of the distinct file bodies the tenant's plugin and piece versions reference.
+    pub bytes_stored: u64,
+    /// Size of the rendered catalogue (`marketplace.json`).
+    pub catalogue_bytes: u64,
+    pub limits: UsageLimits,
+}
+
+/// The limits in effect; `null`: no quota.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct UsageLimits {
+    pub max_catalogue_bytes: u64,
+    pub max_bytes: Option<u64>,
+    pub max_plugins: Option<u64>,
+    pub max_versions: Option<u64>,
+}

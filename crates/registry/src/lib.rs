@@ -8,6 +8,7 @@ mod actor;
 pub mod audit;
 pub mod catalogue;
 pub mod error;
+pub mod limits;
 pub mod mirrors;
 pub mod pieces;
 pub mod plugins;
@@ -38,6 +39,8 @@ pub struct RegistryConfig {
     /// Largest accepted upload (compressed); unpacked limit is 4× that.
     pub max_upload_bytes: u64,
     pub mirror: mirrors::MirrorSettings,
+    /// Catalogue size limit and per-tenant quotas.
+    pub limits: limits::TenantLimits,
 }
 
 /// The use cases, over one store and one data directory. Cheap to clone.

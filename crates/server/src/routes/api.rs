@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use skill_pool_core::api::{
     AuditEntry, CreatePlugin, CreateToken, CreatedToken, ImportCatalogue, ImportMirror, ImportReport, Job, JobAccepted, Page, Piece,
-    PieceKind, PieceVersion, Plugin, PublishPieceResult, PublishPluginResult, Token, UpdatePlugin, WhoAmI,
+    PieceKind, PieceVersion, Plugin, PublishPieceResult, PublishPluginResult, Token, UpdatePlugin, Usage, WhoAmI,
 };
 
 use crate::AppState;
@@ -325,6 +325,11 @@ pub async fn revoke_token(
 ) -> Result<StatusCode, ApiError> {
     state.registry.revoke_token(&caller.actor, id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/v1/usage", tag = "tenant", responses((status = 200, body = Usage)))]
+pub async fn usage(State(state): State<AppState>, caller: Caller) -> Result<axum::Json<Usage>, ApiError> {
+    Ok(axum::Json(state.registry.usage(&caller.actor).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
