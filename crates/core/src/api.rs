@@ -210,8 +210,13 @@ pub struct Plugin {
     pub mode: SourcingMode,
     #[serde(flatten)]
     pub metadata: PluginMetadata,
-    /// The version being served (internal and mirror plugins).
+    /// The version being served (internal and mirror plugins): the newest, unless an admin
+    /// pinned another (`pinned`).
     pub current: Option<PluginVersion>,
+    /// True when an admin pinned the served version (`POST /v1/plugins/{slug}/serve`): newer
+    /// versions are held back until `{"latest": true}`.
+    #[serde(default)]
+    pub pinned: bool,
     /// All versions, newest first (only in the single-plugin view).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub versions: Vec<PluginVersion>,
@@ -550,4 +555,17 @@ pub struct UsageLimits {
     pub max_bytes: Option<u64>,
     pub max_plugins: Option<u64>,
     pub max_versions: Option<u64>,
+}
+
+/// `POST /v1/plugins/{slug}/serve`: pin the served version, or follow the newest again.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServePlugin {
+    /// The version to serve: its version string as Claude Code sees it (`1.2.0`, or the
+    /// commit's first 12 hex for a version published without one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Serve the newest version again (and every later one).
+    #[serde(default)]
+    pub latest: bool,
 }

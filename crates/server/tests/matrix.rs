@@ -175,6 +175,10 @@ fn cases() -> Vec<Case> {
         ),
         case("POST", "/v1/plugins/{slug}/refresh", Admin, "/v1/plugins/p/refresh"),
         case("POST", "/v1/plugins/{slug}/accept", Admin, "/v1/plugins/p/accept"),
+        json_body(
+            case("POST", "/v1/plugins/{slug}/serve", Admin, "/v1/plugins/p/serve"),
+            json!({"latest": true}),
+        ),
         case("GET", "/v1/jobs/{id}", Member, "/v1/jobs/1"),
         case("GET", "/v1/plugins/{slug}", Member, "/v1/plugins/p"),
         json_body(

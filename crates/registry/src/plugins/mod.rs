@@ -9,6 +9,7 @@ mod import;
 pub mod page;
 mod publish;
 mod read;
+mod serve;
 mod version;
 
 use semver::Version;

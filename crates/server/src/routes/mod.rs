@@ -29,6 +29,7 @@ pub fn tenant_router(state: &AppState) -> Router<AppState> {
         .route("/v1/plugins/import", post(api::import_mirror))
         .route("/v1/plugins/{slug}/refresh", post(api::refresh_mirror))
         .route("/v1/plugins/{slug}/accept", post(api::accept_mirror))
+        .route("/v1/plugins/{slug}/serve", post(api::serve_plugin))
         .route("/v1/jobs/{id}", get(api::job))
         .route(
             "/v1/plugins/{slug}",
