@@ -44,6 +44,7 @@ macro_rules! try_from_name {
 try_from_name!(
     api::PieceKind => "piece kind",
     api::SourcingMode => "sourcing mode",
+    api::InstallPolicy => "install policy",
     Role => "role",
     archive::FileMode => "file mode",
 );
