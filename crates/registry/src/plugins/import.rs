@@ -113,6 +113,10 @@ fn plan_entry(entry: &Value, plugin_root: Option<&str>, upstream: &Upstream) -> 
         .filter(|(k, _)| !catalogue::ENTRY_OWN_KEYS.contains(&k.as_str()))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
+    // The catalogue emits these fields verbatim: a link a browser would run is not listed.
+    if let Err(e) = manifest::check_links(&extra) {
+        return Planned::Skip(name, e.to_string());
+    }
     let metadata = metadata_of(&extra);
     Planned::List(Box::new(Listing {
         slug,
@@ -399,5 +403,25 @@ mod tests {
             ),
             Planned::Skip(..)
         ));
+        // A link a browser would run is not listed; the reason names the field.
+        for (entry, field) in [
+            (
+                serde_json::json!({"name": "x", "source": "./x", "homepage": "javascript:alert(1)"}),
+                "homepage",
+            ),
+            (
+                serde_json::json!({"name": "x", "source": "./x", "repository": "data:text/html,x"}),
+                "repository",
+            ),
+            (
+                serde_json::json!({"name": "x", "source": "./x", "author": {"name": "a", "url": "vbscript:x"}}),
+                "author.url",
+            ),
+        ] {
+            assert!(
+                matches!(plan_entry(&entry, None, &upstream), Planned::Skip(_, ref r) if r.contains(&format!("`{field}`"))),
+                "{entry}"
+            );
+        }
     }
 }

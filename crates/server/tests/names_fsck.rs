@@ -1,0 +1,282 @@
+//! Upload names against real `git fsck --strict`: tricky names that are allowed publish, and the
+//! served repository passes fsck (cloned with `fetch.fsckObjects` too); every name of a list that
+//! fsck refuses in a one-entry tree is refused at publish as well, with the path named.
+
+#![allow(clippy::disallowed_methods)] // drives real git as a user would
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::server::TestServer;
+use reqwest::StatusCode;
+use serde_json::Value;
+use skill_pool_core::archive::{FileMode, UploadFile, UploadLimits, pack_tar_gz, unpack_tar_gz};
+use skill_pool_store::testing::TestDb;
+
+fn git(args: &[&str], cwd: &Path, stdin: Option<&[u8]>) -> Output {
+    let mut cmd = Command::new("git");
+    cmd.args(args)
+        .current_dir(cwd)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("git");
+    {
+        use std::io::Write;
+        let mut input = child.stdin.take().unwrap();
+        input.write_all(stdin.unwrap_or_default()).unwrap();
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn ok(out: Output, what: &str) -> String {
+    assert!(out.status.success(), "{what}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn file(path: &str, data: &str) -> UploadFile {
+    UploadFile {
+        path: path.into(),
+        mode: FileMode::Regular,
+        data: data.as_bytes().to_vec(),
+    }
+}
+
+fn link(path: &str, target: &str) -> UploadFile {
+    UploadFile {
+        path: path.into(),
+        mode: FileMode::Symlink,
+        data: target.as_bytes().to_vec(),
+    }
+}
+
+/// Odd names that are one file on every filesystem, and git files git accepts.
+fn tricky_but_allowed() -> Vec<UploadFile> {
+    vec![
+        file(".claude-plugin/plugin.json", r#"{"name": "tricky", "version": "1.0.0"}"#),
+        file(".github/workflows/ci.yml", "on: push\n"),
+        file(".gitignore", "target\n"),
+        file(".gitattributes", "*.sh text eol=lf\n"),
+        file(
+            ".gitmodules",
+            "[submodule \"lib\"]\n\tpath = lib\n\turl = https://example.com/lib.git\n[submodule \"rel\"]\n\tpath = rel\n\turl = ../rel.git\n\tupdate = rebase\n",
+        ),
+        file("skills/x/.gitmodules", "# only a comment\n"),
+        file("console.md", "c"),
+        file("com10.txt", ""),
+        file("auxiliary/x.md", ""),
+        file("git~2", ""),
+        file(".gitx", ""),
+        file(".git-blame-ignore-revs", ""),
+        file("backup~1.md", ""),
+        file("caf\u{e9}/menu.md", ""),
+        file("\u{65e5}\u{672c}\u{8a9e}.md", ""),
+        file("a b/c d.md", ""),
+        file("...hidden", ""),
+        link("docs/link", "../console.md"),
+        link("a/b/L", "../.."),
+        link("home", "a/b/l/console.md"),
+        link(".gitattributes-link", ".gitattributes"),
+    ]
+}
+
+/// One candidate name: a one-entry tree holding it (a file with `body`, a link, or a folder).
+enum Entry {
+    File(&'static str, &'static str),
+    Link(&'static str, &'static str),
+    Folder(&'static str),
+}
+
+fn candidates() -> Vec<Entry> {
+    use Entry::*;
+    vec![
+        File(".git.", ""),
+        File(".git ", ""),
+        File(".GIT", ""),
+        File("git~1", ""),
+        File("GIT~1 .", ""),
+        File(".git::$INDEX_ALLOCATION", ""),
+        File(".g\u{200c}it", ""),
+        File(".gi\u{feff}t", ""),
+        Folder(".Git"),
+        Link(".gitmodules", "x"),
+        Link(".GITMODULES", "x"),
+        Link("gitmod~1", "x"),
+        Link("gi7eba~1", "x"),
+        Link(".git\u{200c}modules", "x"),
+        Folder(".gitmodules"),
+        Folder(".gitattributes"),
+        File(".gitmodules", "[submodule \"a\"]\n\tpath = a\n\turl = -oProxyCommand=x\n"),
+        File(".gitmodules", "[submodule \"../a\"]\n\tpath = a\n"),
+        File(".gitmodules", "[submodule \"a\"]\n\tpath = -a\n"),
+        File(".gitmodules", "[submodule \"a\"]\n\tupdate = !rm\n"),
+        File(".gitmodules", "[submodule \"a\"]\n\turl = ../../:x\n"),
+        File(".gitmodules", "[submodule \"a\"]\n\turl = https://x/%0a\n"),
+        File(".gitmodules", "[submodule \"a\"]\n\turl = https://x/ok.git\n"),
+        File(".gitmodules", "[submodule \"a\"\n"),
+        File("gitmod~1", "[submodule \"a\"]\n\turl = -x\n"),
+        File(
+            ".gitattributes",
+            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        ),
+        Link(".gitattributes", "x"),
+        Link(".gitignore", "x"),
+        File("aux.txt", ""),
+        File("x.", ""),
+        File(".github", ""),
+    ]
+}
+
+/// `git fsck --strict` on a commit whose tree holds only `entry`: true when fsck accepts it.
+fn fsck_accepts(entry: &Entry) -> bool {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(git(&["init", "-q", "--bare", "."], d, None), "init");
+    let blob = |data: &[u8]| ok(git(&["hash-object", "-w", "--stdin"], d, Some(data)), "hash-object");
+    let line = match entry {
+        Entry::File(name, body) => {
+            // A long .gitattributes line, made here so the table stays readable.
+            let body = if name == &".gitattributes" {
+                body.repeat(10)
+            } else {
+                body.to_string()
+            };
+            format!("100644 blob {}\t{name}\n", blob(body.as_bytes()))
+        }
+        Entry::Link(name, target) => format!("120000 blob {}\t{name}\n", blob(target.as_bytes())),
+        Entry::Folder(name) => {
+            let inner = ok(
+                git(&["mktree"], d, Some(format!("100644 blob {}\tf\n", blob(b"x")).as_bytes())),
+                "mktree",
+            );
+            format!("040000 tree {inner}\t{name}\n")
+        }
+    };
+    let tree = ok(git(&["mktree"], d, Some(line.as_bytes())), "mktree");
+    let commit = ok(git(&["commit-tree", &tree, "-m", "c"], d, None), "commit-tree");
+    ok(git(&["update-ref", "refs/heads/main", &commit], d, None), "update-ref");
+    git(&["fsck", "--strict", "--no-dangling"], d, None).status.success()
+}
+
+fn as_upload(entry: &Entry) -> (Vec<UploadFile>, &'static str) {
+    match entry {
+        Entry::File(name, body) => {
+            let body = if name == &".gitattributes" {
+                body.repeat(10)
+            } else {
+                body.to_string()
+            };
+            (vec![file(name, &body)], name)
+        }
+        Entry::Link(name, target) => (vec![link(name, target), file(target, "")], name),
+        Entry::Folder(name) => (vec![file(&format!("{name}/f"), "x")], name),
+    }
+}
+
+/// Whatever `git fsck --strict` refuses, the upload refuses too (naming the path).
+#[test]
+fn publish_refuses_what_fsck_refuses() {
+    let limits = UploadLimits::from_upload_limit(1 << 20);
+    let mut fsck_refused = 0;
+    for entry in candidates() {
+        let (files, name) = as_upload(&entry);
+        let ours = unpack_tar_gz(&pack_tar_gz(&files).unwrap(), &limits);
+        if !fsck_accepts(&entry) {
+            fsck_refused += 1;
+            let err = ours.expect_err(&format!("git fsck refuses `{}` but the upload accepts it", name.escape_debug()));
+            assert!(
+                err.path().is_some_and(|p| p.starts_with(name)),
+                "`{}`: the error names the path: {err}",
+                name.escape_debug()
+            );
+        }
+    }
+    assert!(fsck_refused >= 20, "the candidates exercise fsck ({fsck_refused} refused)");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tricky_names_publish_and_the_served_repo_passes_fsck() {
+    let s = TestServer::start(TestDb::sqlite()).await;
+    let t = s.tenant("acme").await;
+    let publish = |files: Vec<UploadFile>| {
+        let body = pack_tar_gz(&files).unwrap();
+        let req = s
+            .http
+            .post(format!("{}/v1/plugins/publish", t.root))
+            .bearer_auth(&t.admin)
+            .header("content-type", "application/gzip")
+            .body(body);
+        async move {
+            let res = req.send().await.unwrap();
+            let status = res.status();
+            (status, res.json::<Value>().await.unwrap())
+        }
+    };
+    let (st, body) = publish(tricky_but_allowed()).await;
+    assert_eq!(st, StatusCode::CREATED, "{body}");
+
+    let git_url = format!("{}/git/plugins/tricky.git", t.root);
+    let tmp = tempfile::tempdir().unwrap();
+    let bare = tmp.path().join("served.git");
+    ok(
+        git(
+            &[
+                "-c",
+                "fetch.fsckObjects=true",
+                "clone",
+                "-q",
+                "--bare",
+                &git_url,
+                bare.to_str().unwrap(),
+            ],
+            tmp.path(),
+            None,
+        ),
+        "clone with fsckObjects",
+    );
+    ok(
+        git(&["fsck", "--strict", "--no-dangling"], &bare, None),
+        "git fsck --strict on the served repo",
+    );
+    let work = tmp.path().join("work");
+    ok(
+        git(&["clone", "-q", &git_url, work.to_str().unwrap()], tmp.path(), None),
+        "checkout",
+    );
+    assert_eq!(std::fs::read_link(work.join("home")).unwrap().to_str(), Some("a/b/l/console.md"));
+
+    // Refused names answer 400 with the path in `field`.
+    for (files, path) in [
+        (vec![file("SKILL.md", "a"), file("skill.md", "b")], "skill.md"),
+        (vec![file("docs/aux.txt", "")], "docs/aux.txt"),
+        (vec![file(".git./config", "")], ".git./config"),
+        (
+            vec![
+                link("a/b/c/d/L", "../../../.."),
+                link("home", "a/b/c/d/l/../../../../.."),
+                file("a/b/c/d/f", ""),
+            ],
+            "home",
+        ),
+        (
+            vec![file(".gitmodules", "[submodule \"x\"]\n\turl = -oProxyCommand=evil\n")],
+            ".gitmodules",
+        ),
+    ] {
+        let mut files = files;
+        files.push(file(".claude-plugin/plugin.json", r#"{"name": "evil"}"#));
+        let (st, body) = publish(files).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{path}: {body}");
+        assert_eq!(body["error"], "invalid_archive", "{body}");
+        assert_eq!(body["field"], path, "{body}");
+    }
+}
