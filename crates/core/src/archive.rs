@@ -356,8 +356,23 @@ pub fn pack_tar_gz(files: &[UploadFile]) -> Result<Vec<u8>, ArchiveError> {
                 header.set_entry_type(tar::EntryType::Symlink);
                 header.set_mode(0o777);
                 header.set_size(0);
-                let target = String::from_utf8_lossy(&f.data).into_owned();
-                builder.append_link(&mut header, &f.path, target).map_err(corrupt)?;
+                // The target byte for byte: `append_link` would normalise it as a path
+                // (`b/.` → `b`, `./x` → `x`), and a mirrored tree must keep its links exact.
+                if f.data.len() < 100 {
+                    header.set_link_name_literal(&f.data).map_err(corrupt)?;
+                } else {
+                    let mut long = tar::Header::new_gnu();
+                    long.as_gnu_mut().expect("a GNU header").name[..13].copy_from_slice(b"././@LongLink");
+                    long.set_entry_type(tar::EntryType::GNULongLink);
+                    long.set_mode(0o644);
+                    long.set_mtime(0);
+                    long.set_uid(0);
+                    long.set_gid(0);
+                    long.set_size(f.data.len() as u64 + 1);
+                    long.set_cksum();
+                    builder.append(&long, f.data.chain(&[0u8][..])).map_err(corrupt)?;
+                }
+                builder.append_data(&mut header, &f.path, std::io::empty()).map_err(corrupt)?;
             }
             mode => {
                 header.set_entry_type(tar::EntryType::Regular);
@@ -443,6 +458,29 @@ mod tests {
         let mut expected = files.clone();
         expected.sort_by(|a, b| a.path.cmp(&b.path));
         assert_eq!(back, expected);
+    }
+
+    /// Found by `tests/props.rs`: packing normalised link targets (`b/.` came back as `b`), so a
+    /// mirrored tree (packed, then unpacked with the upload checks) changed its links.
+    #[test]
+    fn link_targets_round_trip_byte_for_byte() {
+        let long = format!("{}/f", "d/..".repeat(40));
+        for target in ["b/.", "./x", "a//b", "dir/", "x/./y", long.as_str()] {
+            let files = vec![
+                UploadFile {
+                    path: "l".into(),
+                    mode: FileMode::Symlink,
+                    data: target.as_bytes().to_vec(),
+                },
+                UploadFile {
+                    path: "d/f".into(),
+                    mode: FileMode::Regular,
+                    data: Vec::new(),
+                },
+            ];
+            let back = unpack_tar_gz(&pack_tar_gz(&files).unwrap(), &limits()).unwrap();
+            assert_eq!(back[1].data, target.as_bytes(), "{target}");
+        }
     }
 
     #[test]
