@@ -8,7 +8,7 @@
 //! `.gitmodules` that git would refuse, and a symbolic link that leaves the tree once its
 //! components are compared as such a filesystem compares them.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use unicode_normalization::UnicodeNormalization;
 
@@ -202,38 +202,50 @@ pub fn check_path(path: &str) -> Result<(), NameError> {
     path.split('/').try_for_each(|c| check_component(path, c))
 }
 
+/// The tree's folders and files by folded name: node 0 is the root; a child is found by its
+/// parent and its folded name, and keeps the spelling it was first seen with. Built in one pass
+/// over the components (linear in the size of the paths, however deep they are).
+struct Folded<'a> {
+    children: HashMap<(usize, String), (usize, &'a str)>,
+    /// Node → the symlink's own path and its target.
+    links: HashMap<usize, (&'a str, &'a str)>,
+}
+
+/// At most this many resolution steps for all the links of a tree together (a tree of 20,000
+/// links of a few steps each uses a fraction of it); past it the tree is refused.
+const MAX_LINK_STEPS: usize = 4_000_000;
+
 /// Checks a whole tree: every path, collisions between names a filesystem folds together,
 /// `.gitmodules` and `.gitattributes` as git checks them, and symbolic links resolved the way a
 /// case-insensitive, normalising filesystem would resolve them.
 pub fn check_tree(files: &[UploadFile]) -> Result<(), NameError> {
-    // Every path and every folder above it, by fold: two spellings of one name collide.
-    let mut seen: HashMap<String, &str> = HashMap::new();
+    let mut tree = Folded {
+        children: HashMap::new(),
+        links: HashMap::new(),
+    };
     for f in files {
         check_path(&f.path)?;
+        let mut node = 0;
         let mut end = 0;
-        loop {
-            let next = f.path[end..].find('/').map(|i| end + i);
-            let prefix = &f.path[..next.unwrap_or(f.path.len())];
-            match seen.get(&fold(prefix)) {
-                Some(other) if *other != prefix => {
-                    return Err(NameError::Collision {
-                        path: f.path.clone(),
-                        other: other.to_string(),
-                    });
-                }
-                Some(_) => {}
-                None => {
-                    seen.insert(fold(prefix), prefix);
-                }
+        for component in f.path.split('/') {
+            let next = tree.children.len() + 1;
+            let (child, spelling) = *tree.children.entry((node, fold(component))).or_insert((next, component));
+            if spelling != component {
+                return Err(NameError::Collision {
+                    path: f.path.clone(),
+                    other: format!("{}{spelling}", &f.path[..end]),
+                });
             }
-            match next {
-                Some(i) => end = i + 1,
-                None => break,
-            }
+            node = child;
+            end += component.len() + 1;
+        }
+        if f.mode == FileMode::Symlink {
+            tree.links
+                .insert(node, (f.path.as_str(), std::str::from_utf8(&f.data).unwrap_or("/")));
         }
         check_git_special(f)?;
     }
-    check_symlinks(files)
+    check_symlinks(&tree)
 }
 
 /// `.gitmodules` and `.gitattributes` at any depth: regular files that fsck can read.
@@ -436,13 +448,11 @@ fn looks_like_short_name(c: &str) -> bool {
 /// Every symlink must resolve inside the tree, following the tree's other symlinks on the way
 /// (a textual check alone misses chains such as `a/up -> ..` used by `b -> ../a/up/..`), with
 /// components compared by [`fold`]: on macOS and Windows `a/L` is also `a/l`.
-fn check_symlinks(files: &[UploadFile]) -> Result<(), NameError> {
-    let links: BTreeMap<String, (&str, &str)> = files
-        .iter()
-        .filter(|f| f.mode == FileMode::Symlink)
-        .map(|f| (fold(&f.path), (f.path.as_str(), std::str::from_utf8(&f.data).unwrap_or("/"))))
-        .collect();
-    for &(path, target) in links.values() {
+fn check_symlinks(tree: &Folded) -> Result<(), NameError> {
+    let mut links: Vec<(&str, &str)> = tree.links.values().copied().collect();
+    links.sort_unstable();
+    let mut budget = MAX_LINK_STEPS;
+    for (path, target) in links {
         let refuse = |why| NameError::Symlink {
             path: path.to_string(),
             target: target.escape_debug().to_string(),
@@ -460,42 +470,52 @@ fn check_symlinks(files: &[UploadFile]) -> Result<(), NameError> {
         if let Some(why) = target.split('/').find_map(target_component_problem) {
             return Err(refuse(why));
         }
-        if !resolves_inside(path, &links) {
-            return Err(refuse("it points outside the uploaded folder (or loops)"));
+        match resolves_inside(path, tree, &mut budget) {
+            Some(true) => {}
+            Some(false) => return Err(refuse("it points outside the uploaded folder (or loops)")),
+            None => return Err(refuse("the tree's links take too many steps to resolve")),
         }
     }
     Ok(())
 }
 
 /// Resolves `link` (a symlink's path) step by step on folded components; false when it leaves
-/// the root or loops.
-fn resolves_inside(link: &str, links: &BTreeMap<String, (&str, &str)>) -> bool {
-    // The components still to walk, front first, and the resolved directory so far.
-    let mut pending: Vec<String> = link.split('/').rev().map(str::to_string).collect();
-    let mut resolved: Vec<String> = Vec::new();
+/// the root or loops, None when the budget of steps runs out.
+fn resolves_inside(link: &str, tree: &Folded, budget: &mut usize) -> Option<bool> {
+    // The components still to walk, front first (borrowed from the link path and the targets).
+    let mut pending: Vec<&str> = link.split('/').rev().collect();
+    // The folders walked so far: a node of the tree, or None below a name the tree lacks
+    // (walked as a folder, as a textual check would).
+    let mut resolved: Vec<Option<usize>> = Vec::new();
     let mut hops = 0;
     while let Some(part) = pending.pop() {
-        match part.as_str() {
+        *budget = budget.checked_sub(1)?;
+        match part {
             "" | "." => continue,
             ".." => {
                 if resolved.pop().is_none() {
-                    return false;
+                    return Some(false);
                 }
                 continue;
             }
             _ => {}
         }
-        resolved.push(fold(&part));
-        if let Some((_, target)) = links.get(&resolved.join("/")) {
+        let parent = match resolved.last() {
+            None => Some(0),
+            Some(node) => *node,
+        };
+        let node = parent.and_then(|p| tree.children.get(&(p, fold(part))).map(|(id, _)| *id));
+        if let Some((_, target)) = node.and_then(|n| tree.links.get(&n)) {
             hops += 1;
             if hops > 40 || target.starts_with('/') {
-                return false;
+                return Some(false);
             }
-            resolved.pop();
-            pending.extend(target.split('/').rev().map(str::to_string));
+            pending.extend(target.split('/').rev());
+        } else {
+            resolved.push(node);
         }
     }
-    true
+    Some(true)
 }
 
 #[cfg(test)]
@@ -618,6 +638,25 @@ mod tests {
             link(".gitattributes", "a/.gitattributes"),
         ])
         .unwrap();
+    }
+
+    #[test]
+    fn deep_trees_cost_linear_time() {
+        // 1,000 files 500 folders deep, and 1,000 links 300 deep climbing to the root: seconds
+        // at most, not the quadratic minutes of joining and folding every prefix.
+        let deep = "a/".repeat(500);
+        let mut files: Vec<UploadFile> = (0..1000).map(|i| file(&format!("{deep}{i}"), "")).collect();
+        let up = "../".repeat(300);
+        files.extend((0..1000).map(|i| link(&format!("{}l{i}", "b/".repeat(300)), &format!("{up}f{i}"))));
+        files.extend((0..1000).map(|i| file(&format!("f{i}"), "")));
+        let started = std::time::Instant::now();
+        check_tree(&files).unwrap();
+        assert!(started.elapsed() < std::time::Duration::from_secs(20), "{:?}", started.elapsed());
+        // Links that chain into each other many times run out of steps and are refused.
+        let mut chain: Vec<UploadFile> = vec![link("l0", &"x/".repeat(500))];
+        chain.extend((1..3000).map(|i| link(&format!("l{i}"), &format!("{}l{}", "./".repeat(300), i - 1))));
+        let e = check_tree(&chain).unwrap_err();
+        assert!(matches!(e, NameError::Symlink { .. }), "{e}");
     }
 
     #[test]

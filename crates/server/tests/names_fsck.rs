@@ -10,6 +10,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use common::server::TestServer;
+use common::upstream::Upstream;
 use reqwest::StatusCode;
 use serde_json::Value;
 use skill_pool_core::archive::{FileMode, UploadFile, UploadLimits, pack_tar_gz, unpack_tar_gz};
@@ -279,4 +280,55 @@ async fn tricky_names_publish_and_the_served_repo_passes_fsck() {
         assert_eq!(body["error"], "invalid_archive", "{body}");
         assert_eq!(body["field"], path, "{body}");
     }
+}
+
+/// A mirrored upstream tree goes through the same checks: a name that is unsafe on Windows or
+/// macOS keeps the plugin from being served, and the pull's error names the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mirrored_trees_get_the_same_checks() {
+    let up = Upstream::start().await;
+    let work = up.create("tool");
+    let write = |rel: &str, data: &str| {
+        let p = work.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, data).unwrap();
+    };
+    write(".claude-plugin/plugin.json", r#"{"name": "tool", "version": "1.0.0"}"#);
+    write("skills/hello/SKILL.md", "---\nname: hello\ndescription: d\n---\n");
+    write("skills/hello/skill.md", "a twin on macOS and Windows");
+    up.commit_and_push(&work, "twins", false);
+
+    let s = TestServer::start_with(TestDb::sqlite(), |c| {
+        c.mirror.allowed_hosts = vec!["127.0.0.1".into()];
+        c.mirror.timeout = std::time::Duration::from_secs(10);
+    })
+    .await;
+    let t = s.tenant("acme").await;
+    let (st, accepted) = s
+        .post_json(
+            &format!("{}/v1/plugins/import", t.root),
+            &t.admin,
+            &serde_json::json!({"url": up.url("tool")}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{accepted}");
+    let id = accepted["job"]["id"].as_i64().unwrap();
+    let mut job = Value::Null;
+    for _ in 0..240 {
+        job = s.get_json(&format!("{}/v1/jobs/{id}", t.root), &t.member).await.1;
+        if job["state"] == "done" || job["state"] == "failed" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert_eq!(job["state"], "failed", "{job}");
+    let (_, p) = s.get_json(&format!("{}/v1/plugins/tool", t.root), &t.member).await;
+    assert_eq!(p["mirror"]["last_error"]["class"], "invalid_plugin", "{p}");
+    let message = p["mirror"]["last_error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("`skills/hello/skill.md`") && message.contains("`skills/hello/SKILL.md`"),
+        "{message}"
+    );
+    assert!(p["current"].is_null(), "nothing is served: {p}");
+    s.stop().await;
 }
