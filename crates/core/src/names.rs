@@ -211,6 +211,39 @@ struct Folded<'a> {
     links: HashMap<usize, (&'a str, &'a str)>,
 }
 
+impl<'a> Folded<'a> {
+    /// Adds a path (checking its components and that no other spelling of it is there yet);
+    /// answers its node.
+    fn insert(&mut self, path: &'a str) -> Result<usize, NameError> {
+        check_path(path)?;
+        let mut node = 0;
+        let mut end = 0;
+        for component in path.split('/') {
+            let next = self.children.len() + 1;
+            let (child, spelling) = *self.children.entry((node, fold(component))).or_insert((next, component));
+            if spelling != component {
+                return Err(NameError::Collision {
+                    path: path.to_string(),
+                    other: format!("{}{spelling}", &path[..end]),
+                });
+            }
+            node = child;
+            end += component.len() + 1;
+        }
+        Ok(node)
+    }
+}
+
+/// The path rules and the collision check for a tree known by its paths: a plugin version
+/// assembled from pieces that were checked one by one (two of them may still collide).
+pub fn check_paths<'a>(paths: impl IntoIterator<Item = &'a str>) -> Result<(), NameError> {
+    let mut tree = Folded {
+        children: HashMap::new(),
+        links: HashMap::new(),
+    };
+    paths.into_iter().try_for_each(|p| tree.insert(p).map(drop))
+}
+
 /// At most this many resolution steps for all the links of a tree together (a tree of 20,000
 /// links of a few steps each uses a fraction of it); past it the tree is refused.
 const MAX_LINK_STEPS: usize = 4_000_000;
@@ -224,21 +257,7 @@ pub fn check_tree(files: &[UploadFile]) -> Result<(), NameError> {
         links: HashMap::new(),
     };
     for f in files {
-        check_path(&f.path)?;
-        let mut node = 0;
-        let mut end = 0;
-        for component in f.path.split('/') {
-            let next = tree.children.len() + 1;
-            let (child, spelling) = *tree.children.entry((node, fold(component))).or_insert((next, component));
-            if spelling != component {
-                return Err(NameError::Collision {
-                    path: f.path.clone(),
-                    other: format!("{}{spelling}", &f.path[..end]),
-                });
-            }
-            node = child;
-            end += component.len() + 1;
-        }
+        let node = tree.insert(&f.path)?;
         if f.mode == FileMode::Symlink {
             tree.links
                 .insert(node, (f.path.as_str(), std::str::from_utf8(&f.data).unwrap_or("/")));
@@ -638,6 +657,17 @@ mod tests {
             link(".gitattributes", "a/.gitattributes"),
         ])
         .unwrap();
+    }
+
+    #[test]
+    fn paths_alone() {
+        check_paths(["skills/a/SKILL.md", "agents/a.md", "hooks/hooks.json"]).unwrap();
+        let e = check_paths(["skills/a/SKILL.md", "Skills/a/x.md"]).unwrap_err();
+        assert!(matches!(e, NameError::Collision { .. }) && e.path() == "Skills/a/x.md", "{e}");
+        assert!(matches!(
+            check_paths(["agents/con.md"]).unwrap_err(),
+            NameError::WindowsDevice { .. }
+        ));
     }
 
     #[test]
