@@ -9,6 +9,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output};
 
+use common::claude::{Claude, assert_same_tree};
 use common::server::TestServer;
 use common::upstream::Upstream;
 use reqwest::StatusCode;
@@ -330,5 +331,46 @@ async fn mirrored_trees_get_the_same_checks() {
         "{message}"
     );
     assert!(p["current"].is_null(), "nothing is served: {p}");
+    s.stop().await;
+}
+
+/// Claude Code installs a plugin full of names that look odd but are one file everywhere, byte
+/// for byte: what the checks let through is what the client takes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claude_installs_a_plugin_with_tricky_names() {
+    let Some(claude) = Claude::new() else { return };
+    let s = TestServer::start(TestDb::sqlite()).await;
+    let t = s.tenant("tools").await;
+    // Links that point at folders (`a/b/L -> ../..`) stay out: a copy that follows them loops.
+    let files: Vec<UploadFile> = tricky_but_allowed()
+        .into_iter()
+        .filter(|f| !(f.mode == FileMode::Symlink && (f.path == "a/b/L" || f.path == "home")))
+        .collect();
+    let src = tempfile::tempdir().unwrap();
+    for f in &files {
+        let p = src.path().join(&f.path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        if f.mode == FileMode::Symlink {
+            std::os::unix::fs::symlink(std::str::from_utf8(&f.data).unwrap(), &p).unwrap();
+        } else {
+            std::fs::write(&p, &f.data).unwrap();
+        }
+    }
+    let res = s
+        .http
+        .post(format!("{}/v1/plugins/publish", t.root))
+        .bearer_auth(&t.admin)
+        .header("content-type", "application/gzip")
+        .body(pack_tar_gz(&files).unwrap())
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    assert_eq!(status, StatusCode::CREATED, "{}", res.text().await.unwrap_or_default());
+    tokio::task::block_in_place(|| {
+        claude.marketplace_add(&t.root);
+        claude.install("tricky@tools");
+    });
+    assert_same_tree(src.path(), &claude.installed_path("tools", "tricky"));
     s.stop().await;
 }
