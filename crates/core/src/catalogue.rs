@@ -285,7 +285,8 @@ fn check_subdir_path(field: &str, path: &str) -> Result<(), SourceError> {
     if trimmed.split('/').any(|seg| seg == "..") {
         return Err(bad(field, format!("`{path}` must stay inside the repository (no `..`)")));
     }
-    if trimmed.split('/').any(|seg| seg.eq_ignore_ascii_case(".git")) {
+    // `.git` as Windows and macOS read it too (`.GIT.`, `git~1`, `.g<U+200C>it`).
+    if trimmed.split('/').any(crate::names::is_dotgit) {
         return Err(bad(field, format!("`{path}` points inside `.git`")));
     }
     if trimmed.is_empty() || trimmed == "." {
@@ -507,6 +508,15 @@ mod tests {
             (json!({"source": "url", "url": "git@-oevil:x"}), "source.url"),
             (json!({"source": "git-subdir", "url": "o/r", "path": "../x"}), "source.path"),
             (json!({"source": "git-subdir", "url": "o/r", "path": "a/.git/hooks"}), "source.path"),
+            (
+                json!({"source": "git-subdir", "url": "o/r", "path": "a/.GIT./hooks"}),
+                "source.path",
+            ),
+            (json!({"source": "git-subdir", "url": "o/r", "path": "git~1/hooks"}), "source.path"),
+            (
+                json!({"source": "git-subdir", "url": "o/r", "path": "a/.g\u{200c}it"}),
+                "source.path",
+            ),
             (json!({"source": "git-subdir", "url": "o/r", "path": "/abs"}), "source.path"),
             (json!({"source": "git-subdir", "url": "o/r"}), "source.path"),
             (json!({"source": "npm", "package": "-evil"}), "source.package"),
