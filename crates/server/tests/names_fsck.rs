@@ -124,6 +124,31 @@ fn candidates() -> Vec<Entry> {
         File(".gitmodules", "[submodule \"a\"]\n\turl = ../../:x\n"),
         File(".gitmodules", "[submodule \"a\"]\n\turl = https://x/%0a\n"),
         File(".gitmodules", "[submodule \"a\"]\n\turl = https://x/ok.git\n"),
+        File(".gitmodules", "[submodule \"a\"]\n\turl = https://h/a/../../x\n"),
+        File(".gitmodules", "[submodule \"a\"]\n\turl = https://h/a/../x\n"),
+        File(".gitmodules", "[submodule \"a\"]\n\turl = https://[::1]/x\n"),
+        File(".gitmodules", "[submodule \"a\"]\n\turl = https://h/x?y#z\n"),
+        File(".gitmodules", "[submodule \"a\"]\n\turl = http::https://h/x\n"),
+        File(".gitmodules", "[submodule \"a\"]\n\turl = https://h_/x\n"),
+        File(".gitmodules", "[submodule \"a\"]\n\turl = https://h/x%\n"),
+        File(".gitmodules", "[submodule \"a\"]\n\turl = ftp://h/x\n"),
+        File(".gitmodules", "[submodule \"a\"]\n\turl = https://u:p@h/x\n"),
+        File(".gitmodules", "[submodule \"a\"]\n\turl = https://h:0/x\n"),
+        File(".gitmodules", "[submodule \"a\"]\n\turl = https://h./x\n"),
+        File(".gitmodules", "[submodule \"a\"]\n\turl = https:/h/x\n"),
+        File(".gitmodules", "[submodule \"a\"]\n\turl = https:h/x\n"),
+        File(".gitmodules", "[submodule \"a\"]\n\turl = https://%68/x\n"),
+        File(".gitmodules", "[submodule \"a\"]\n\turl = ssh://h/x\n"),
+        File(".gitmodules", "[submodule \"a\"]\n\turl = h:x\n"),
+        File(".gitmodules", "[submodule \"a\"]\n\turl = ./x/../../../y\n"),
+        File(".gitmodules", "[submodule \"a\"]\n\turl = ../../x\n"),
+        File(".gitmodules", "[submodule \"a\"]\n\turl = .././../x\n"),
+        File(".gitmodules", "[submodule \"a\"]\n\turl = git://h/%0a\n"),
+        File(".gitmodules", "[submodule \"a\"]\n\turl = https://h/x%0d\n"),
+        File(".gitmodules", "[submodule \"a\"]\n\turl = https://xn--/x\n"),
+        File(".gitmodules", "[submodule \"a\"]\n\turl = https://h/\u{fc}\n"),
+        File(".gitmodules", "[submodule \"a\"]\n\turl = https://\u{fc}/x\n"),
+        File(".gitmodules", "[submodule \"a\"]\n\turl = https://h/%2e%2e/x\n"),
         File(".gitmodules", "[submodule \"a\"\n"),
         File("gitmod~1", "[submodule \"a\"]\n\turl = -x\n"),
         File(
@@ -202,7 +227,7 @@ fn publish_refuses_what_fsck_refuses() {
             );
         }
     }
-    assert!(fsck_refused >= 20, "the candidates exercise fsck ({fsck_refused} refused)");
+    assert!(fsck_refused >= 25, "the candidates exercise fsck ({fsck_refused} refused)");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
