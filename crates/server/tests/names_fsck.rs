@@ -399,3 +399,209 @@ async fn claude_installs_a_plugin_with_tricky_names() {
     assert_same_tree(src.path(), &claude.installed_path("tools", "tricky"));
     s.stop().await;
 }
+
+/// xorshift64: a fixed sequence, so a failure reproduces (`SKILL_POOL_FSCK_SEED` picks another).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[(self.next() % items.len() as u64) as usize]
+    }
+}
+
+/// A differential test against real `git fsck --strict`: random names built from the pieces git's
+/// rules are made of, and random `.gitmodules` built from the values they look at. Every one that
+/// fsck refuses, the upload refuses too. All trees go into one repository and one fsck run; each
+/// candidate's blob carries its number, so an error maps back to exactly one candidate.
+#[test]
+fn random_names_and_gitmodules_against_fsck() {
+    let seed = std::env::var("SKILL_POOL_FSCK_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x5eed_1234_abcd_ef01u64);
+    let mut rng = Rng(seed);
+    const FRAGMENTS: &[&str] = &[
+        ".git",
+        ".GIT",
+        "git",
+        "Git",
+        "~1",
+        "~2",
+        "~5",
+        ".",
+        " ",
+        "\u{200c}",
+        "\u{feff}",
+        "\u{200e}",
+        "modules",
+        "MODULES",
+        "attributes",
+        "ignore",
+        ":",
+        "$INDEX_ALLOCATION",
+        "gi7eba",
+        "gi7d29",
+        "gitmod",
+        "gitatt",
+        "x",
+        "con",
+        ".txt",
+        "L",
+        "\u{e9}",
+        "e\u{301}",
+    ];
+    const NAMES: &[&str] = &[
+        "a", "../a", "a/../b", "..", "a\\..\\b", "x/..", "-a", "a/..", "..\\a", "b.c", "\u{e9}",
+    ];
+    const URLS: &[&str] = &[
+        "https://h/r.git",
+        "-x",
+        "--upload-pack=x",
+        "./x",
+        "../x",
+        "../../:x",
+        "../../x",
+        ".././../x",
+        "https://h/%0a",
+        "git://h/%0A",
+        "https://h/a/../../x",
+        "https://h:0/x",
+        "https://%68/x",
+        "https://h/x%",
+        "ftp://h/x",
+        "http::https://h/x",
+        "ssh://h/x",
+        "h:x",
+        "\"-quoted\"",
+        "https://h/x%0d",
+        "https://[::1]/x",
+        "https://u@h/x",
+        "./a/../../../:b",
+        "git://h/x",
+        "https://h/%2e%2e/x",
+    ];
+    const PATHS: &[&str] = &["a", "-a", "../a", "\"-q\"", "a b"];
+    const UPDATES: &[&str] = &["!x", "rebase", "none", "!", "merge"];
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(git(&["init", "-q", "--bare", "."], d, None), "init");
+    let limits = UploadLimits::from_upload_limit(1 << 20);
+    // (name, files of the upload, the tree's and blob's ids)
+    let mut cases: Vec<(String, Vec<UploadFile>, String, String)> = Vec::new();
+    for i in 0..400 {
+        let gitmodules = i % 2 == 1;
+        let mut name = String::new();
+        if gitmodules {
+            name.push_str(rng.pick(&[
+                ".gitmodules",
+                ".GITMODULES",
+                "gitmod~1",
+                "gi7eba~1",
+                ".gitmodules.",
+                ".git\u{200c}modules",
+            ]));
+        } else {
+            for _ in 0..1 + rng.next() % 4 {
+                name.push_str(rng.pick(FRAGMENTS));
+            }
+        }
+        let body = if gitmodules {
+            let mut text = String::new();
+            for _ in 0..1 + rng.next() % 3 {
+                let sub = rng.pick(NAMES);
+                if rng.next().is_multiple_of(4) {
+                    text.push_str(&format!("[submodule.{sub}]\n"));
+                } else {
+                    text.push_str(&format!("[submodule \"{}\"]\n", sub.replace('\\', "\\\\")));
+                }
+                for _ in 0..1 + rng.next() % 3 {
+                    let line = match rng.next() % 3 {
+                        0 => format!("\turl = {}", rng.pick(URLS)),
+                        1 => format!("\tpath = {}", rng.pick(PATHS)),
+                        _ => format!("\tupdate = {}", rng.pick(UPDATES)),
+                    };
+                    text.push_str(&line);
+                    text.push('\n');
+                }
+            }
+            format!("{text}# case {i}\n")
+        } else {
+            format!("case {i}\n")
+        };
+        let kind = rng.next() % 8;
+        let (mode, upload) = match kind {
+            0 | 1 => ("120000", vec![link(&name, "target"), file("target", "")]),
+            2 => ("040000", vec![file(&format!("{name}/f"), &body)]),
+            _ => ("100644", vec![file(&name, &body)]),
+        };
+        let blob = ok(
+            git(
+                &["hash-object", "-w", "--stdin"],
+                d,
+                Some(if mode == "120000" { b"target" } else { body.as_bytes() }),
+            ),
+            "hash-object",
+        );
+        let entry = if mode == "040000" {
+            let inner = ok(git(&["mktree"], d, Some(format!("100644 blob {blob}\tf\n").as_bytes())), "mktree");
+            format!("040000 tree {inner}\t{name}\n")
+        } else {
+            format!("{mode} blob {blob}\t{name}\n")
+        };
+        let out = git(&["mktree"], d, Some(entry.as_bytes()));
+        if !out.status.success() {
+            continue; // a name mktree itself will not write
+        }
+        let tree = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        cases.push((name, upload, tree, blob));
+    }
+    // Each tree under its own commit, so fsck walks and checks all of them.
+    for (i, (_, _, tree, _)) in cases.iter().enumerate() {
+        let commit = ok(git(&["commit-tree", tree, "-m", "c"], d, None), "commit-tree");
+        ok(git(&["update-ref", &format!("refs/heads/c{i}"), &commit], d, None), "update-ref");
+    }
+    let report = git(&["fsck", "--strict", "--no-dangling"], d, None);
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&report.stdout),
+        String::from_utf8_lossy(&report.stderr)
+    );
+    let (mut refused_by_fsck, mut refused_by_us) = (0, 0);
+    for (name, upload, tree, blob) in &cases {
+        let fsck_refuses = report
+            .lines()
+            .any(|l| l.starts_with("error") && (l.contains(tree.as_str()) || l.contains(blob.as_str())));
+        let ours = unpack_tar_gz(&pack_tar_gz(upload).unwrap(), &limits);
+        refused_by_us += ours.is_err() as usize;
+        if fsck_refuses {
+            refused_by_fsck += 1;
+            let body = upload
+                .iter()
+                .map(|f| String::from_utf8_lossy(&f.data).into_owned())
+                .collect::<Vec<_>>()
+                .join(" | ");
+            assert!(
+                ours.is_err(),
+                "git fsck refuses `{}` ({body:?}) but the upload accepts it",
+                name.escape_debug()
+            );
+        }
+    }
+    assert!(
+        cases.len() > 300 && refused_by_fsck > 50,
+        "{} cases, {refused_by_fsck} refused by fsck, {refused_by_us} by us",
+        cases.len()
+    );
+    eprintln!(
+        "{} cases: {refused_by_fsck} refused by git fsck, {refused_by_us} by the upload",
+        cases.len()
+    );
+}
