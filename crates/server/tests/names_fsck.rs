@@ -272,6 +272,22 @@ async fn tricky_names_publish_and_the_served_repo_passes_fsck() {
     );
     ok(
         git(&["fsck", "--strict", "--no-dangling"], &bare, None),
+        "git fsck --strict on the clone",
+    );
+    // And the repository on the server's disk itself.
+    let mut repos = Vec::new();
+    for tenant in std::fs::read_dir(s.data_dir().join("repos")).unwrap().flatten() {
+        repos.extend(
+            std::fs::read_dir(tenant.path())
+                .unwrap()
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "git")),
+        );
+    }
+    assert_eq!(repos.len(), 1, "{repos:?}");
+    ok(
+        git(&["fsck", "--strict", "--no-dangling"], &repos[0], None),
         "git fsck --strict on the served repo",
     );
     let work = tmp.path().join("work");
