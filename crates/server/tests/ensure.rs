@@ -599,3 +599,45 @@ async fn a_full_disk_is_reported_as_such() {
     assert!(!p.lock().contains("big"), "a failed install is not locked: {}", p.lock());
     s.stop().await;
 }
+
+/// `--user`: pieces go to `~/.claude`, plugins are installed by Claude Code at user scope.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claude_code_gets_user_scope_plugins_with_ensure_user() {
+    let Some(claude) = common::claude::Claude::new() else { return };
+    let s = TestServer::start(TestDb::sqlite()).await;
+    let t = s.tenant("acme").await;
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path().to_path_buf();
+    let t2 = t.clone();
+    tokio::task::spawn_blocking(move || {
+        publish_md(&t2, &w, "agent", "critic", "1.0.0");
+        publish_plugin(&t2, &w, "tools", "1.0.0");
+    })
+    .await
+    .unwrap();
+    let mut p = Project::new();
+    let bin = p.home.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(claude_bin(), bin.join("claude")).unwrap();
+    p.path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    p.home = claude.home().to_path_buf();
+    p.manifest(&format!(
+        "url = \"{}\"\n[[agents]]\nslug = \"critic\"\n[[plugins]]\nname = \"tools\"\n",
+        t.root
+    ));
+    let env = [("SKILL_POOL_TOKEN", t.member.as_str())];
+    let (_, err) = p.ok(&env, &["ensure", "--user"]);
+    assert!(err.contains("installed plugin tools@acme 1.0.0"), "{err}");
+    assert!(claude.home().join(".claude/agents/critic.md").is_file(), "{err}");
+    assert!(!p.dir.join(".claude/agents").exists(), "--user writes nothing into the project");
+    let installed = claude.installed_plugins();
+    assert_eq!(installed["plugins"]["tools@acme"][0]["scope"], "user", "{installed}");
+    let settings: Value = serde_json::from_str(&std::fs::read_to_string(claude.home().join(".claude/settings.json")).unwrap()).unwrap();
+    assert_eq!(settings["enabledPlugins"]["tools@acme"], true, "{settings}");
+    // In sync: the second run asks nothing.
+    let served = requests_served(&s).await;
+    let (out, _) = p.ok(&env, &["ensure", "--user"]);
+    assert!(out.starts_with("up to date"), "{out}");
+    assert_eq!(requests_served(&s).await, served);
+    s.stop().await;
+}
