@@ -8,6 +8,7 @@ mod actor;
 pub mod audit;
 pub mod catalogue;
 pub mod error;
+mod gc;
 pub mod mirrors;
 pub mod pieces;
 pub mod plugins;

@@ -214,7 +214,7 @@ impl Registry {
             )
             .await?;
             let view = published_view(&mut tx, actor, &published).await?;
-            self.write_bodies(&draft.bodies).await?;
+            let _blobs_written = self.write_bodies(&draft.bodies).await?;
             tx.commit().await?;
             Ok((true, view))
         })
