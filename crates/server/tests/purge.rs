@@ -350,3 +350,116 @@ both_backends!(a_collection_waits_for_a_publish_in_flight, |db: TestDb| async mo
     assert_eq!(std::fs::read_to_string(dest.join("secret.env")).unwrap(), SECRET);
     s.stop().await;
 });
+
+/// A second server on the same database and data folder (another process, or this one restarted:
+/// nothing cached); answers its URL, a stop signal and its task.
+async fn second_server(
+    s: &TestServer,
+) -> (
+    String,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut config = skill_pool_server::ServerConfig::for_data_dir(s.data_dir().to_path_buf(), addr);
+    config.database_url = s.db.url.clone();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(skill_pool_server::serve(config, listener, async move {
+        let _ = rx.await;
+    }));
+    let url = format!("http://{addr}");
+    for _ in 0..400 {
+        if s.http
+            .get(format!("{url}/healthz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    (url, tx, task)
+}
+
+both_backends!(
+    a_purge_killed_before_its_rebuild_is_finished_by_the_next_server,
+    |db: TestDb| async move {
+        let s = TestServer::start(db).await;
+        let t = s.tenant("acme").await;
+        let data = s.data_dir().to_path_buf();
+        publish(&s, &t, plugin_tar("tools", "1.0.0", "v1\n", &[])).await;
+        let v2 = publish(&s, &t, plugin_tar("tools", "1.1.0", "v2\n", &[("secret.env", SECRET)])).await;
+        let v3 = publish(&s, &t, plugin_tar("tools", "1.2.0", "v3\n", &[])).await;
+        let c2 = v2["plugin"]["current"]["commit"].as_str().unwrap().to_string();
+        let c3 = v3["plugin"]["current"]["commit"].as_str().unwrap().to_string();
+        let repo = served_repo(&data, &c3);
+        let backup = tempfile::tempdir().unwrap();
+        let saved = backup.path().join("repo.git");
+        assert!(Command::new("cp").arg("-a").arg(&repo).arg(&saved).status().unwrap().success());
+
+        let (st, r) = purge(&s, &t, &t.admin, "tools", "1.1.0").await;
+        assert_eq!(st, StatusCode::OK, "{r}");
+        let c3b = r["plugin"]["current"]["commit"].as_str().unwrap().to_string();
+        // The repo as a purge killed between its commit and its rebuild left it: the old history,
+        // purged commit included, with `main` at a commit the database no longer knows.
+        std::fs::remove_dir_all(&repo).unwrap();
+        assert!(Command::new("cp").arg("-a").arg(&saved).arg(&repo).status().unwrap().success());
+        git_ok(&["--git-dir", repo.to_str().unwrap(), "cat-file", "-e", &c2], None);
+
+        let (url, stop, task) = second_server(&s).await;
+        let git_url = format!("{url}/t/acme/git/plugins/tools.git");
+        let _clone = tokio::task::block_in_place(|| assert_clone_serves(&git_url, "protocol.version=2", &c3b, &[&c2, &c3]));
+        let gd = repo.to_str().unwrap();
+        assert_eq!(git_ok(&["--git-dir", gd, "rev-parse", "refs/heads/main"], None), c3b);
+        for gone in [&c2, &c3] {
+            assert!(
+                !git(&["--git-dir", gd, "cat-file", "-e", gone], None).status.success(),
+                "{gone} still in the repo"
+            );
+        }
+        let _ = stop.send(());
+        task.await.unwrap().unwrap();
+        s.stop().await;
+    }
+);
+
+both_backends!(
+    claude_installs_the_remaining_latest_version_after_a_purge,
+    |db: TestDb| async move {
+        let Some(claude) = common::claude::Claude::new() else { return };
+        let s = TestServer::start(db).await;
+        let t = s.tenant("acme").await;
+        publish(&s, &t, plugin_tar("tools", "1.0.0", "v1\n", &[])).await;
+        tokio::task::block_in_place(|| {
+            claude.marketplace_add(&t.root);
+            claude.install("tools@acme");
+        });
+        assert_eq!(claude.installed("tools@acme").1, "1.0.0");
+        publish(&s, &t, plugin_tar("tools", "1.1.0", "v2\n", &[("secret.env", SECRET)])).await;
+        publish(&s, &t, plugin_tar("tools", "1.2.0", "v3\n", &[])).await;
+        let (st, r) = purge(&s, &t, &t.admin, "tools", "1.1.0").await;
+        assert_eq!(st, StatusCode::OK, "{r}");
+
+        // An installed client updates to the rewritten 1.2.0; a new one installs it.
+        tokio::task::block_in_place(|| {
+            claude.marketplace_update("acme");
+            claude.update("tools@acme");
+        });
+        let (installed, version) = claude.installed("tools@acme");
+        assert_eq!(version, "1.2.0");
+        assert_eq!(std::fs::read_to_string(installed.join("README.md")).unwrap(), "v3\n");
+        assert!(!installed.join("secret.env").exists());
+        let fresh = common::claude::Claude::new().unwrap();
+        tokio::task::block_in_place(|| {
+            fresh.marketplace_add(&t.root);
+            fresh.install("tools@acme");
+        });
+        let (installed, version) = fresh.installed("tools@acme");
+        assert_eq!(version, "1.2.0");
+        assert_eq!(std::fs::read_to_string(installed.join("LICENSE")).unwrap(), SHARED);
+        assert!(!installed.join("secret.env").exists());
+        s.stop().await;
+    }
+);
