@@ -13,10 +13,27 @@
 //! younger than N minutes): the lock is exact whatever the clock or the length of a transaction,
 //! and it is a file lock, so several server processes on one data folder agree too. It is held
 //! for one indexed query and a few unlinks; publishes wait that long at most.
+//!
+//! The operator's full sweep (`skill-pool-server gc`, [`Registry::collect_garbage`]) takes every
+//! body on disk as a candidate: bodies left by publishes that were refused or killed after
+//! writing them, or by a collection that failed. It lists the store without the lock (a body
+//! written after the listing is no candidate; one listed and then committed is seen as
+//! referenced) and checks and deletes under it, like the collection of a purge.
 
 use skill_pool_store::prelude::*;
 
-use crate::{Registry, RegistryError, Result};
+use crate::{Principal, Registry, RegistryError, Result};
+
+/// What a full sweep did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Bodies on disk when the sweep listed them.
+    pub bodies: u64,
+    /// Of those, deleted: no row referenced them.
+    pub deleted: u64,
+    /// Leftover temporary files (a write killed before its rename) deleted.
+    pub leftovers: u64,
+}
 
 impl Registry {
     /// Deletes those of `candidates` (sha256 addresses) that no row references any more;
@@ -51,5 +68,58 @@ impl Registry {
         .map_err(RegistryError::io("deleting unreferenced file bodies"))?;
         tracing::info!(removed, "unreferenced file bodies deleted");
         Ok(removed)
+    }
+
+    /// The operator's full sweep: deletes every body on disk that no row of any tenant references,
+    /// and the temporary files of killed writes.
+    pub async fn collect_garbage(&self, by: &Principal) -> Result<SweepReport> {
+        crate::tenants::require_operator(by, "collect the blob store's garbage")?;
+        let blobs = self.store().blobs().clone();
+        let (bodies, leftovers) = {
+            let blobs = blobs.clone();
+            tokio::task::spawn_blocking(move || blobs.list())
+                .await?
+                .map_err(RegistryError::io("listing the blob store"))?
+        };
+        let listed = bodies.len() as u64;
+        let lock = {
+            let blobs = blobs.clone();
+            tokio::task::spawn_blocking(move || blobs.lock_gc())
+                .await?
+                .map_err(RegistryError::io("locking the blob store for a collection"))?
+        };
+        let referenced = self.store().referenced_blobs(&bodies).await?;
+        let unreferenced: Vec<String> = bodies.into_iter().filter(|a| !referenced.contains(a)).collect();
+        let report = tokio::task::spawn_blocking(move || {
+            let mut report = SweepReport {
+                bodies: listed,
+                ..SweepReport::default()
+            };
+            for address in &unreferenced {
+                if blobs.remove(address)? {
+                    report.deleted += 1;
+                }
+            }
+            // Under the lock no write is between its temporary file and its rename: what is
+            // left is a killed write's.
+            for path in &leftovers {
+                match std::fs::remove_file(path) {
+                    Ok(()) => report.leftovers += 1,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            drop(lock);
+            Ok::<_, std::io::Error>(report)
+        })
+        .await?
+        .map_err(RegistryError::io("deleting unreferenced file bodies"))?;
+        tracing::info!(
+            bodies = report.bodies,
+            deleted = report.deleted,
+            leftovers = report.leftovers,
+            "blob store swept"
+        );
+        Ok(report)
     }
 }

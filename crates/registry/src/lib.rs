@@ -25,6 +25,7 @@ use std::sync::{Arc, Mutex};
 
 pub use actor::{Actor, Principal};
 pub use error::RegistryError;
+pub use gc::SweepReport;
 use skill_pool_store::{PluginId, Store};
 
 pub type Result<T, E = RegistryError> = std::result::Result<T, E>;

@@ -463,3 +463,53 @@ both_backends!(
         s.stop().await;
     }
 );
+
+both_backends!(the_operators_sweep_deletes_every_unreferenced_body, |db: TestDb| async move {
+    let s = TestServer::start(db).await;
+    let t = s.tenant("acme").await;
+    let data = s.data_dir().to_path_buf();
+    publish(&s, &t, plugin_tar("tools", "1.0.0", "v1\n", &[])).await;
+    // What a refused or killed publish leaves: a body no row references, and a temporary file
+    // of a write killed before its rename.
+    let orphan = "a body of a publish that was killed before its commit\n";
+    let orphan_path = blob_path(&data, orphan);
+    std::fs::create_dir_all(orphan_path.parent().unwrap()).unwrap();
+    std::fs::write(&orphan_path, orphan).unwrap();
+    let leftover = blob_path(&data, SHARED).parent().unwrap().join(".tmpKilled");
+    std::fs::write(&leftover, "half a body").unwrap();
+
+    let sweep = |data: PathBuf, url: String| {
+        let out = Command::new(common::server::workspace_bin("skill-pool-server"))
+            .arg("gc")
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap())
+            .env("SKILL_POOL_DATA_DIR", &data)
+            .env("SKILL_POOL_DATABASE_URL", &url)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let out = tokio::task::block_in_place(|| sweep(data.clone(), s.db.url.clone()));
+    assert!(out.contains("1 unreferenced deleted, 1 leftover temporary files deleted"), "{out}");
+    assert!(!orphan_path.exists());
+    assert!(!leftover.exists());
+    for kept in ["v1\n", SHARED] {
+        assert!(blob_path(&data, kept).is_file(), "{kept:?} was deleted");
+    }
+    // The plugin is still served, from the bodies it references.
+    std::fs::remove_dir_all(data.join("repos")).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dest = tmp.path().join("c");
+    let url = format!("{}/git/plugins/tools.git", t.root);
+    // (the running server verified the repo already; a fresh one rebuilds it from the bodies)
+    let (second, stop, task) = second_server(&s).await;
+    let url = url.replacen(&s.url, &second, 1);
+    tokio::task::block_in_place(|| git_ok(&["clone", "-q", &url, dest.to_str().unwrap()], None));
+    assert_eq!(std::fs::read_to_string(dest.join("LICENSE")).unwrap(), SHARED);
+    let out = tokio::task::block_in_place(|| sweep(data.clone(), s.db.url.clone()));
+    assert!(out.contains("0 unreferenced deleted, 0 leftover"), "{out}");
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
+    s.stop().await;
+});

@@ -88,6 +88,35 @@ impl BlobStore {
         }
     }
 
+    /// Every body's address, and every leftover file that is not one (a write killed between its
+    /// temporary file and its rename); the lock file is neither. Blocking I/O.
+    pub fn list(&self) -> std::io::Result<(Vec<String>, Vec<PathBuf>)> {
+        let (mut bodies, mut leftovers) = (Vec::new(), Vec::new());
+        let top = match std::fs::read_dir(&self.root) {
+            Ok(top) => top,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((bodies, leftovers)),
+            Err(e) => return Err(e),
+        };
+        for dir in top {
+            let dir = dir?;
+            let prefix = dir.file_name().to_string_lossy().into_owned();
+            if !dir.file_type()?.is_dir() || prefix.len() != 2 {
+                continue;
+            }
+            for file in std::fs::read_dir(dir.path())? {
+                let file = file?;
+                let address = format!("{prefix}{}", file.file_name().to_string_lossy());
+                if self.path_of(&address).is_ok() {
+                    bodies.push(address);
+                } else if file.file_type()?.is_file() {
+                    leftovers.push(file.path());
+                }
+            }
+        }
+        bodies.sort_unstable();
+        Ok((bodies, leftovers))
+    }
+
     fn lock_file(&self) -> std::io::Result<std::fs::File> {
         std::fs::create_dir_all(&self.root)?;
         std::fs::OpenOptions::new()
@@ -175,6 +204,23 @@ mod tests {
         assert!(!store.contains(&a));
         assert!(!store.remove(&a).unwrap());
         assert!(store.remove("../x").is_err());
+    }
+
+    #[test]
+    fn list_finds_bodies_and_leftovers() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::new(dir.path());
+        assert_eq!(store.list().unwrap(), (vec![], vec![]));
+        let a = store.put(b"one").unwrap();
+        let b = store.put(b"two").unwrap();
+        let _lock = store.lock_writes().unwrap();
+        let leftover = dir.path().join(&a[..2]).join(".tmpAbC123");
+        std::fs::write(&leftover, b"half").unwrap();
+        let (bodies, leftovers) = store.list().unwrap();
+        let mut want = vec![a, b];
+        want.sort_unstable();
+        assert_eq!(bodies, want);
+        assert_eq!(leftovers, vec![leftover]);
     }
 
     #[test]

@@ -127,7 +127,12 @@ impl Registry {
             let _ = tokio::fs::remove_dir_all(self.mirror_cache_path(actor.tenant, plugin.id)).await;
         }
         self.rebuild_repo(actor.tenant, plugin).await?;
-        let blobs_deleted = self.collect_blobs(candidates).await?;
+        let blobs_deleted = self.collect_blobs(candidates).await.map_err(|e| {
+            RegistryError::Internal(format!(
+                "plugin `{slug}`: the version was purged and is no longer served, but deleting its file bodies failed ({e}): \
+                 run `skill-pool-server gc` to delete them"
+            ))
+        })?;
         Ok(PurgeResult {
             plugin: self.show_plugin(actor, slug).await?,
             purged,
