@@ -513,3 +513,38 @@ both_backends!(the_operators_sweep_deletes_every_unreferenced_body, |db: TestDb|
     task.await.unwrap().unwrap();
     s.stop().await;
 });
+
+both_backends!(
+    purges_and_publishes_of_one_plugin_at_once_keep_a_servable_history,
+    |db: TestDb| async move {
+        let s = TestServer::start(db).await;
+        let t = s.tenant("acme").await;
+        publish(&s, &t, plugin_tar("tools", "1.0.0", "v1\n", &[])).await;
+        let git_url = format!("{}/git/plugins/tools.git", t.root);
+        for i in 1..=6 {
+            let leaked = format!("{SECRET}{i}\n");
+            publish(
+                &s,
+                &t,
+                plugin_tar("tools", &format!("1.{i}.0"), "leaky\n", &[("secret.env", &leaked)]),
+            )
+            .await;
+            // The fix and the purge of the leak race: whichever commits first, the other builds on it.
+            let (fix_version, fixed, leak_version) = (format!("1.{i}.1"), format!("fixed {i}\n"), format!("1.{i}.0"));
+            let fix = publish(&s, &t, plugin_tar("tools", &fix_version, &fixed, &[]));
+            let purged = purge(&s, &t, &t.admin, "tools", &leak_version);
+            let (_, (st, r)) = tokio::join!(fix, purged);
+            assert_eq!(st, StatusCode::OK, "{r}");
+            let (st, plugin) = s.get_json(&format!("{}/v1/plugins/tools", t.root), &t.admin).await;
+            assert_eq!(st, StatusCode::OK);
+            let head = plugin["current"]["commit"].as_str().unwrap().to_string();
+            assert_eq!(plugin["current"]["version"], format!("1.{i}.1"));
+            assert_eq!(catalogue_sha(&s, &t, "tools").await, head);
+            let tmp = tokio::task::block_in_place(|| assert_clone_serves(&git_url, "protocol.version=2", &head, &[]));
+            let dest = tmp.path().join("clone");
+            assert_eq!(git_ok(&["rev-list", "--count", "HEAD"], Some(&dest)), format!("{}", i + 1));
+            assert_eq!(std::fs::read_to_string(dest.join("README.md")).unwrap(), format!("fixed {i}\n"));
+        }
+        s.stop().await;
+    }
+);

@@ -258,6 +258,19 @@ impl Tx {
         Ok(done.rows_affected() > 0)
     }
 
+    /// Takes the plugin's row lock for the rest of the transaction (a no-op update): changes of
+    /// its history (a new version, a purge) take it before they read the versions, so on
+    /// PostgreSQL one waits for the other to commit and then reads what it wrote (SQLite runs
+    /// one write transaction at a time anyway).
+    pub async fn lock_plugin(&mut self, tenant: TenantId, plugin_id: PluginId) -> Result<()> {
+        sqlx::query("UPDATE plugins SET updated_at = updated_at WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant.0)
+            .bind(plugin_id.0)
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+
     /// Deletes one version with its pinned pieces and own files (a purge; the pieces stay).
     pub async fn delete_plugin_version(&mut self, tenant: TenantId, version_id: i64) -> Result<bool> {
         // Explicit rather than relying on ON DELETE CASCADE (SQLite enforces it only with

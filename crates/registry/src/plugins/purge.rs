@@ -51,6 +51,8 @@ impl Registry {
         let plugin = &plugin;
         let (purged, rewritten, candidates) = with_retry(|| async move {
             let mut tx = self.store().write().await?;
+            // Before reading the versions: a concurrent publish chains on the latest commit id.
+            tx.lock_plugin(actor.tenant, plugin.id).await?;
             let versions = tx.plugin_versions(actor.tenant, plugin.id).await?;
             let target = find_version(slug, &versions, version)?.clone();
             if versions.len() == 1 {

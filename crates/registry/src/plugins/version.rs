@@ -111,7 +111,11 @@ impl Registry {
                         "plugin `{slug}` changed while it was being updated: try again"
                     )));
                 }
-                Some(p) => p,
+                Some(p) => {
+                    // Before reading the versions: a concurrent purge rewrites their commit ids.
+                    tx.lock_plugin(actor.tenant, p.id).await?;
+                    p
+                }
                 None if expect_plugin.is_some() => return Err(RegistryError::NotFound(format!("plugin `{slug}` not found"))),
                 None => tx.insert_plugin(actor.tenant, slug.as_str(), draft.mode, meta_json, None).await?,
             };
