@@ -548,3 +548,87 @@ both_backends!(
         s.stop().await;
     }
 );
+
+both_backends!(
+    a_purged_mirror_version_is_not_pulled_again_until_accepted,
+    |db: TestDb| async move {
+        use common::upstream::Upstream;
+        let up = Upstream::start().await;
+        let work = up.create("tool");
+        let write = |rel: &str, body: &str| {
+            let p = work.join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, body).unwrap();
+        };
+        let manifest = |v: &str| format!("{{\"name\": \"tool\", \"version\": \"{v}\", \"description\": \"Mirrored\"}}\n");
+        write(".claude-plugin/plugin.json", &manifest("1.0.0"));
+        write("README.md", "v1\n");
+        up.commit_and_push(&work, "1.0.0", false);
+        let s = TestServer::start_with(db, |c| {
+            c.mirror.allowed_hosts = vec!["127.0.0.1".into()];
+            c.mirror.tick = std::time::Duration::from_secs(1);
+            c.mirror.timeout = std::time::Duration::from_secs(10);
+        })
+        .await;
+        let t = s.tenant("acme").await;
+        let data = s.data_dir().to_path_buf();
+        let wait_version = |want: &'static str| {
+            let (s, t) = (&s, &t);
+            async move {
+                for _ in 0..240 {
+                    let (_, p) = s.get_json(&format!("{}/v1/plugins/tool", t.root), &t.admin).await;
+                    if p["current"]["version"] == want {
+                        return p;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                }
+                panic!("the mirror did not serve {want} within 60 s");
+            }
+        };
+        let (st, r) = s
+            .post_json(
+                &format!("{}/v1/plugins/import", t.root),
+                &t.admin,
+                &serde_json::json!({"url": up.url("tool"), "refresh_interval": "2s"}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::ACCEPTED, "{r}");
+        wait_version("1.0.0").await;
+        write(".claude-plugin/plugin.json", &manifest("1.1.0"));
+        write("secret.env", SECRET);
+        up.commit_and_push(&work, "1.1.0 with a leak", false);
+        wait_version("1.1.0").await;
+        let cache = data.join("mirrors");
+        assert!(std::fs::read_dir(&cache).unwrap().next().is_some());
+
+        let (st, r) = purge(&s, &t, &t.admin, "tool", "1.1.0").await;
+        assert_eq!(st, StatusCode::OK, "{r}");
+        assert_eq!(r["plugin"]["current"]["version"], "1.0.0");
+        assert!(r["plugin"]["mirror"]["held"].as_str().unwrap().contains("purged"), "{r}");
+        assert!(!blob_path(&data, SECRET).exists());
+        // Held: no pull brings the leak back (a refresh is refused; the worker skips it).
+        let (st, body) = s
+            .post_json(&format!("{}/v1/plugins/tool/refresh", t.root), &t.admin, &serde_json::json!({}))
+            .await;
+        assert_eq!(st, StatusCode::CONFLICT, "{body}");
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+        let (_, p) = s.get_json(&format!("{}/v1/plugins/tool", t.root), &t.admin).await;
+        assert_eq!(p["current"]["version"], "1.0.0", "{p}");
+        assert!(!blob_path(&data, SECRET).exists());
+
+        // The upstream is fixed; the admin accepts it and the mirror follows again.
+        std::fs::remove_file(work.join("secret.env")).unwrap();
+        write(".claude-plugin/plugin.json", &manifest("1.2.0"));
+        up.commit_and_push(&work, "1.2.0 without the leak", false);
+        let (st, body) = s
+            .post_json(&format!("{}/v1/plugins/tool/accept", t.root), &t.admin, &serde_json::json!({}))
+            .await;
+        assert_eq!(st, StatusCode::ACCEPTED, "{body}");
+        let p = wait_version("1.2.0").await;
+        assert!(p["mirror"]["held"].is_null(), "{p}");
+        let head = p["current"]["commit"].as_str().unwrap().to_string();
+        let url = p["git_url"].as_str().unwrap().to_string();
+        tokio::task::block_in_place(|| assert_clone_serves(&url, "protocol.version=2", &head, &[]));
+        s.stop().await;
+    }
+);

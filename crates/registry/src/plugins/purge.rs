@@ -97,6 +97,19 @@ impl Registry {
                 });
                 parent = Some(commit);
             }
+            if plugin.mode == SourcingMode::Mirror {
+                // The upstream most likely still has the purged tree: the next pull would serve
+                // it again. Held until an admin has fixed the upstream and accepts it.
+                let shown = target.version.clone().unwrap_or_else(|| target.commit_id[..12].to_string());
+                tx.hold_mirror(
+                    actor.tenant,
+                    plugin.id,
+                    &format!(
+                        "version {shown} was purged: fix the upstream, then accept it (`skill-pool plugin accept {slug}`); until then no pull runs"
+                    ),
+                )
+                .await?;
+            }
             tx.bump_catalogue_rev(actor.tenant).await?;
             let purged = PurgedVersion {
                 seq: target.seq as u64,

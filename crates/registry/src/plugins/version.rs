@@ -114,6 +114,12 @@ impl Registry {
                 Some(p) => {
                     // Before reading the versions: a concurrent purge rewrites their commit ids.
                     tx.lock_plugin(actor.tenant, p.id).await?;
+                    if draft.mode == SourcingMode::Mirror
+                        && let Some(reason) = tx.mirror(actor.tenant, p.id).await?.and_then(|m| m.held)
+                    {
+                        // A pull that ran while a purge held the mirror: it must not serve the purged tree again.
+                        return Err(RegistryError::Conflict(format!("plugin `{slug}` is held ({reason})")));
+                    }
                     p
                 }
                 None if expect_plugin.is_some() => return Err(RegistryError::NotFound(format!("plugin `{slug}` not found"))),
