@@ -52,7 +52,7 @@ pub enum PluginCommand {
     /// Purge one version for good (it leaked a secret): no ref serves it any more, the later versions get new commit ids,
     /// and the files nothing else references are deleted. The plugin's only version cannot be purged: delete the plugin.
     #[command(
-        after_help = "Example:\n  skill-pool plugin purge platform-tools 1.2.0 --yes\n          skill-pool plugin purge platform-tools 3f2a9c1d0b7e --yes   # an unversioned revision, by commit id\n\n        Clients that installed the purged version keep their copy: rotate the secret, publish the fix as a new version."
+        after_help = "Examples:\n  skill-pool plugin purge platform-tools 1.2.0 --yes\n  skill-pool plugin purge platform-tools 3f2a9c1d0b7e --yes   # by commit id\n\nClients that installed the purged version keep their copy: rotate the secret, then publish the fix as a new version.\nSee docs/purge.md."
     )]
     Purge {
         slug: String,
