@@ -67,6 +67,14 @@ impl Registry {
         // Between processes too (several servers on one data folder): an exclusive file lock
         // beside the repo, held until the repo is at the expected commit.
         let _file_lock = lock_file(path.with_extension("lock")).await?;
+        // What a rebuild killed between its renames leaves: the old repo (purged objects in it)
+        // and a half-written new one. Neither is served; neither stays.
+        for leftover in [path.with_extension("old"), path.with_extension("rebuild")] {
+            if tokio::fs::try_exists(&leftover).await.unwrap_or(false) {
+                tracing::warn!(path = %leftover.display(), "removing what an interrupted repo rebuild left");
+                let _ = tokio::fs::remove_dir_all(&leftover).await;
+            }
+        }
         // Read under the lock: a purge commits before it rebuilds, so this sees its outcome.
         let versions = self.store().plugin_versions(tenant, plugin.id).await?;
         let latest = versions
@@ -94,7 +102,6 @@ impl Registry {
             let started = std::time::Instant::now();
             let history = self.history(tenant, plugin, &versions).await?;
             let staging = path.with_extension("rebuild");
-            let _ = tokio::fs::remove_dir_all(&staging).await;
             let fresh_repo = BareRepo::open_or_init(&staging).await?;
             let written = fresh_repo.write_history(&history, &Blobs(self.store().blobs().clone())).await?;
             if written != expected {
@@ -105,7 +112,6 @@ impl Registry {
                 )));
             }
             let old = path.with_extension("old");
-            let _ = tokio::fs::remove_dir_all(&old).await;
             tokio::fs::rename(&path, &old)
                 .await
                 .map_err(RegistryError::io(format!("moving {} aside", path.display())))?;
@@ -196,6 +202,9 @@ impl Registry {
             .remove(&plugin_id);
         let path = self.repo_path(tenant, plugin_id);
         let _ = tokio::fs::remove_file(path.with_extension("lock")).await;
+        for leftover in [path.with_extension("old"), path.with_extension("rebuild")] {
+            let _ = tokio::fs::remove_dir_all(leftover).await;
+        }
         let _ = tokio::fs::remove_dir_all(self.mirror_cache_path(tenant, plugin_id)).await;
         if let Err(e) = tokio::fs::remove_dir_all(&path).await
             && e.kind() != std::io::ErrorKind::NotFound

@@ -408,6 +408,11 @@ both_backends!(
         assert!(Command::new("cp").arg("-a").arg(&saved).arg(&repo).status().unwrap().success());
         git_ok(&["--git-dir", repo.to_str().unwrap(), "cat-file", "-e", &c2], None);
 
+        // …and a rebuild killed between its two renames left the old repo aside (and a half-written one).
+        let aside = repo.with_extension("old");
+        assert!(Command::new("cp").arg("-a").arg(&saved).arg(&aside).status().unwrap().success());
+        std::fs::create_dir_all(repo.with_extension("rebuild").join("objects")).unwrap();
+
         let (url, stop, task) = second_server(&s).await;
         let git_url = format!("{url}/t/acme/git/plugins/tools.git");
         let _clone = tokio::task::block_in_place(|| assert_clone_serves(&git_url, "protocol.version=2", &c3b, &[&c2, &c3]));
@@ -419,6 +424,8 @@ both_backends!(
                 "{gone} still in the repo"
             );
         }
+        assert!(!aside.exists(), "the old repo, purged objects in it, stayed on disk");
+        assert!(!repo.with_extension("rebuild").exists());
         let _ = stop.send(());
         task.await.unwrap().unwrap();
         s.stop().await;
