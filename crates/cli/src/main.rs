@@ -52,6 +52,9 @@ enum Command {
     /// Show the tenant and role the token acts as.
     #[command(after_help = "Example:\n  skill-pool whoami --json")]
     Whoami(JsonFlag),
+    /// What the tenant uses against its limits (plugins, versions, bytes stored, catalogue size).
+    #[command(after_help = "Example:\n  skill-pool usage --json")]
+    Usage(JsonFlag),
     /// Skills: folders with a SKILL.md.
     #[command(subcommand)]
     Skill(piece::PieceCommand),
@@ -131,6 +134,7 @@ async fn run(cli: Cli) -> Outcome {
         Command::Login(a) => login::login(&cli, a).await,
         Command::Logout => login::logout(),
         Command::Whoami(f) => login::whoami(&cli, *f).await,
+        Command::Usage(f) => login::show_usage(&cli, *f).await,
         Command::Skill(c) => piece::run(&cli, PieceKind::Skill, c).await,
         Command::Agent(c) => piece::run(&cli, PieceKind::Agent, c).await,
         Command::Command(c) => piece::run(&cli, PieceKind::Command, c).await,

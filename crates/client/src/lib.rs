@@ -10,7 +10,8 @@ use serde::de::DeserializeOwned;
 use skill_pool_core::ErrorCode;
 use skill_pool_core::api::{
     AuditEntry, CreatePlugin, CreateToken, CreatedToken, ErrorBody, ImportCatalogue, ImportMirror, ImportReport, Job, JobAccepted, Page,
-    Piece, PieceKind, PieceVersion, Plugin, PublishPieceResult, PublishPluginResult, PurgeResult, Token, UpdatePlugin, WhoAmI,
+    Piece, PieceKind, PieceVersion, Plugin, PublishPieceResult, PublishPluginResult, PurgeResult, ServePlugin, Token, UpdatePlugin, Usage,
+    WhoAmI,
 };
 use skill_pool_core::catalogue::Catalogue;
 
@@ -320,6 +321,17 @@ impl Client {
                 None => return Ok(items),
             }
         }
+    }
+
+    /// Pins the served version of a plugin, or follows the newest again.
+    pub async fn serve_plugin(&self, slug: &str, req: &ServePlugin) -> Result<Plugin> {
+        self.json(self.request(Method::POST, &format!("/v1/plugins/{}/serve", seg(slug))).json(req))
+            .await
+    }
+
+    /// What the tenant uses against its limits.
+    pub async fn usage(&self) -> Result<Usage> {
+        self.json(self.request(Method::GET, "/v1/usage")).await
     }
 
     pub async fn whoami(&self) -> Result<WhoAmI> {

@@ -210,8 +210,13 @@ pub struct Plugin {
     pub mode: SourcingMode,
     #[serde(flatten)]
     pub metadata: PluginMetadata,
-    /// The version being served (internal and mirror plugins).
+    /// The version being served (internal and mirror plugins): the newest, unless an admin
+    /// pinned another (`pinned`).
     pub current: Option<PluginVersion>,
+    /// True when an admin pinned the served version (`POST /v1/plugins/{slug}/serve`): newer
+    /// versions are held back until `{"latest": true}`.
+    #[serde(default)]
+    pub pinned: bool,
     /// All versions, newest first (only in the single-plugin view).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub versions: Vec<PluginVersion>,
@@ -558,4 +563,38 @@ pub struct Page<T> {
     /// Pass as `cursor` to get the next page; absent on the last page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
+}
+
+/// What a tenant uses against its limits (`GET /v1/usage`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Usage {
+    pub plugins: u64,
+    pub plugin_versions: u64,
+    /// Bytes of the distinct file bodies the tenant's plugin and piece versions reference.
+    pub bytes_stored: u64,
+    /// Size of the rendered catalogue (`marketplace.json`).
+    pub catalogue_bytes: u64,
+    pub limits: UsageLimits,
+}
+
+/// The limits in effect; `null`: no quota.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct UsageLimits {
+    pub max_catalogue_bytes: u64,
+    pub max_bytes: Option<u64>,
+    pub max_plugins: Option<u64>,
+    pub max_versions: Option<u64>,
+}
+
+/// `POST /v1/plugins/{slug}/serve`: pin the served version, or follow the newest again.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServePlugin {
+    /// The version to serve: its version string as Claude Code sees it (`1.2.0`, or the
+    /// commit's first 12 hex for a version published without one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Serve the newest version again (and every later one).
+    #[serde(default)]
+    pub latest: bool,
 }

@@ -36,6 +36,10 @@ pub enum ErrorCode {
     VersionConflict,
     /// 413: an upload over a limit.
     PayloadTooLarge,
+    /// 413: the change would make the tenant's catalogue larger than its limit.
+    CatalogueTooLarge,
+    /// 403: the change would take the tenant over a quota (bytes stored, plugins, versions).
+    QuotaExceeded,
     /// 415.
     UnsupportedMediaType,
     /// 422: a skill, agent or command that breaks the rules.
@@ -69,6 +73,8 @@ impl ErrorCode {
         ErrorCode::Conflict,
         ErrorCode::VersionConflict,
         ErrorCode::PayloadTooLarge,
+        ErrorCode::CatalogueTooLarge,
+        ErrorCode::QuotaExceeded,
         ErrorCode::UnsupportedMediaType,
         ErrorCode::InvalidPiece,
         ErrorCode::InvalidPlugin,
@@ -92,6 +98,8 @@ impl ErrorCode {
             ErrorCode::Conflict => "conflict",
             ErrorCode::VersionConflict => "version_conflict",
             ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::CatalogueTooLarge => "catalogue_too_large",
+            ErrorCode::QuotaExceeded => "quota_exceeded",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::InvalidPiece => "invalid_piece",
             ErrorCode::InvalidPlugin => "invalid_plugin",
@@ -116,11 +124,11 @@ impl ErrorCode {
         match self {
             ErrorCode::BadRequest | ErrorCode::InvalidArchive | ErrorCode::InvalidManifest | ErrorCode::InvalidVersion => 400,
             ErrorCode::Unauthorized => 401,
-            ErrorCode::Forbidden | ErrorCode::SmartHttpOnly | ErrorCode::ReadOnly => 403,
+            ErrorCode::Forbidden | ErrorCode::SmartHttpOnly | ErrorCode::ReadOnly | ErrorCode::QuotaExceeded => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
             ErrorCode::Conflict | ErrorCode::VersionConflict => 409,
-            ErrorCode::PayloadTooLarge => 413,
+            ErrorCode::PayloadTooLarge | ErrorCode::CatalogueTooLarge => 413,
             ErrorCode::UnsupportedMediaType => 415,
             ErrorCode::InvalidPiece | ErrorCode::InvalidPlugin => 422,
             ErrorCode::RateLimited => 429,

@@ -11,6 +11,7 @@ pub mod catalogue;
 pub mod error_code;
 pub mod frontmatter;
 pub mod layout;
+pub mod limits;
 pub mod manifest;
 pub mod role;
 pub mod slug;

@@ -116,7 +116,7 @@ impl Registry {
         }
         let latest: HashMap<PluginId, _> = self
             .store()
-            .latest_plugin_versions(tenant)
+            .served_plugin_versions(tenant)
             .await?
             .into_iter()
             .map(|v| (v.plugin_id, v))

@@ -61,6 +61,12 @@ pub enum RegistryError {
     Conflict(String),
     #[error("{0}")]
     TooLarge(String),
+    /// The change would make the tenant's catalogue too large.
+    #[error("{0}")]
+    CatalogueTooLarge(String),
+    /// The change would take the tenant over a quota.
+    #[error("{0}")]
+    QuotaExceeded(String),
     /// Too many attempts (failed sign-ins): wait and try again.
     #[error("{0}")]
     RateLimited(String),
@@ -146,6 +152,8 @@ impl RegistryError {
             E::VersionConflict { .. } => ErrorCode::VersionConflict,
             E::Conflict(_) => ErrorCode::Conflict,
             E::TooLarge(_) => ErrorCode::PayloadTooLarge,
+            E::CatalogueTooLarge(_) => ErrorCode::CatalogueTooLarge,
+            E::QuotaExceeded(_) => ErrorCode::QuotaExceeded,
             E::RateLimited(_) => ErrorCode::RateLimited,
             // A unique constraint that still refused the write after the retries: a conflict
             // the caller can act on, not a busy database.

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod catalogue;
 pub mod error;
 mod gc;
+pub mod limits;
 pub mod mirrors;
 pub mod pieces;
 pub mod plugins;
@@ -40,6 +41,8 @@ pub struct RegistryConfig {
     /// Largest accepted upload (compressed); unpacked limit is 4× that.
     pub max_upload_bytes: u64,
     pub mirror: mirrors::MirrorSettings,
+    /// Catalogue size limit and per-tenant quotas.
+    pub limits: limits::TenantLimits,
 }
 
 /// The use cases, over one store and one data directory. Cheap to clone.

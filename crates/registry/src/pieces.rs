@@ -301,6 +301,7 @@ impl Registry {
             let mut tx = self.store().write().await?;
             let registered = register_in_tx(&mut tx, actor, input).await?;
             if registered.created {
+                self.check_quotas(&mut tx, actor.tenant, false, false, &bodies.sizes()).await?;
                 let _blobs_written = self.write_bodies(bodies).await?;
                 tx.commit().await?;
             }

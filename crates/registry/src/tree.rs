@@ -15,12 +15,22 @@ use crate::{Registry, RegistryError, Result};
 pub(crate) struct Bodies(std::sync::Arc<Vec<(String, Vec<u8>)>>);
 
 impl Bodies {
+    /// One list of all parts' bodies, moved rather than copied when a part is not shared (a
+    /// large upload must not be held in memory twice).
     pub(crate) fn merge(parts: impl IntoIterator<Item = Bodies>) -> Bodies {
         let mut all = Vec::new();
         for p in parts {
-            all.extend(p.0.iter().cloned());
+            match std::sync::Arc::try_unwrap(p.0) {
+                Ok(owned) => all.extend(owned),
+                Err(shared) => all.extend(shared.iter().cloned()),
+            }
         }
         Bodies(std::sync::Arc::new(all))
+    }
+
+    /// `(sha256, size)` of each body, for quotas.
+    pub(crate) fn sizes(&self) -> Vec<(&str, u64)> {
+        self.0.iter().map(|(sha, data)| (sha.as_str(), data.len() as u64)).collect()
     }
 }
 
@@ -30,11 +40,22 @@ pub(crate) struct BlobWriteGuard {
     _lock: std::fs::File,
 }
 
+/// Text compresses 5 to 10 times; more than this is a compression bomb, not a plugin.
+pub(crate) const MAX_EXPANSION: u64 = 100;
+/// Small uploads may always unpack to this much.
+pub(crate) const EXPANSION_FLOOR: u64 = 16 << 20;
+
 impl Registry {
     /// Unpacks an uploaded tar.gz within the upload limits, off the async runtime (a large
     /// upload must not stall other requests).
+    ///
+    /// Besides the size limits, the expansion is bounded: an upload may unpack to at most
+    /// [`MAX_EXPANSION`] times its compressed size (or [`EXPANSION_FLOOR`], whichever is more),
+    /// so a small archive cannot make the server hold hundreds of megabytes.
     pub(crate) async fn unpack_upload(&self, tar_gz: bytes::Bytes) -> Result<Vec<UploadFile>> {
-        let limits = UploadLimits::from_upload_limit(self.config().max_upload_bytes);
+        let mut limits = UploadLimits::from_upload_limit(self.config().max_upload_bytes);
+        let by_ratio = (tar_gz.len() as u64).saturating_mul(MAX_EXPANSION).max(EXPANSION_FLOOR);
+        limits.max_unpacked_bytes = limits.max_unpacked_bytes.min(by_ratio);
         Ok(tokio::task::spawn_blocking(move || unpack_tar_gz(&tar_gz, &limits)).await??)
     }
 

@@ -19,6 +19,7 @@ async fn registry(db: &TestDb) -> Registry {
             public_url: "http://pool.test".into(),
             max_upload_bytes: 1 << 20,
             mirror: Default::default(),
+            limits: Default::default(),
         },
     )
 }

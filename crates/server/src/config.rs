@@ -75,6 +75,19 @@ pub struct ServeArgs {
     /// Largest accepted upload (compressed), e.g. `64MiB`, `500KB`, `1048576`; unpacked limit 4× that, at most 20,000 files.
     #[arg(long, env = "SKILL_POOL_MAX_UPLOAD_BYTES", default_value = "64MiB", value_parser = parse_size, value_name = "SIZE")]
     pub max_upload_bytes: u64,
+    /// Largest rendered catalogue of a tenant (uncompressed); a change past it is refused
+    /// (Claude Code reads at most 5 MiB).
+    #[arg(long, env = "SKILL_POOL_MAX_CATALOGUE_BYTES", default_value = "4MiB", value_parser = parse_size, value_name = "SIZE")]
+    pub max_catalogue_bytes: u64,
+    /// Per-tenant quota: bytes of distinct file bodies stored (unset: none).
+    #[arg(long, env = "SKILL_POOL_QUOTA_BYTES", value_parser = parse_size, value_name = "SIZE")]
+    pub quota_bytes: Option<u64>,
+    /// Per-tenant quota: plugins (unset: none).
+    #[arg(long, env = "SKILL_POOL_QUOTA_PLUGINS", value_name = "N")]
+    pub quota_plugins: Option<u64>,
+    /// Per-tenant quota: plugin versions, all plugins together (unset: none).
+    #[arg(long, env = "SKILL_POOL_QUOTA_VERSIONS", value_name = "N")]
+    pub quota_versions: Option<u64>,
     /// Largest JSON request body (`/v1` requests other than uploads).
     #[arg(long, env = "SKILL_POOL_MAX_JSON_BYTES", default_value = "8MiB", value_parser = parse_size, value_name = "SIZE")]
     pub max_json_bytes: u64,
@@ -198,6 +211,8 @@ pub struct ServerConfig {
     pub rate_limit_per_min: u32,
     pub max_upload_bytes: u64,
     pub max_json_bytes: u64,
+    /// Catalogue size and per-tenant quotas.
+    pub tenant_limits: skill_pool_registry::limits::TenantLimits,
     pub limits: ConnectionLimits,
     pub git: GitLimits,
     pub auth_failures_per_min: u32,
@@ -227,6 +242,12 @@ impl ServerConfig {
             rate_limit_per_min: args.rate_limit_per_min,
             max_upload_bytes: args.max_upload_bytes,
             max_json_bytes: args.max_json_bytes,
+            tenant_limits: skill_pool_registry::limits::TenantLimits {
+                max_catalogue_bytes: args.max_catalogue_bytes,
+                max_bytes: args.quota_bytes,
+                max_plugins: args.quota_plugins,
+                max_versions: args.quota_versions,
+            },
             limits: ConnectionLimits {
                 max_connections: args.max_connections.max(1),
                 header_timeout: std::time::Duration::from_secs(args.header_timeout_secs.max(1)),
@@ -276,6 +297,7 @@ impl ServerConfig {
             rate_limit_per_min: 1200,
             max_upload_bytes: 64 << 20,
             max_json_bytes: 8 << 20,
+            tenant_limits: Default::default(),
             limits: ConnectionLimits::default(),
             git: GitLimits::default(),
             auth_failures_per_min: 30,

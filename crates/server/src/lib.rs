@@ -86,6 +86,7 @@ fn registry_with_queue(store: Store, config: &ServerConfig, queue: Option<skill_
             public_url: config.public_url.clone(),
             max_upload_bytes: config.max_upload_bytes,
             mirror: config.mirror.clone(),
+            limits: config.tenant_limits,
         },
         queue,
     )

@@ -540,3 +540,62 @@ fn claude_in(claude: &common::claude::Claude, dir: &Path, args: &[&str]) -> Stri
     assert!(out.status.success(), "claude {args:?}: {}", text(&out.stderr));
     text(&out.stdout)
 }
+
+/// A full disk is named as such (and the lock keeps what was there). Needs a small tmpfs, which
+/// only root can mount: elsewhere the test says so and does nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_is_reported_as_such() {
+    let s = TestServer::start(TestDb::sqlite()).await;
+    let t = s.tenant("acme").await;
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path().to_path_buf();
+    let t2 = t.clone();
+    tokio::task::spawn_blocking(move || {
+        let dir = w.join("big").join("big");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("SKILL.md"), skill_md("big", "a big skill", "Big.")).unwrap();
+        // 3 MiB that do not compress, on a 1 MiB disk.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let data: Vec<u8> = (0..3 << 20)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        std::fs::write(dir.join("data.bin"), data).unwrap();
+        let out = cli(&t2, &t2.admin, &["skill", "publish", dir.to_str().unwrap(), "--version", "1.0.0"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    })
+    .await
+    .unwrap();
+    let p = Project::new();
+    let mount = p.dir.join(".claude");
+    std::fs::create_dir_all(&mount).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(&mount)
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !mounted {
+        eprintln!("skipping: cannot mount a small tmpfs here (needs root)");
+        s.stop().await;
+        return;
+    }
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _guard = Unmount(mount.clone());
+    p.manifest(&format!("url = \"{}\"\n[[skills]]\nslug = \"big\"\n", t.root));
+    let out = p.run(&[("SKILL_POOL_TOKEN", t.member.as_str())], &["ensure"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("[disk_full]") && err.contains("the disk is full"), "{err}");
+    assert!(!p.lock().contains("big"), "a failed install is not locked: {}", p.lock());
+    s.stop().await;
+}

@@ -351,3 +351,120 @@ fn the_data_dir_is_private() {
     }
     drop(server);
 }
+
+/// A plugin folder with `plugin.json` carrying `description`, plus one file of `size` bytes.
+fn plugin_tar(name: &str, description: &str, size: usize, seed: u64) -> Vec<u8> {
+    let manifest = serde_json::json!({"name": name, "version": "1.0.0", "description": description}).to_string();
+    let data = noise(size, seed);
+    tar_gz(&[
+        (".claude-plugin/plugin.json", 0o644, manifest.as_bytes()),
+        ("assets/data.bin", 0o644, &data),
+    ])
+}
+
+async fn publish_tar(s: &TestServer, t: &TestTenant, body: Vec<u8>) -> (u16, serde_json::Value) {
+    let (status, v) = s
+        .post_bytes(&format!("{}/v1/plugins/publish", t.root), &t.admin, "application/gzip", body)
+        .await;
+    (status.as_u16(), v)
+}
+
+both_backends!(uploads_and_metadata_cannot_amplify, |db: TestDb| async move {
+    let s = TestServer::start(db).await;
+    let t = s.tenant("acme").await;
+    // A small archive that unpacks to 100 MiB of zeros (under the 256 MiB unpacked limit, but
+    // a thousand times its size): refused.
+    let zeros = vec![0u8; 100 << 20];
+    let manifest = serde_json::json!({"name": "bomb", "version": "1.0.0"}).to_string();
+    let bomb = tar_gz(&[
+        (".claude-plugin/plugin.json", 0o644, manifest.as_bytes()),
+        ("zeros.bin", 0o644, &zeros),
+    ]);
+    drop(zeros);
+    assert!(bomb.len() < 1 << 20, "{} bytes", bomb.len());
+    let (status, v) = publish_tar(&s, &t, bomb).await;
+    assert_eq!(status, 413, "{v}");
+    assert_eq!(v["error"], "payload_too_large");
+    // A description past its limit: refused, naming the field; nothing reaches the catalogue.
+    let (status, v) = publish_tar(&s, &t, plugin_tar("wordy", &"x".repeat(50_000), 10, 1)).await;
+    assert_eq!(status, 422, "{v}");
+    assert_eq!(v["field"], "description", "{v}");
+    let catalogue = s
+        .http
+        .get(format!("{}/.claude-plugin/marketplace.json", t.root))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!catalogue.contains("wordy"));
+    s.stop().await;
+});
+
+both_backends!(the_catalogue_and_quotas_are_bounded, |db: TestDb| async move {
+    let s = TestServer::start_with(db, |c| {
+        c.tenant_limits.max_catalogue_bytes = 12 << 10;
+        c.tenant_limits.max_plugins = Some(3);
+        c.tenant_limits.max_versions = Some(4);
+        c.tenant_limits.max_bytes = Some(300 << 10);
+    })
+    .await;
+    let t = s.tenant("acme").await;
+    // Plugins with 4 KB descriptions fill a 12 KiB catalogue: the one past it is refused.
+    let mut refused = None;
+    for i in 0..3 {
+        let (status, v) = publish_tar(&s, &t, plugin_tar(&format!("p{i}"), &"d".repeat(4000), 1000, i)).await;
+        if status != 200 && status != 201 {
+            refused = Some((status, v));
+            break;
+        }
+    }
+    let (status, v) = refused.expect("the catalogue limit was never reached");
+    assert_eq!(status, 413, "{v}");
+    assert_eq!(v["error"], "catalogue_too_large", "{v}");
+    let catalogue = s
+        .http
+        .get(format!("{}/.claude-plugin/marketplace.json", t.root))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert!(catalogue.len() <= 12 << 10, "{}", catalogue.len());
+    let (_, usage) = s.get_json(&format!("{}/v1/usage", t.root), &t.member).await;
+    assert_eq!(usage["limits"]["max_plugins"], 3, "{usage}");
+    let plugins_before = usage["plugins"].as_u64().unwrap();
+    assert!(plugins_before >= 1);
+
+    // Bytes: a plugin whose data would pass 300 KiB is refused with quota_exceeded.
+    let (status, v) = publish_tar(&s, &t, plugin_tar("heavy", "h", 400 << 10, 99)).await;
+    assert_eq!(status, 403, "{v}");
+    assert_eq!(v["error"], "quota_exceeded", "{v}");
+    assert!(v["message"].as_str().unwrap().contains("bytes stored"), "{v}");
+    // Plugins: up to 3.
+    let mut last = (0, serde_json::Value::Null);
+    for i in 0..4 {
+        last = publish_tar(&s, &t, plugin_tar(&format!("q{i}"), "q", 100, 200 + i)).await;
+        if last.0 == 403 {
+            break;
+        }
+    }
+    assert_eq!(last.0, 403, "{}", last.1);
+    assert!(last.1["message"].as_str().unwrap().contains("plugins"), "{}", last.1);
+    // Versions: 4 in all (p0, p1, q0 so far).
+    let bump = |v: &str| {
+        let manifest = serde_json::json!({"name": "p0", "version": v, "description": "d"}).to_string();
+        tar_gz(&[(".claude-plugin/plugin.json", 0o644, manifest.as_bytes())])
+    };
+    assert_eq!(publish_tar(&s, &t, bump("1.0.1")).await.0, 201);
+    let (status, v) = publish_tar(&s, &t, bump("1.0.2")).await;
+    assert_eq!(status, 403, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("plugin versions"), "{v}");
+    let (_, usage) = s.get_json(&format!("{}/v1/usage", t.root), &t.member).await;
+    assert_eq!(usage["plugins"], 3, "{usage}");
+    assert_eq!(usage["plugin_versions"], 4, "{usage}");
+    assert!(usage["bytes_stored"].as_u64().unwrap() <= 300 << 10, "{usage}");
+    s.stop().await;
+});

@@ -22,6 +22,7 @@ pub mod plugins;
 pub mod sessions;
 pub mod tenants;
 pub mod tokens;
+pub mod usage;
 pub mod users;
 
 #[cfg(any(test, feature = "testing"))]
@@ -318,6 +319,7 @@ pub mod prelude {
     pub use crate::sessions::SessionReads;
     pub use crate::tenants::TenantReads;
     pub use crate::tokens::TokenReads;
+    pub use crate::usage::UsageReads;
     pub use crate::users::UserReads;
 }
 

@@ -17,6 +17,8 @@ pub struct PluginRow {
     pub external_source: Option<String>,
     /// External listings: the catalogue entry's other fields, verbatim (JSON object text).
     pub catalogue_extra: Option<String>,
+    /// The version an admin pinned as served; `None`: the newest is served.
+    pub served_version_id: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -58,7 +60,8 @@ pub struct NewPluginVersion<'a> {
     pub created_by: &'a str,
 }
 
-const PLUGIN_COLUMNS: &str = "id, tenant_id, slug, mode, metadata, external_source, catalogue_extra, created_at, updated_at";
+const PLUGIN_COLUMNS: &str =
+    "id, tenant_id, slug, mode, metadata, external_source, catalogue_extra, served_version_id, created_at, updated_at";
 const VERSION_COLUMNS: &str = "id, plugin_id, seq, version, commit_id, digest, blobs, created_at, created_by";
 
 /// Reads of plugins and their versions, on the pool or in a transaction.
@@ -122,6 +125,20 @@ pub trait PluginReads: Db {
         Ok(sqlx::query_as(&format!(
             "SELECT {VERSION_COLUMNS} FROM plugin_versions v WHERE v.tenant_id = $1 \
              AND v.seq = (SELECT MAX(v2.seq) FROM plugin_versions v2 WHERE v2.plugin_id = v.plugin_id)"
+        ))
+        .bind(tenant.0)
+        .fetch_all(self.executor())
+        .await?)
+    }
+
+    /// The served version of every plugin of the tenant that has one: the pinned one, else the
+    /// newest.
+    async fn served_plugin_versions(&mut self, tenant: TenantId) -> Result<Vec<PluginVersionRow>> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {VERSION_COLUMNS} FROM plugin_versions v WHERE v.tenant_id = $1 \
+             AND v.id = COALESCE( \
+               (SELECT p.served_version_id FROM plugins p WHERE p.id = v.plugin_id), \
+               (SELECT v2.id FROM plugin_versions v2 WHERE v2.plugin_id = v.plugin_id ORDER BY v2.seq DESC LIMIT 1))"
         ))
         .bind(tenant.0)
         .fetch_all(self.executor())
@@ -216,6 +233,18 @@ impl Tx {
         .bind(now)
         .fetch_one(self.conn())
         .await?)
+    }
+
+    /// Pins the served version (`None`: serve the newest again).
+    pub async fn set_served_version(&mut self, tenant: TenantId, plugin_id: PluginId, version_id: Option<i64>) -> Result<()> {
+        sqlx::query("UPDATE plugins SET served_version_id = $1, updated_at = $2 WHERE tenant_id = $3 AND id = $4")
+            .bind(version_id)
+            .bind(now_ms())
+            .bind(tenant.0)
+            .bind(plugin_id.0)
+            .execute(self.conn())
+            .await?;
+        Ok(())
     }
 
     pub async fn update_plugin(

@@ -70,3 +70,26 @@ pub async fn whoami(cli: &Cli, f: JsonFlag) -> Outcome {
     println!("url      {}", me.tenant_url);
     Ok(())
 }
+
+/// `skill-pool usage`: what the tenant uses against its limits.
+pub async fn show_usage(cli: &Cli, f: JsonFlag) -> Outcome {
+    let u = client(cli)?.usage().await?;
+    if f.json {
+        return print_json(&u);
+    }
+    let limit = |v: Option<u64>| v.map_or("no quota".to_string(), |n| format!("of {n}"));
+    let bytes = |v: Option<u64>| v.map_or("no quota".to_string(), |n| format!("of {}", crate::output::human_size(n)));
+    println!("plugins          {} ({})", u.plugins, limit(u.limits.max_plugins));
+    println!("plugin versions  {} ({})", u.plugin_versions, limit(u.limits.max_versions));
+    println!(
+        "stored           {} ({})",
+        crate::output::human_size(u.bytes_stored),
+        bytes(u.limits.max_bytes)
+    );
+    println!(
+        "catalogue        {} (of {})",
+        crate::output::human_size(u.catalogue_bytes),
+        crate::output::human_size(u.limits.max_catalogue_bytes)
+    );
+    Ok(())
+}

@@ -98,6 +98,21 @@ pub enum PluginCommand {
     /// Print the URL to add in Claude Code and the commands to run there.
     #[command(after_help = "Example:\n  skill-pool plugin marketplace-url")]
     MarketplaceUrl(JsonFlag),
+    /// Pin the version the catalogue serves (roll back, or hold a new one back), or follow the newest again.
+    #[command(
+        after_help = "Examples:\n  skill-pool plugin serve platform-tools 1.4.2     roll back: clients get 1.4.2 at their next `claude plugin update`\n  skill-pool plugin serve platform-tools --latest  serve the newest again"
+    )]
+    Serve {
+        slug: String,
+        /// The version to serve (as Claude Code sees it: `1.4.2`, or the 12-hex commit of a version published without one).
+        #[arg(required_unless_present = "latest", conflicts_with = "latest")]
+        version: Option<String>,
+        /// Serve the newest version again, and every later one.
+        #[arg(long)]
+        latest: bool,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
 }
 
 /// Runs one `skill-pool plugin` subcommand.
@@ -176,6 +191,32 @@ pub async fn run(cli: &Cli, command: &PluginCommand) -> Outcome {
             if let Some(current) = &r.plugin.current {
                 println!("now serving {} at {}", current.effective_version, current.commit);
             }
+            Ok(())
+        }
+        PluginCommand::Serve {
+            slug,
+            version,
+            latest,
+            json,
+        } => {
+            let req = skill_pool_core::api::ServePlugin {
+                version: version.clone(),
+                latest: *latest,
+            };
+            let plugin = client(cli)?.serve_plugin(slug, &req).await?;
+            if json.json {
+                return print_json(&plugin);
+            }
+            let served = plugin
+                .current
+                .as_ref()
+                .map_or("nothing".to_string(), |v| v.effective_version.clone());
+            if plugin.pinned {
+                println!("{slug}: serving {served} (pinned; newer versions are held back until `--latest`)");
+            } else {
+                println!("{slug}: serving the newest version, {served}");
+            }
+            eprintln!("clients get it at their next `claude plugin marketplace update` + `claude plugin update {slug}@<tenant>`");
             Ok(())
         }
         PluginCommand::MarketplaceUrl(f) => {

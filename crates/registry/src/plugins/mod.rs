@@ -10,6 +10,7 @@ pub mod page;
 mod publish;
 mod purge;
 mod read;
+mod serve;
 mod version;
 
 use semver::Version;

@@ -10,7 +10,7 @@ fn content_path(kind: PieceKind, mount: &str, slug: &str) -> String {
 }
 
 /// The version Claude Code sees: the explicit semver, else the commit's first 12 hex digits.
-fn effective_version(v: &PluginVersionRow) -> String {
+pub(super) fn effective_version(v: &PluginVersionRow) -> String {
     match (&v.version, v.commit_id.parse::<ObjectId>()) {
         (Some(version), _) => version.clone(),
         (None, Ok(commit)) => commit.short12(),
@@ -69,7 +69,9 @@ impl Registry {
         } else {
             self.store().plugin_versions(tenant, row.id).await?
         };
-        let current = versions.last();
+        // The served version: the pinned one if it still exists, else the newest.
+        let pinned = row.served_version_id.and_then(|id| versions.iter().find(|v| v.id == id));
+        let current = pinned.or(versions.last());
         let contents = match current {
             Some(v) => self
                 .store()
@@ -107,6 +109,7 @@ impl Registry {
             mode,
             metadata: serde_json::from_str(&row.metadata).unwrap_or_default(),
             current: current.map(version_view),
+            pinned: pinned.is_some(),
             versions: if detailed {
                 versions.iter().rev().map(version_view).collect()
             } else {

@@ -86,6 +86,22 @@ impl Registry {
     /// Writes a draft as a new version (or recognises it as already served) in one transaction,
     /// then materialises the repo.
     pub(super) async fn commit_draft(&self, actor: &Actor, draft: Draft, expect_plugin: Option<PluginId>) -> Result<PublishPluginResult> {
+        let mut draft = draft;
+        // Every metadata field is bounded (it goes into the public catalogue). A mirror's is
+        // fitted with a warning (skill-pool does not own it); anything else is refused.
+        if draft.mode == SourcingMode::Mirror {
+            let cut = skill_pool_core::limits::fit_metadata(&mut draft.metadata);
+            if !cut.is_empty() {
+                draft
+                    .warnings
+                    .push(format!("metadata cut to the catalogue's limits: {}", cut.join(", ")));
+            }
+        } else {
+            skill_pool_core::limits::check_metadata(&draft.metadata).map_err(|e| {
+                let field = e.field.clone();
+                RegistryError::invalid_plugin(format!("plugin metadata: {e}")).with_field(field)
+            })?;
+        }
         let meta_json = serde_json::to_string(&draft.metadata).map_err(|e| RegistryError::Internal(e.to_string()))?;
         let blobs_json = draft
             .blobs
@@ -93,6 +109,8 @@ impl Registry {
             .map(serde_json::to_string)
             .transpose()
             .map_err(|e| RegistryError::Internal(e.to_string()))?;
+        // Room in the catalogue for the entry (its metadata plus the source, roughly).
+        self.check_catalogue_room(actor.tenant, meta_json.len() + 512).await?;
         let slug = draft.slug.clone();
         // The retried closure borrows; it must not move these.
         let (slug, meta_json, blobs_json, draft) = (&slug, &meta_json, &blobs_json, &draft);
@@ -123,7 +141,10 @@ impl Registry {
                     p
                 }
                 None if expect_plugin.is_some() => return Err(RegistryError::NotFound(format!("plugin `{slug}` not found"))),
-                None => tx.insert_plugin(actor.tenant, slug.as_str(), draft.mode, meta_json, None).await?,
+                None => {
+                    self.check_quotas(&mut tx, actor.tenant, true, false, &[]).await?;
+                    tx.insert_plugin(actor.tenant, slug.as_str(), draft.mode, meta_json, None).await?
+                }
             };
 
             // Register new pieces (or reuse identical versions), collect the tree.
@@ -175,6 +196,7 @@ impl Registry {
                 Decision::Reuse { .. } => return Ok((false, published_view(&mut tx, actor, &published).await?)),
                 Decision::Insert { seq, parent } => (seq, parent),
             };
+            self.check_quotas(&mut tx, actor.tenant, false, true, &draft.bodies.sizes()).await?;
             let created_at = now_ms();
             let tree_files = tree_files(&tree)?;
             let tree = tree_id(&tree_files).map_err(|e| RegistryError::invalid_plugin(e.to_string()))?;

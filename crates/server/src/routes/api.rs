@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use skill_pool_core::api::{
     AuditEntry, CreatePlugin, CreateToken, CreatedToken, ImportCatalogue, ImportMirror, ImportReport, Job, JobAccepted, Page, Piece,
-    PieceKind, PieceVersion, Plugin, PublishPieceResult, PublishPluginResult, PurgeResult, Token, UpdatePlugin, WhoAmI,
+    PieceKind, PieceVersion, Plugin, PublishPieceResult, PublishPluginResult, PurgeResult, ServePlugin, Token, UpdatePlugin, Usage, WhoAmI,
 };
 
 use crate::AppState;
@@ -339,6 +339,21 @@ pub async fn revoke_token(
 ) -> Result<StatusCode, ApiError> {
     state.registry.revoke_token(&caller.actor, id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/v1/plugins/{slug}/serve", tag = "plugins", params(("slug" = String, Path)), request_body = ServePlugin, responses((status = 200, body = Plugin)))]
+pub async fn serve_plugin(
+    State(state): State<AppState>,
+    AdminCaller(caller): AdminCaller,
+    Path(slug): Path<String>,
+    Json(req): Json<ServePlugin>,
+) -> Result<axum::Json<Plugin>, ApiError> {
+    Ok(axum::Json(state.registry.serve_plugin(&caller.actor, &slug, req).await?))
+}
+
+#[utoipa::path(get, path = "/v1/usage", tag = "tenant", responses((status = 200, body = Usage)))]
+pub async fn usage(State(state): State<AppState>, caller: Caller) -> Result<axum::Json<Usage>, ApiError> {
+    Ok(axum::Json(state.registry.usage(&caller.actor).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -22,6 +22,7 @@ pub fn tenant_router(state: &AppState) -> Router<AppState> {
     let v1 = Router::new()
         .route("/v1/openapi.json", get(crate::openapi::document))
         .route("/v1/whoami", get(api::whoami))
+        .route("/v1/usage", get(api::usage))
         .route("/v1/plugins", get(api::list_plugins).post(api::create_plugin))
         .route("/v1/plugins/publish", post(api::publish_plugin))
         .route("/v1/plugins/import-catalogue", post(api::import_catalogue))
@@ -29,6 +30,7 @@ pub fn tenant_router(state: &AppState) -> Router<AppState> {
         .route("/v1/plugins/{slug}/refresh", post(api::refresh_mirror))
         .route("/v1/plugins/{slug}/accept", post(api::accept_mirror))
         .route("/v1/plugins/{slug}/versions/{version}/purge", post(api::purge_plugin_version))
+        .route("/v1/plugins/{slug}/serve", post(api::serve_plugin))
         .route("/v1/jobs/{id}", get(api::job))
         .route(
             "/v1/plugins/{slug}",
