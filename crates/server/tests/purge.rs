@@ -639,3 +639,51 @@ both_backends!(
         s.stop().await;
     }
 );
+
+both_backends!(a_pinned_version_survives_a_purge_with_its_new_commit, |db: TestDb| async move {
+    let s = TestServer::start(db).await;
+    let t = s.tenant("acme").await;
+    publish(&s, &t, plugin_tar("tools", "1.0.0", "v1\n", &[])).await;
+    publish(&s, &t, plugin_tar("tools", "1.1.0", "v2\n", &[("secret.env", SECRET)])).await;
+    publish(&s, &t, plugin_tar("tools", "1.2.0", "v3\n", &[])).await;
+    publish(&s, &t, plugin_tar("tools", "1.3.0", "v4\n", &[])).await;
+    // 1.2.0 is pinned (1.3.0 held back); purging 1.1.0 rewrites it and the catalogue follows.
+    let (st, p) = s
+        .post_json(
+            &format!("{}/v1/plugins/tools/serve", t.root),
+            &t.admin,
+            &serde_json::json!({"version": "1.2.0"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{p}");
+    let (st, r) = purge(&s, &t, &t.admin, "tools", "1.1.0").await;
+    assert_eq!(st, StatusCode::OK, "{r}");
+    let new_120 = r["rewritten"].as_array().unwrap().iter().find(|v| v["version"] == "1.2.0").unwrap()["new_commit"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(r["plugin"]["pinned"], true, "{r}");
+    assert_eq!(r["plugin"]["current"]["commit"], new_120.as_str());
+    assert_eq!(catalogue_sha(&s, &t, "tools").await, new_120);
+    let git_url = format!("{}/git/plugins/tools.git", t.root);
+    let tmp = tokio::task::block_in_place(|| {
+        assert_clone_serves(
+            &git_url,
+            "protocol.version=2",
+            r["rewritten"][1]["new_commit"].as_str().unwrap(),
+            &[],
+        )
+    });
+    let dest = tmp.path().join("clone");
+    git_ok(&["cat-file", "-e", &new_120], Some(&dest));
+    // Purging the pinned version: the newest is served again.
+    let (st, r) = purge(&s, &t, &t.admin, "tools", "1.2.0").await;
+    assert_eq!(st, StatusCode::OK, "{r}");
+    assert_eq!(r["plugin"]["pinned"], false, "{r}");
+    assert_eq!(r["plugin"]["current"]["version"], "1.3.0");
+    assert_eq!(
+        catalogue_sha(&s, &t, "tools").await,
+        r["plugin"]["current"]["commit"].as_str().unwrap()
+    );
+    s.stop().await;
+});
