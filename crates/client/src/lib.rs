@@ -9,9 +9,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use skill_pool_core::ErrorCode;
 use skill_pool_core::api::{
-    AuditEntry, CreatePlugin, CreateToken, CreatedToken, ErrorBody, ImportCatalogue, ImportMirror, ImportReport, Job, JobAccepted, Page,
-    Piece, PieceKind, PieceVersion, Plugin, PublishPieceResult, PublishPluginResult, PurgeResult, ServePlugin, Token, UpdatePlugin, Usage,
-    WhoAmI,
+    AuditEntry, CreatePlugin, CreateToken, CreatedToken, ErrorBody, ImportCatalogue, ImportMirror, ImportReport, InstallPolicy, Job,
+    JobAccepted, Page, Piece, PieceKind, PieceVersion, Plugin, PublishPieceResult, PublishPluginResult, PurgeResult, ServePlugin,
+    SetInstallPolicy, Token, UpdatePlugin, Usage, WhoAmI,
 };
 use skill_pool_core::catalogue::Catalogue;
 
@@ -326,6 +326,13 @@ impl Client {
     /// Pins the served version of a plugin, or follows the newest again.
     pub async fn serve_plugin(&self, slug: &str, req: &ServePlugin) -> Result<Plugin> {
         self.json(self.request(Method::POST, &format!("/v1/plugins/{}/serve", seg(slug))).json(req))
+            .await
+    }
+
+    /// Sets how the organisation wants a plugin installed.
+    pub async fn set_install_policy(&self, slug: &str, policy: InstallPolicy) -> Result<Plugin> {
+        let req = SetInstallPolicy { install_policy: policy };
+        self.json(self.request(Method::POST, &format!("/v1/plugins/{}/policy", seg(slug))).json(&req))
             .await
     }
 

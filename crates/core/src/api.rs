@@ -155,6 +155,52 @@ impl SourcingMode {
     }
 }
 
+/// How an organisation wants a plugin installed. `required` and `auto_install` go into the
+/// managed settings' `enabledPlugins`; `hidden` keeps a plugin out of the catalogue (while it is
+/// under review, say) without deleting it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum InstallPolicy {
+    /// Every developer must have it.
+    Required,
+    /// Installed for every developer, who may remove it.
+    AutoInstall,
+    /// Listed; developers install it if they want (the default).
+    #[default]
+    Available,
+    /// Not listed in the catalogue.
+    Hidden,
+}
+
+impl InstallPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InstallPolicy::Required => "required",
+            InstallPolicy::AutoInstall => "auto_install",
+            InstallPolicy::Available => "available",
+            InstallPolicy::Hidden => "hidden",
+        }
+    }
+
+    /// Also accepts `auto-install` (as typed on a command line).
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "required" => Some(Self::Required),
+            "auto_install" | "auto-install" => Some(Self::AutoInstall),
+            "available" => Some(Self::Available),
+            "hidden" => Some(Self::Hidden),
+            _ => None,
+        }
+    }
+}
+
+/// `POST /v1/plugins/{slug}/policy`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetInstallPolicy {
+    pub install_policy: InstallPolicy,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Author {
     pub name: String,
@@ -217,6 +263,9 @@ pub struct Plugin {
     /// versions are held back until `{"latest": true}`.
     #[serde(default)]
     pub pinned: bool,
+    /// `required`, `auto_install`, `available` (the default) or `hidden` (not in the catalogue).
+    #[serde(default)]
+    pub install_policy: InstallPolicy,
     /// All versions, newest first (only in the single-plugin view).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub versions: Vec<PluginVersion>,

@@ -1,8 +1,10 @@
 //! Upload archives: a tar.gz of a folder, unpacked in memory with every check an untrusted
 //! upload needs (no path leaving the tree, no devices or hard links, no symlink pointing out,
-//! size, file-count and decompression-bomb limits), and the reverse for downloads.
+//! size, file-count and decompression-bomb limits, and the name rules of [`crate::names`]: nothing
+//! that a macOS or Windows filesystem, or git, reads as something else), and the reverse for
+//! downloads.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 
 use flate2::Compression;
@@ -102,8 +104,9 @@ pub enum ArchiveError {
     GitDir(String),
     #[error("`{0}`: this path is longer than {1} bytes")]
     PathTooLong(String, usize),
-    #[error("`{path}` is a symbolic link to `{target}`, which points outside the uploaded folder")]
-    SymlinkOutOfTree { path: String, target: String },
+    /// A name that is unsafe on some filesystem or that git refuses, or a symlink leaving the tree.
+    #[error(transparent)]
+    Name(#[from] crate::names::NameError),
     #[error("`{0}` is a hard link: upload the file itself")]
     HardLink(String),
     #[error("`{path}` is a {kind}: only files, folders and symbolic links can be uploaded")]
@@ -115,6 +118,25 @@ pub enum ArchiveError {
 }
 
 impl ArchiveError {
+    /// The uploaded file at fault, when the refusal concerns one.
+    pub fn path(&self) -> Option<&str> {
+        match self {
+            Self::NotUtf8(p)
+            | Self::Absolute(p)
+            | Self::Traversal(p)
+            | Self::WindowsPath(p)
+            | Self::ControlCharacters(p)
+            | Self::GitDir(p)
+            | Self::PathTooLong(p, _)
+            | Self::HardLink(p)
+            | Self::Duplicate(p)
+            | Self::FileAndFolder(p)
+            | Self::SpecialFile { path: p, .. } => Some(p),
+            Self::Name(e) => Some(e.path()),
+            _ => None,
+        }
+    }
+
     /// Size and count limits (HTTP 413), as opposed to malformed input.
     pub fn is_limit(&self) -> bool {
         matches!(
@@ -293,8 +315,9 @@ pub fn unpack_tar_gz(data: &[u8], limits: &UploadLimits) -> Result<Vec<UploadFil
         return Err(ArchiveError::Empty);
     }
     check_tree_shape(&files, &dirs)?;
-    check_symlinks(&files)?;
-    Ok(files.into_values().collect())
+    let files: Vec<UploadFile> = files.into_values().collect();
+    crate::names::check_tree(&files)?;
+    Ok(files)
 }
 
 /// No path may be a file and the parent of another path at once.
@@ -316,60 +339,6 @@ fn check_tree_shape(files: &BTreeMap<String, UploadFile>, dirs: &[String]) -> Re
     Ok(())
 }
 
-/// Every symlink must resolve inside the tree, following the upload's other symlinks on the
-/// way (a textual check alone misses chains such as `a/up -> ..` used by `b -> ../a/up/..`).
-fn check_symlinks(files: &BTreeMap<String, UploadFile>) -> Result<(), ArchiveError> {
-    let links: HashMap<&str, &str> = files
-        .values()
-        .filter(|f| f.mode == FileMode::Symlink)
-        .map(|f| (f.path.as_str(), std::str::from_utf8(&f.data).unwrap_or("/")))
-        .collect();
-    for (&path, &target) in &links {
-        let out = || ArchiveError::SymlinkOutOfTree {
-            path: path.to_string(),
-            target: target.to_string(),
-        };
-        if target.is_empty() || target.starts_with('/') || target.contains('\\') || target.contains('\0') {
-            return Err(out());
-        }
-        if !resolves_inside(path, &links) {
-            return Err(out());
-        }
-    }
-    Ok(())
-}
-
-/// Resolves `link` (a symlink's path) step by step; false when it leaves the root or loops.
-fn resolves_inside(link: &str, links: &HashMap<&str, &str>) -> bool {
-    // The components still to walk, front first, and the resolved directory so far.
-    let mut pending: Vec<String> = link.split('/').rev().map(str::to_string).collect();
-    let mut resolved: Vec<String> = Vec::new();
-    let mut hops = 0;
-    while let Some(part) = pending.pop() {
-        match part.as_str() {
-            "" | "." => continue,
-            ".." => {
-                if resolved.pop().is_none() {
-                    return false;
-                }
-                continue;
-            }
-            _ => {}
-        }
-        resolved.push(part);
-        let here = resolved.join("/");
-        if let Some(target) = links.get(here.as_str()) {
-            hops += 1;
-            if hops > 40 || target.starts_with('/') {
-                return false;
-            }
-            resolved.pop();
-            pending.extend(target.split('/').rev().map(str::to_string));
-        }
-    }
-    true
-}
-
 /// Packs files into a deterministic tar.gz (sorted, mtime 0, owner 0).
 pub fn pack_tar_gz(files: &[UploadFile]) -> Result<Vec<u8>, ArchiveError> {
     let mut sorted: Vec<&UploadFile> = files.iter().collect();
@@ -387,8 +356,23 @@ pub fn pack_tar_gz(files: &[UploadFile]) -> Result<Vec<u8>, ArchiveError> {
                 header.set_entry_type(tar::EntryType::Symlink);
                 header.set_mode(0o777);
                 header.set_size(0);
-                let target = String::from_utf8_lossy(&f.data).into_owned();
-                builder.append_link(&mut header, &f.path, target).map_err(corrupt)?;
+                // The target byte for byte: `append_link` would normalise it as a path
+                // (`b/.` → `b`, `./x` → `x`), and a mirrored tree must keep its links exact.
+                if f.data.len() < 100 {
+                    header.set_link_name_literal(&f.data).map_err(corrupt)?;
+                } else {
+                    let mut long = tar::Header::new_gnu();
+                    long.as_gnu_mut().expect("a GNU header").name[..13].copy_from_slice(b"././@LongLink");
+                    long.set_entry_type(tar::EntryType::GNULongLink);
+                    long.set_mode(0o644);
+                    long.set_mtime(0);
+                    long.set_uid(0);
+                    long.set_gid(0);
+                    long.set_size(f.data.len() as u64 + 1);
+                    long.set_cksum();
+                    builder.append(&long, f.data.chain(&[0u8][..])).map_err(corrupt)?;
+                }
+                builder.append_data(&mut header, &f.path, std::io::empty()).map_err(corrupt)?;
             }
             mode => {
                 header.set_entry_type(tar::EntryType::Regular);
@@ -476,6 +460,29 @@ mod tests {
         assert_eq!(back, expected);
     }
 
+    /// Found by `tests/props.rs`: packing normalised link targets (`b/.` came back as `b`), so a
+    /// mirrored tree (packed, then unpacked with the upload checks) changed its links.
+    #[test]
+    fn link_targets_round_trip_byte_for_byte() {
+        let long = format!("{}/f", "d/..".repeat(40));
+        for target in ["b/.", "./x", "a//b", "dir/", "x/./y", long.as_str()] {
+            let files = vec![
+                UploadFile {
+                    path: "l".into(),
+                    mode: FileMode::Symlink,
+                    data: target.as_bytes().to_vec(),
+                },
+                UploadFile {
+                    path: "d/f".into(),
+                    mode: FileMode::Regular,
+                    data: Vec::new(),
+                },
+            ];
+            let back = unpack_tar_gz(&pack_tar_gz(&files).unwrap(), &limits()).unwrap();
+            assert_eq!(back[1].data, target.as_bytes(), "{target}");
+        }
+    }
+
     #[test]
     fn refuses_hostile_paths() {
         use tar::EntryType as T;
@@ -487,20 +494,20 @@ mod tests {
             (raw_tar(&[file("a\\b", b"x")]), |e| matches!(e, ArchiveError::WindowsPath(_))),
             (raw_tar(&[file(".git/config", b"x")]), |e| matches!(e, ArchiveError::GitDir(_))),
             (raw_tar(&[("l", T::Symlink, b"", Some("../outside"), 0o777)]), |e| {
-                matches!(e, ArchiveError::SymlinkOutOfTree { .. })
+                matches!(e, ArchiveError::Name(crate::names::NameError::Symlink { .. }))
             }),
             (raw_tar(&[("l", T::Symlink, b"", Some("/etc/passwd"), 0o777)]), |e| {
-                matches!(e, ArchiveError::SymlinkOutOfTree { .. })
+                matches!(e, ArchiveError::Name(crate::names::NameError::Symlink { .. }))
             }),
             (
                 raw_tar(&[
                     ("a/up", T::Symlink, b"", Some(".."), 0o777),
                     ("b/x", T::Symlink, b"", Some("../a/up/.."), 0o777),
                 ]),
-                |e| matches!(e, ArchiveError::SymlinkOutOfTree { .. }),
+                |e| matches!(e, ArchiveError::Name(crate::names::NameError::Symlink { .. })),
             ),
             (raw_tar(&[("loop", T::Symlink, b"", Some("loop"), 0o777)]), |e| {
-                matches!(e, ArchiveError::SymlinkOutOfTree { .. })
+                matches!(e, ArchiveError::Name(crate::names::NameError::Symlink { .. }))
             }),
             (raw_tar(&[file("a", b"x"), ("h", T::Link, b"", Some("a"), 0o644)]), |e| {
                 matches!(e, ArchiveError::HardLink(_))

@@ -137,6 +137,78 @@ fn check_plain(field: &str, v: &str) -> Result<(), SourceError> {
     Ok(())
 }
 
+/// Cloud metadata and link-local hosts, as Claude Code's archive rule lists them: no plugin
+/// lives there, and a request from a developer's machine or a CI runner there can leak
+/// credentials. Spelled any way a resolver accepts (`169.254.169.254`, `0xa9fea9fe`,
+/// `[::ffff:169.254.169.254]`, `metadata.google.internal.`).
+pub fn is_metadata_host(host: &str) -> bool {
+    let host = normal_host(host);
+    let name = host.trim_end_matches('.');
+    if matches!(name, "metadata" | "metadata.google.internal" | "metadata.goog") || name.starts_with("instance-data") {
+        return true;
+    }
+    match parse_ip(&host) {
+        Some(std::net::IpAddr::V4(v4)) => is_metadata_v4(v4),
+        Some(std::net::IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            (s[0] & 0xffc0) == 0xfe80
+                || v6.is_unspecified()
+                || v6 == std::net::Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)
+                || v6.to_ipv4_mapped().is_some_and(is_metadata_v4)
+        }
+        None => false,
+    }
+}
+
+fn is_metadata_v4(v4: std::net::Ipv4Addr) -> bool {
+    let o = v4.octets();
+    (o[0] == 169 && o[1] == 254) || o[0] == 0 || [[100, 100, 100, 200], [168, 63, 129, 16], [192, 0, 0, 192]].contains(&o)
+}
+
+/// Loopback hosts (Claude Code refuses them for archive downloads).
+fn is_loopback_host(host: &str) -> bool {
+    let host = normal_host(host);
+    let name = host.trim_end_matches('.');
+    if matches!(
+        name,
+        "localhost" | "localhost.localdomain" | "localhost4" | "localhost6" | "ip6-localhost" | "ip6-loopback"
+    ) || name.ends_with(".localhost")
+    {
+        return true;
+    }
+    match parse_ip(&host) {
+        Some(std::net::IpAddr::V4(v4)) => v4.is_loopback(),
+        Some(std::net::IpAddr::V6(v6)) => v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+        None => false,
+    }
+}
+
+/// A host as a WHATWG URL parser spells it (lowercase; IPv4 in any notation made dotted).
+fn normal_host(host: &str) -> String {
+    url::Url::parse(&format!("http://{host}/"))
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+        .unwrap_or_else(|| host.to_ascii_lowercase())
+}
+
+fn parse_ip(host: &str) -> Option<std::net::IpAddr> {
+    host.trim_start_matches('[').trim_end_matches(']').parse().ok()
+}
+
+/// The host of a source URL: not an option, not a metadata or link-local address.
+fn check_host(field: &str, u: &str, host: &str) -> Result<(), SourceError> {
+    if host.is_empty() || host.starts_with('-') {
+        return Err(bad(field, format!("`{u}`: the host would be read by ssh as an option")));
+    }
+    if is_metadata_host(host) {
+        return Err(bad(
+            field,
+            format!("`{u}` points at a cloud metadata or link-local address: plugins cannot come from there"),
+        ));
+    }
+    Ok(())
+}
+
 fn check_git_url(field: &str, u: &str) -> Result<(), SourceError> {
     check_plain(field, u)?;
     if u.starts_with("git://") {
@@ -155,7 +227,7 @@ fn check_git_url(field: &str, u: &str) -> Result<(), SourceError> {
             && !path.is_empty()
             && !path.starts_with('-')
         {
-            return Ok(());
+            return check_host(field, u, host);
         }
         return Err(bad(
             field,
@@ -165,10 +237,18 @@ fn check_git_url(field: &str, u: &str) -> Result<(), SourceError> {
     match url::Url::parse(u) {
         Ok(parsed) if matches!(parsed.scheme(), "https" | "http" | "ssh") => {
             let host = parsed.host_str().unwrap_or("");
-            if host.is_empty() || host.starts_with('-') || parsed.username().starts_with('-') {
-                return Err(bad(field, format!("`{u}`: the host would be read by ssh as an option")));
+            if parsed.username().starts_with('-') || parsed.username().starts_with("%2d") || parsed.username().starts_with("%2D") {
+                return Err(bad(field, format!("`{u}`: the user would be read by ssh as an option")));
             }
-            Ok(())
+            // ssh takes the host as it is written: only plain host names and addresses.
+            if parsed.scheme() == "ssh"
+                && !host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '[' | ']' | ':'))
+            {
+                return Err(bad(field, format!("`{u}`: an ssh host has only letters, digits, `.`, `-` and `_`")));
+            }
+            check_host(field, u, host)
         }
         Ok(parsed) => Err(bad(
             field,
@@ -205,7 +285,8 @@ fn check_subdir_path(field: &str, path: &str) -> Result<(), SourceError> {
     if trimmed.split('/').any(|seg| seg == "..") {
         return Err(bad(field, format!("`{path}` must stay inside the repository (no `..`)")));
     }
-    if trimmed.split('/').any(|seg| seg.eq_ignore_ascii_case(".git")) {
+    // `.git` as Windows and macOS read it too (`.GIT.`, `git~1`, `.g<U+200C>it`).
+    if trimmed.split('/').any(crate::names::is_dotgit) {
         return Err(bad(field, format!("`{path}` points inside `.git`")));
     }
     if trimmed.is_empty() || trimmed == "." {
@@ -291,7 +372,9 @@ pub fn check_external_source(v: &Value) -> Result<Value, SourceError> {
             if let Some(r) = text("registry")? {
                 check_plain("registry", r)?;
                 match url::Url::parse(r) {
-                    Ok(u) if matches!(u.scheme(), "https" | "http") && u.host_str().is_some() => {}
+                    Ok(u) if matches!(u.scheme(), "https" | "http") && u.host_str().is_some() => {
+                        check_host("registry", r, u.host_str().unwrap_or(""))?;
+                    }
                     _ => return Err(bad("registry", "must be an http(s) URL")),
                 }
             }
@@ -300,7 +383,16 @@ pub fn check_external_source(v: &Value) -> Result<Value, SourceError> {
             let u = required("url")?;
             check_plain("url", u)?;
             match url::Url::parse(u) {
-                Ok(parsed) if parsed.scheme() == "https" && parsed.host_str().is_some() => {}
+                Ok(parsed) if parsed.scheme() == "https" && parsed.host_str().is_some() => {
+                    let host = parsed.host_str().unwrap_or("");
+                    check_host("url", u, host)?;
+                    if is_loopback_host(host) {
+                        return Err(bad(
+                            "url",
+                            format!("`{u}` points at this machine: Claude Code downloads archives only from other hosts"),
+                        ));
+                    }
+                }
                 _ => {
                     return Err(bad(
                         "url",
@@ -387,6 +479,10 @@ mod tests {
             json!({"source": "git-subdir", "url": "https://h/r.git", "path": "./plugins/x", "ref": "release/1"}),
             json!({"source": "npm", "package": "@acme/tools", "version": "^1.2.0", "registry": "https://npm.acme.dev"}),
             json!({"source": "archive", "url": "https://h/p.zip", "sha256": "b".repeat(64)}),
+            json!({"source": "url", "url": "https://10.1.2.3/r.git"}),
+            json!({"source": "url", "url": "http://localhost:8080/r.git"}),
+            json!({"source": "url", "url": "ssh://git@[2001:db8::1]/r.git"}),
+            json!({"source": "npm", "package": "x", "registry": "http://127.0.0.1:4873/"}),
             // Other keys of the object are the client's business: kept as given.
             json!({"source": "github", "repo": "o/r", "extra": 1}),
         ] {
@@ -412,6 +508,15 @@ mod tests {
             (json!({"source": "url", "url": "git@-oevil:x"}), "source.url"),
             (json!({"source": "git-subdir", "url": "o/r", "path": "../x"}), "source.path"),
             (json!({"source": "git-subdir", "url": "o/r", "path": "a/.git/hooks"}), "source.path"),
+            (
+                json!({"source": "git-subdir", "url": "o/r", "path": "a/.GIT./hooks"}),
+                "source.path",
+            ),
+            (json!({"source": "git-subdir", "url": "o/r", "path": "git~1/hooks"}), "source.path"),
+            (
+                json!({"source": "git-subdir", "url": "o/r", "path": "a/.g\u{200c}it"}),
+                "source.path",
+            ),
             (json!({"source": "git-subdir", "url": "o/r", "path": "/abs"}), "source.path"),
             (json!({"source": "git-subdir", "url": "o/r"}), "source.path"),
             (json!({"source": "npm", "package": "-evil"}), "source.package"),
@@ -425,6 +530,54 @@ mod tests {
             (
                 json!({"source": "archive", "url": "https://h/p.zip", "sha256": "x"}),
                 "source.sha256",
+            ),
+            // Values a command line would read as an option, however they are dressed.
+            (json!({"source": "url", "url": "-u@x:y"}), "source.url"),
+            (json!({"source": "url", "url": "ssh://-oProxyCommand=touch%20x@h/r"}), "source.url"),
+            (json!({"source": "url", "url": "ssh://%2doProxyCommand=x/r"}), "source.url"),
+            (json!({"source": "url", "url": "ssh://%2DoProxy@h/r"}), "source.url"),
+            (json!({"source": "url", "url": "https://h/r.git", "ref": "-b"}), "source.ref"),
+            (json!({"source": "git-subdir", "url": "-o/r", "path": "p"}), "source.url"),
+            (json!({"source": "git-subdir", "url": "o/r", "path": "-p"}), "source.path"),
+            (json!({"source": "github", "repo": "o/-r"}), "source.repo"),
+            (json!({"source": "npm", "package": "--ignore-scripts=false"}), "source.package"),
+            // Metadata and link-local hosts, in any spelling.
+            (json!({"source": "url", "url": "http://169.254.169.254/r.git"}), "source.url"),
+            (json!({"source": "url", "url": "http://0xa9fea9fe/r.git"}), "source.url"),
+            (json!({"source": "url", "url": "http://2852039166/r.git"}), "source.url"),
+            (json!({"source": "url", "url": "http://[fe80::1]/r.git"}), "source.url"),
+            (
+                json!({"source": "url", "url": "http://[::ffff:169.254.169.254]/r.git"}),
+                "source.url",
+            ),
+            (json!({"source": "url", "url": "ssh://git@169.254.169.254/r.git"}), "source.url"),
+            (
+                json!({"source": "url", "url": "git@metadata.google.internal:o/r.git"}),
+                "source.url",
+            ),
+            (
+                json!({"source": "url", "url": "https://Metadata.Google.Internal./r.git"}),
+                "source.url",
+            ),
+            (
+                json!({"source": "npm", "package": "x", "registry": "http://169.254.169.254/"}),
+                "source.registry",
+            ),
+            (
+                json!({"source": "npm", "package": "x", "registry": "http://metadata.goog/"}),
+                "source.registry",
+            ),
+            (
+                json!({"source": "npm", "package": "x", "registry": "http://[fd00:ec2::254]/"}),
+                "source.registry",
+            ),
+            (json!({"source": "archive", "url": "https://100.100.100.200/p.zip"}), "source.url"),
+            (json!({"source": "archive", "url": "https://instance-data/p.zip"}), "source.url"),
+            (json!({"source": "archive", "url": "https://127.0.0.1/p.zip"}), "source.url"),
+            (json!({"source": "archive", "url": "https://x.localhost/p.zip"}), "source.url"),
+            (
+                json!({"source": "git-subdir", "url": "https://168.63.129.16/r.git", "path": "p"}),
+                "source.url",
             ),
         ] {
             let err = check_external_source(&bad).expect_err(&bad.to_string());

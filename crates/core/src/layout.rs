@@ -9,6 +9,10 @@ use crate::slug::Slug;
 
 pub const MANIFEST_PATH: &str = ".claude-plugin/plugin.json";
 
+/// Characters a Windows file name cannot hold (besides `:`, `\` and control characters, which
+/// uploads refuse).
+const WINDOWS_INVALID: [char; 6] = ['<', '>', '"', '|', '?', '*'];
+
 /// A skill, agent or command found in the folder.
 #[derive(Debug, Clone)]
 pub struct LayoutPiece {
@@ -49,6 +53,13 @@ pub enum LayoutError {
 /// Sorts the upload's files into pieces and plain files.
 pub fn classify(files: Vec<UploadFile>) -> Result<PluginLayout, LayoutError> {
     let mut layout = PluginLayout::default();
+    // Names Windows cannot create: Claude Code installs them elsewhere, so a warning only.
+    for f in files.iter().filter(|f| f.path.contains(WINDOWS_INVALID)) {
+        layout.warnings.push(format!(
+            "{}: Windows cannot hold a name with < > \" | ? *, so the plugin will not install there",
+            f.path
+        ));
+    }
     if let Some(m) = files.iter().find(|f| f.path == MANIFEST_PATH) {
         if m.mode == FileMode::Symlink {
             return Err(LayoutError::Symlink(MANIFEST_PATH.into()));
@@ -223,6 +234,13 @@ mod tests {
         assert_eq!(layout.warnings.len(), 2, "{:?}", layout.warnings);
         assert!(layout.warnings[0].starts_with("agents/a.md: "), "{:?}", layout.warnings);
         assert!(layout.warnings[1].starts_with("skills/x/SKILL.md: "), "{:?}", layout.warnings);
+    }
+
+    #[test]
+    fn names_windows_cannot_hold_are_a_warning() {
+        let layout = classify(vec![f("docs/what?.md", ""), f("README.md", "")]).unwrap();
+        assert_eq!(layout.warnings.len(), 1, "{:?}", layout.warnings);
+        assert!(layout.warnings[0].starts_with("docs/what?.md: Windows"), "{:?}", layout.warnings);
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! skill-pool's vocabulary, without I/O: validated names, versions, frontmatter,
-//! upload archives, the Claude Code plugin layout, inline plugin blobs, the
+//! upload archives, names safe on every filesystem, the Claude Code plugin layout, inline plugin blobs, the
 //! marketplace catalogue and the API wire types shared by server and client.
 //!
 //! Invariant: nothing in this crate touches the network, the disk or a database.
@@ -10,9 +10,11 @@ pub mod blobs;
 pub mod catalogue;
 pub mod error_code;
 pub mod frontmatter;
+pub mod gitconfig;
 pub mod layout;
 pub mod limits;
 pub mod manifest;
+pub mod names;
 pub mod role;
 pub mod slug;
 pub mod version;
@@ -44,6 +46,7 @@ macro_rules! try_from_name {
 try_from_name!(
     api::PieceKind => "piece kind",
     api::SourcingMode => "sourcing mode",
+    api::InstallPolicy => "install policy",
     Role => "role",
     archive::FileMode => "file mode",
 );

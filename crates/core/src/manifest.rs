@@ -67,10 +67,10 @@ pub fn parse_plugin_json(data: &[u8]) -> Result<PluginManifest, ManifestError> {
             _ => return Err(field("homepage", "must be a URL such as \"https://example.com\"")),
         }
     }
-    if let Some(repo) = raw.get("repository")
-        && !repo.is_string()
-    {
-        return Err(field("repository", "must be a string (a URL)"));
+    match raw.get("repository") {
+        Some(Value::String(repo)) if is_script_link(repo) => return Err(field("repository", SCRIPT_LINK)),
+        Some(repo) if !repo.is_string() => return Err(field("repository", "must be a string (a URL)")),
+        _ => {}
     }
     if let Some(keywords) = raw.get("keywords") {
         match keywords.as_array() {
@@ -107,6 +107,50 @@ pub fn check_person(what: &str, v: &Value) -> Result<(), ManifestError> {
                 expected: "must be a string",
             });
         }
+    }
+    if let Some(Value::String(url)) = o.get("url")
+        && is_script_link(url)
+    {
+        return Err(ManifestError::Field {
+            field: format!("{what}.url"),
+            expected: SCRIPT_LINK,
+        });
+    }
+    Ok(())
+}
+
+/// What a refused link field is told.
+const SCRIPT_LINK: &str =
+    "must be a web address: `javascript:`, `data:` and `vbscript:` links are refused (a catalogue page would run them)";
+
+/// A link a browser would run or inline rather than visit: `javascript:`, `data:`, `vbscript:`,
+/// spelled as a browser reads a URL (leading spaces and control characters, tabs and newlines
+/// anywhere, and case ignored).
+pub fn is_script_link(s: &str) -> bool {
+    let scheme: String = s
+        .trim_start_matches(|c: char| c <= ' ')
+        .chars()
+        .filter(|c| !matches!(c, '\t' | '\n' | '\r'))
+        .take(16)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    ["javascript:", "data:", "vbscript:"].iter().any(|p| scheme.starts_with(p))
+}
+
+/// The link fields of a catalogue entry or metadata object as given (`homepage`, `repository`,
+/// `author.url`): refused when a browser would run them.
+pub fn check_links(fields: &Map<String, Value>) -> Result<(), ManifestError> {
+    for key in ["homepage", "repository"] {
+        if let Some(Value::String(v)) = fields.get(key)
+            && is_script_link(v)
+        {
+            return Err(field(key, SCRIPT_LINK));
+        }
+    }
+    if let Some(Value::String(v)) = fields.get("author").and_then(|a| a.get("url"))
+        && is_script_link(v)
+    {
+        return Err(field("author.url", SCRIPT_LINK));
     }
     Ok(())
 }
@@ -163,6 +207,12 @@ pub fn check_metadata(meta: &PluginMetadata) -> Result<(), ManifestError> {
             expected: "must be a non-empty string",
         });
     }
+    if meta.author.as_ref().and_then(|a| a.url.as_deref()).is_some_and(is_script_link) {
+        return Err(field("author.url", SCRIPT_LINK));
+    }
+    if meta.repository.as_deref().is_some_and(is_script_link) {
+        return Err(field("repository", SCRIPT_LINK));
+    }
     Ok(())
 }
 
@@ -190,6 +240,54 @@ mod tests {
         assert!(err(r#"{"name":"x","author":{}}"#).contains("`author.name`"));
         assert!(err(r#"{"name":"x","homepage":"nope"}"#).contains("`homepage`"));
         assert!(err(r#"{"name":"x","keywords":"a"}"#).contains("`keywords`"));
+    }
+
+    #[test]
+    fn script_links_are_refused_with_the_field() {
+        let field_of = |s: &str| match parse_plugin_json(s.as_bytes()).unwrap_err() {
+            ManifestError::Field { field, .. } => field,
+            other => panic!("{other}"),
+        };
+        assert_eq!(field_of(r#"{"name":"x","repository":"javascript:alert(1)"}"#), "repository");
+        assert_eq!(
+            field_of(r#"{"name":"x","author":{"name":"a","url":" JavaScript:alert(1)"}}"#),
+            "author.url"
+        );
+        assert_eq!(
+            field_of(r#"{"name":"x","author":{"name":"a","url":"java\tscript:x"}}"#),
+            "author.url"
+        );
+        assert_eq!(
+            field_of(r#"{"name":"x","homepage":"data:text/html,<script>x</script>"}"#),
+            "homepage"
+        );
+        assert_eq!(field_of(r#"{"name":"x","repository":"VBScript:x"}"#), "repository");
+        parse_plugin_json(br#"{"name":"x","repository":"https://github.com/o/r","author":{"name":"a","url":"https://a.dev"}}"#).unwrap();
+        parse_plugin_json(br#"{"name":"x","repository":"git@github.com:o/r.git"}"#).unwrap();
+
+        let meta = |json: serde_json::Value| check_metadata(&serde_json::from_value::<PluginMetadata>(json).unwrap());
+        let field_of = |r: Result<(), ManifestError>| match r.unwrap_err() {
+            ManifestError::Field { field, .. } => field,
+            other => panic!("{other}"),
+        };
+        assert_eq!(field_of(meta(serde_json::json!({"repository": "javascript:x"}))), "repository");
+        assert_eq!(
+            field_of(meta(serde_json::json!({"author": {"name": "a", "url": "data:x"}}))),
+            "author.url"
+        );
+        assert_eq!(field_of(meta(serde_json::json!({"homepage": "javascript://x"}))), "homepage");
+        meta(
+            serde_json::json!({"homepage": "https://x.dev", "repository": "https://x.dev/r", "author": {"name": "a", "url": "https://a"}}),
+        )
+        .unwrap();
+
+        let links = |json: serde_json::Value| check_links(json.as_object().unwrap());
+        assert_eq!(field_of(links(serde_json::json!({"homepage": "javascript:x"}))), "homepage");
+        assert_eq!(
+            field_of(links(serde_json::json!({"author": {"url": "\u{1}javascript:x"}}))),
+            "author.url"
+        );
+        links(serde_json::json!({"homepage": "https://x", "author": "plain string", "repository": 3})).unwrap();
     }
 
     #[test]

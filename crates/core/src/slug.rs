@@ -55,6 +55,15 @@ impl Slug {
         if !s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
             return Err(invalid("it has characters other than a-z, 0-9 and `-`"));
         }
+        // A slug becomes a folder or file name on developers' machines (`skills/<slug>`,
+        // `agents/<slug>.md`, the plugin's cache folder): Windows cannot hold device names.
+        if crate::names::is_windows_device(s) {
+            return Err(SlugError::Invalid {
+                name: s.to_string(),
+                why: "it is a Windows device name (con, prn, aux, nul, com0–9, lpt0–9)",
+                suggestion: format!("{s}-1"),
+            });
+        }
         Ok(Slug(s.to_string()))
     }
 
@@ -192,11 +201,32 @@ mod tests {
         for ok in ["a", "acme", "my-team-2", "0day", &"a".repeat(63)] {
             assert!(Slug::parse(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "-a", "A", "a_b", "a b", "a/b", "..", "ü", &"a".repeat(64), "a.b"] {
+        for bad in [
+            "",
+            "-a",
+            "A",
+            "a_b",
+            "a b",
+            "a/b",
+            "..",
+            "ü",
+            &"a".repeat(64),
+            "a.b",
+            "con",
+            "aux",
+            "nul",
+            "com1",
+            "lpt9",
+        ] {
             assert!(Slug::parse(bad).is_err(), "{bad}");
         }
         let e = Slug::parse("My_Skill").unwrap_err().to_string();
         assert!(e.contains("my-skill"), "{e}");
+        let e = Slug::parse("aux").unwrap_err().to_string();
+        assert!(e.contains("Windows device") && e.contains("aux-1"), "{e}");
+        for ok in ["console", "com10", "auxiliary", "nul-checker"] {
+            assert!(Slug::parse(ok).is_ok(), "{ok}");
+        }
     }
 
     #[test]

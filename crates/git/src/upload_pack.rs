@@ -95,6 +95,10 @@ pub fn check_request(body: &[u8]) -> Result<(), String> {
         let head = body
             .get(at..at + 4)
             .ok_or_else(|| format!("truncated pkt-line length at byte {at}"))?;
+        // Four hex digits exactly (`from_str_radix` alone would also take a sign: `+004`).
+        if !head.iter().all(u8::is_ascii_hexdigit) {
+            return Err(format!("bad pkt-line length `{}` at byte {at}", head.escape_ascii()));
+        }
         let text = std::str::from_utf8(head).map_err(|_| format!("bad pkt-line length at byte {at}"))?;
         let len = usize::from_str_radix(text, 16).map_err(|_| format!("bad pkt-line length `{}` at byte {at}", text.escape_default()))?;
         match len {

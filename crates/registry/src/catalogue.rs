@@ -123,6 +123,10 @@ impl Registry {
             .collect();
         let mut entries = Vec::with_capacity(plugins.len());
         for p in &plugins {
+            // Hidden plugins (under review, withdrawn) are kept but not listed.
+            if p.install_policy == skill_pool_core::api::InstallPolicy::Hidden {
+                continue;
+            }
             let meta: PluginMetadata = serde_json::from_str(&p.metadata).unwrap_or_default();
             let (source, version) = match p.mode {
                 SourcingMode::External => match p.external_source.as_deref().and_then(|s| serde_json::from_str(s).ok()) {

@@ -132,6 +132,8 @@ impl RegistryError {
             | RegistryError::InvalidManifest(i)
             | RegistryError::InvalidPiece(i)
             | RegistryError::InvalidPlugin(i) => i.field.as_deref(),
+            // The uploaded file at fault (a name, a link, a traversal…).
+            RegistryError::InvalidArchive(e) => e.path(),
             _ => None,
         }
     }

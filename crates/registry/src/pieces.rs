@@ -396,41 +396,27 @@ impl Registry {
 
     /// Archives a version: no longer "latest", still fetchable, still shipped by plugins that pin it.
     pub async fn archive_piece_version(&self, actor: &Actor, kind: PieceKind, slug: &str, version: &str) -> Result<PieceVersion> {
-        actor.require(Role::Admin)?;
-        let row = self.find_version(actor.tenant, kind, slug, version).await?;
-        with_retry(|| async move {
-            let mut tx = self.store().write().await?;
-            tx.archive_piece_version(actor.tenant, row.id).await?;
-            audit::record(
-                &mut tx,
-                actor,
-                &format!("{kind}.archive"),
-                &format!("{kind}:{slug}@{version}"),
-                serde_json::json!({}),
-            )
-            .await?;
-            tx.commit().await?;
-            Ok(())
-        })
-        .await?;
-        self.piece_version(actor, kind, slug, version).await
+        self.set_archived(actor, kind, slug, version, true).await
     }
 
     /// Un-archives a version: it can be "latest" again.
     pub async fn unarchive_piece_version(&self, actor: &Actor, kind: PieceKind, slug: &str, version: &str) -> Result<PieceVersion> {
+        self.set_archived(actor, kind, slug, version, false).await
+    }
+
+    async fn set_archived(&self, actor: &Actor, kind: PieceKind, slug: &str, version: &str, archived: bool) -> Result<PieceVersion> {
         actor.require(Role::Admin)?;
         let row = self.find_version(actor.tenant, kind, slug, version).await?;
+        let action = format!("{kind}.{}", if archived { "archive" } else { "unarchive" });
+        let action = &action;
         with_retry(|| async move {
             let mut tx = self.store().write().await?;
-            tx.unarchive_piece_version(actor.tenant, row.id).await?;
-            audit::record(
-                &mut tx,
-                actor,
-                &format!("{kind}.unarchive"),
-                &format!("{kind}:{slug}@{version}"),
-                serde_json::json!({}),
-            )
-            .await?;
+            if archived {
+                tx.archive_piece_version(actor.tenant, row.id).await?;
+            } else {
+                tx.unarchive_piece_version(actor.tenant, row.id).await?;
+            }
+            audit::record(&mut tx, actor, action, &format!("{kind}:{slug}@{version}"), serde_json::json!({})).await?;
             tx.commit().await?;
             Ok(())
         })

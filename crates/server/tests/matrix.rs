@@ -185,6 +185,10 @@ fn cases() -> Vec<Case> {
             case("POST", "/v1/plugins/{slug}/serve", Admin, "/v1/plugins/p/serve"),
             json!({"latest": true}),
         ),
+        json_body(
+            case("POST", "/v1/plugins/{slug}/policy", Admin, "/v1/plugins/p/policy"),
+            json!({"install_policy": "hidden"}),
+        ),
         case("GET", "/v1/jobs/{id}", Member, "/v1/jobs/1"),
         case("GET", "/v1/plugins/{slug}", Member, "/v1/plugins/p"),
         json_body(

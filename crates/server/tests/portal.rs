@@ -505,7 +505,20 @@ both_backends!(public_pages_escape_what_users_typed, |db: TestDb| async move {
         (StatusCode::UNPROCESSABLE_ENTITY, Some("homepage")),
         "{b}"
     );
-    // …a `javascript:` repository is stored (any string, as in plugin.json), and never becomes a link.
+    // …and so is a `javascript:` repository (issue 12, point 9); another string is stored as
+    // given (as in plugin.json), and never becomes a link.
+    let (st, b) = s
+        .post_json(
+            &format!("{}/v1/plugins", t.root),
+            &t.admin,
+            &json!({"slug": "xss", "repository": "javascript:alert(2)", "contents": [{"kind": "skill", "slug": "review"}]}),
+        )
+        .await;
+    assert_eq!(
+        (st, b["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("repository")),
+        "{b}"
+    );
     let (st, b) = s
         .post_json(
             &format!("{}/v1/plugins", t.root),
@@ -516,7 +529,7 @@ both_backends!(public_pages_escape_what_users_typed, |db: TestDb| async move {
                 "description": "<script>alert('d')</script>",
                 "keywords": ["\"><script>k</script>"],
                 "category": "<b>cat</b>",
-                "repository": "javascript:alert(2)",
+                "repository": "git@github.com:o/r.git",
                 "contents": [{"kind": "skill", "slug": "review"}],
                 "blobs": {"hooks": {"hooks": {"PostToolUse": [{"hooks": [{"type": "command", "command": "echo '<script>x</script>'"}]}]}}}
             }),
@@ -524,7 +537,7 @@ both_backends!(public_pages_escape_what_users_typed, |db: TestDb| async move {
         .await;
     assert!(st.is_success(), "{b}");
     let (_, p) = s.get_json(&format!("{}/v1/plugins/xss", t.root), &t.admin).await;
-    assert_eq!(p["repository"], "javascript:alert(2)", "{p}");
+    assert_eq!(p["repository"], "git@github.com:o/r.git", "{p}");
     let mut browser = Browser::new();
     for path in ["/marketplace", "/marketplace/xss", "/", "/marketplace?q=cat"] {
         let page = browser.get(&format!("{}{path}", t.root)).await;

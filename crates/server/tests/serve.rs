@@ -158,3 +158,63 @@ async fn claude_code_rolls_back_when_an_older_version_is_served() {
     .unwrap();
     s.stop().await;
 }
+
+both_backends!(
+    install_policies_are_kept_and_hidden_plugins_are_not_listed,
+    |db: TestDb| async move {
+        let s = TestServer::start(db).await;
+        let t = s.tenant("acme").await;
+        publish(&s, &t, "1.0.0").await;
+        let (_, p) = s.get_json(&format!("{}/v1/plugins/tool", t.root), &t.member).await;
+        assert_eq!(p["install_policy"], "available");
+        let set = |policy: &'static str| {
+            let (s, t) = (&s, &t);
+            async move {
+                let (status, v) = s
+                    .post_json(
+                        &format!("{}/v1/plugins/tool/policy", t.root),
+                        &t.admin,
+                        &json!({ "install_policy": policy }),
+                    )
+                    .await;
+                (status.as_u16(), v)
+            }
+        };
+        let (status, v) = set("required").await;
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(v["install_policy"], "required");
+        assert_eq!(entry(&s, &t).await["name"], "tool", "a required plugin is listed");
+        // Hidden: gone from the catalogue and the public pages, kept in the API.
+        let (status, _) = set("hidden").await;
+        assert_eq!(status, 200);
+        let (_, cat) = s.get_json(&format!("{}/.claude-plugin/marketplace.json", t.root), &t.member).await;
+        assert!(cat["plugins"].as_array().unwrap().is_empty(), "{cat}");
+        let page = s
+            .http
+            .get(format!("{}/marketplace", t.root))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(!page.contains("/plugin install tool@acme"), "the public page lists a hidden plugin");
+        let detail = s.http.get(format!("{}/marketplace/tool", t.root)).send().await.unwrap();
+        assert_eq!(detail.status().as_u16(), 404);
+        let (_, p) = s.get_json(&format!("{}/v1/plugins/tool", t.root), &t.member).await;
+        assert_eq!(p["install_policy"], "hidden");
+        // Bad values and members are refused.
+        assert_eq!(set("mandatory").await.0, 400);
+        let (status, _) = s
+            .post_json(
+                &format!("{}/v1/plugins/tool/policy", t.root),
+                &t.member,
+                &json!({"install_policy": "available"}),
+            )
+            .await;
+        assert_eq!(status.as_u16(), 403);
+        let (_, audit) = s.get_json(&format!("{}/v1/audit?action=plugin.policy", t.root), &t.admin).await;
+        assert_eq!(audit["items"].as_array().unwrap().len(), 2, "{audit}");
+        s.stop().await;
+    }
+);

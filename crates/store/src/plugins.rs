@@ -19,6 +19,8 @@ pub struct PluginRow {
     pub catalogue_extra: Option<String>,
     /// The version an admin pinned as served; `None`: the newest is served.
     pub served_version_id: Option<i64>,
+    #[sqlx(try_from = "String")]
+    pub install_policy: skill_pool_core::api::InstallPolicy,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -61,7 +63,7 @@ pub struct NewPluginVersion<'a> {
 }
 
 const PLUGIN_COLUMNS: &str =
-    "id, tenant_id, slug, mode, metadata, external_source, catalogue_extra, served_version_id, created_at, updated_at";
+    "id, tenant_id, slug, mode, metadata, external_source, catalogue_extra, served_version_id, install_policy, created_at, updated_at";
 const VERSION_COLUMNS: &str = "id, plugin_id, seq, version, commit_id, digest, blobs, created_at, created_by";
 
 /// Reads of plugins and their versions, on the pool or in a transaction.
@@ -233,6 +235,22 @@ impl Tx {
         .bind(now)
         .fetch_one(self.conn())
         .await?)
+    }
+
+    pub async fn set_install_policy(
+        &mut self,
+        tenant: TenantId,
+        plugin_id: PluginId,
+        policy: skill_pool_core::api::InstallPolicy,
+    ) -> Result<()> {
+        sqlx::query("UPDATE plugins SET install_policy = $1, updated_at = $2 WHERE tenant_id = $3 AND id = $4")
+            .bind(policy.as_str())
+            .bind(now_ms())
+            .bind(tenant.0)
+            .bind(plugin_id.0)
+            .execute(self.conn())
+            .await?;
+        Ok(())
     }
 
     /// Pins the served version (`None`: serve the newest again).

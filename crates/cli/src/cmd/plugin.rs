@@ -98,6 +98,17 @@ pub enum PluginCommand {
     /// Print the URL to add in Claude Code and the commands to run there.
     #[command(after_help = "Example:\n  skill-pool plugin marketplace-url")]
     MarketplaceUrl(JsonFlag),
+    /// Set how the organisation wants a plugin installed: required, auto-install, available (the default) or hidden (not in the catalogue).
+    #[command(
+        after_help = "Examples:\n  skill-pool plugin policy platform-tools required\n  skill-pool plugin policy experimental hidden     kept, but not listed while under review"
+    )]
+    Policy {
+        slug: String,
+        #[arg(value_parser = ["required", "auto-install", "available", "hidden"])]
+        policy: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
     /// Pin the version the catalogue serves (roll back, or hold a new one back), or follow the newest again.
     #[command(
         after_help = "Examples:\n  skill-pool plugin serve platform-tools 1.4.2     roll back: clients get 1.4.2 at their next `claude plugin update`\n  skill-pool plugin serve platform-tools --latest  serve the newest again"
@@ -191,6 +202,15 @@ pub async fn run(cli: &Cli, command: &PluginCommand) -> Outcome {
             if let Some(current) = &r.plugin.current {
                 println!("now serving {} at {}", current.effective_version, current.commit);
             }
+            Ok(())
+        }
+        PluginCommand::Policy { slug, policy, json } => {
+            let policy = skill_pool_core::api::InstallPolicy::parse(policy).ok_or_else(|| crate::failure::usage("unknown policy"))?;
+            let plugin = client(cli)?.set_install_policy(slug, policy).await?;
+            if json.json {
+                return print_json(&plugin);
+            }
+            println!("{slug}: {}", plugin.install_policy.as_str());
             Ok(())
         }
         PluginCommand::Serve {

@@ -113,6 +113,10 @@ fn plan_entry(entry: &Value, plugin_root: Option<&str>, upstream: &Upstream) -> 
         .filter(|(k, _)| !catalogue::ENTRY_OWN_KEYS.contains(&k.as_str()))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
+    // The catalogue emits these fields verbatim: a link a browser would run is not listed.
+    if let Err(e) = manifest::check_links(&extra) {
+        return Planned::Skip(name, e.to_string());
+    }
     let metadata = metadata_of(&extra);
     Planned::List(Box::new(Listing {
         slug,
@@ -399,5 +403,109 @@ mod tests {
             ),
             Planned::Skip(..)
         ));
+        // A link a browser would run is not listed; the reason names the field.
+        for (entry, field) in [
+            (
+                serde_json::json!({"name": "x", "source": "./x", "homepage": "javascript:alert(1)"}),
+                "homepage",
+            ),
+            (
+                serde_json::json!({"name": "x", "source": "./x", "repository": "data:text/html,x"}),
+                "repository",
+            ),
+            (
+                serde_json::json!({"name": "x", "source": "./x", "author": {"name": "a", "url": "vbscript:x"}}),
+                "author.url",
+            ),
+        ] {
+            assert!(
+                matches!(plan_entry(&entry, None, &upstream), Planned::Skip(_, ref r) if r.contains(&format!("`{field}`"))),
+                "{entry}"
+            );
+        }
+    }
+}
+
+/// The import parser on entries of any shape (a stand-in for fuzzing; see `crates/core/tests/props.rs`).
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn text() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            prop::sample::select(vec![
+                "./x",
+                ".",
+                "./",
+                "../x",
+                "x",
+                "/abs",
+                "./a/../../b",
+                "-x",
+                "o/r",
+                "https://h/r.git",
+                "javascript:x",
+                "p",
+                "ssh://-oProxyCommand=x/r",
+                "http://169.254.169.254/",
+                "github",
+                "url",
+                "git-subdir",
+                "npm",
+                "archive",
+            ])
+            .prop_map(Value::from),
+            "\\PC{0,12}".prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            Just(Value::Null),
+        ]
+    }
+
+    fn entry() -> impl Strategy<Value = Value> {
+        let key = prop::sample::select(vec![
+            "name",
+            "source",
+            "homepage",
+            "repository",
+            "author",
+            "version",
+            "description",
+            "strict",
+            "url",
+            "repo",
+            "path",
+            "package",
+        ]);
+        let value = text().prop_recursive(2, 12, 4, |inner| {
+            prop::collection::vec(
+                (
+                    prop::sample::select(vec!["source", "url", "repo", "path", "ref", "sha", "package", "name"]),
+                    inner,
+                ),
+                0..4,
+            )
+            .prop_map(|kv| Value::Object(kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect()))
+        });
+        prop::collection::vec((key, value), 0..6).prop_map(|kv| Value::Object(kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect()))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        /// Any entry is listed or skipped with a reason, never a panic; a listing's source and
+        /// links pass the same checks as a curator's.
+        #[test]
+        fn import_entries(e in entry(), root in prop::option::of("[a-z./]{0,8}"), repo in prop::option::of(text())) {
+            let repo = repo.and_then(|r| r.as_str().map(str::to_string));
+            let upstream = Upstream { repo_url: repo.as_deref(), git_ref: Some("main"), sha: None };
+            if let Planned::List(l) = plan_entry(&e, root.as_deref(), &upstream) {
+                prop_assert!(catalogue::check_external_source(&l.source).is_ok(), "{}", l.source);
+                prop_assert!(manifest::check_links(&l.extra).is_ok());
+                if let Some(path) = l.source.get("path").and_then(Value::as_str) {
+                    prop_assert!(!path.split('/').any(|s| s == ".."), "{}", path);
+                }
+            }
+        }
     }
 }

@@ -111,7 +111,11 @@ fn check_unique_paths(tree: &[FileRow]) -> Result<()> {
             return Err(RegistryError::invalid_plugin(format!("two contents claim the path `{}`", pair[0])));
         }
     }
-    Ok(())
+    // Each piece was checked on its own; together they may still collide on macOS or Windows.
+    skill_pool_core::names::check_paths(paths).map_err(|e| {
+        let field = e.path().to_string();
+        RegistryError::invalid_plugin(e.to_string()).with_field(field).with_source(e)
+    })
 }
 
 fn check_metadata(meta: &PluginMetadata) -> Result<()> {

@@ -82,6 +82,10 @@ impl Registry {
         loop {
             let rows = self.store().list_plugins(tenant, cursor.as_deref(), 500).await?;
             for row in &rows {
+                // Hidden plugins are not public, on the page as in the catalogue.
+                if row.install_policy == skill_pool_core::api::InstallPolicy::Hidden {
+                    continue;
+                }
                 let mut p = self.plugin_view(tenant, row, false).await?;
                 // What the catalogue lists: externals, and plugins with a version to serve.
                 if p.mode != SourcingMode::External && p.current.is_none() {
@@ -100,6 +104,9 @@ impl Registry {
 
     /// A plugin's public page: what it installs; no mirror internals (upstream errors).
     pub async fn public_plugin_page(&self, tenant: TenantId, slug: &str) -> Result<PluginPage> {
+        if self.plugin_row(tenant, slug).await?.install_policy == skill_pool_core::api::InstallPolicy::Hidden {
+            return Err(RegistryError::NotFound(format!("plugin `{slug}` not found")));
+        }
         let mut page = self.page_of(tenant, slug, true).await?;
         page.plugin.mirror = None;
         Ok(page)

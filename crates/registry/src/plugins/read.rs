@@ -110,6 +110,7 @@ impl Registry {
             metadata: serde_json::from_str(&row.metadata).unwrap_or_default(),
             current: current.map(version_view),
             pinned: pinned.is_some(),
+            install_policy: row.install_policy,
             versions: if detailed {
                 versions.iter().rev().map(version_view).collect()
             } else {

@@ -66,3 +66,30 @@ impl Registry {
         self.show_plugin(actor, slug).await
     }
 }
+
+impl Registry {
+    /// `POST /v1/plugins/{slug}/policy`: how the organisation wants the plugin installed.
+    pub async fn set_install_policy(&self, actor: &Actor, slug: &str, policy: skill_pool_core::api::InstallPolicy) -> Result<Plugin> {
+        actor.require(Role::Admin)?;
+        let plugin = self.plugin_row(actor.tenant, slug).await?;
+        let plugin = &plugin;
+        with_retry(|| async move {
+            let mut tx = self.store().write().await?;
+            tx.set_install_policy(actor.tenant, plugin.id, policy).await?;
+            tx.bump_catalogue_rev(actor.tenant).await?;
+            audit(
+                &mut tx,
+                actor,
+                "plugin.policy",
+                slug,
+                serde_json::json!({ "install_policy": policy.as_str(), "was": plugin.install_policy.as_str() }),
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await?;
+        self.invalidate_catalogue(actor.tenant);
+        self.show_plugin(actor, slug).await
+    }
+}

@@ -7,7 +7,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use skill_pool_core::api::{
     AuditEntry, CreatePlugin, CreateToken, CreatedToken, ImportCatalogue, ImportMirror, ImportReport, Job, JobAccepted, Page, Piece,
-    PieceKind, PieceVersion, Plugin, PublishPieceResult, PublishPluginResult, PurgeResult, ServePlugin, Token, UpdatePlugin, Usage, WhoAmI,
+    PieceKind, PieceVersion, Plugin, PublishPieceResult, PublishPluginResult, PurgeResult, ServePlugin, SetInstallPolicy, Token,
+    UpdatePlugin, Usage, WhoAmI,
 };
 
 use crate::AppState;
@@ -349,6 +350,18 @@ pub async fn serve_plugin(
     Json(req): Json<ServePlugin>,
 ) -> Result<axum::Json<Plugin>, ApiError> {
     Ok(axum::Json(state.registry.serve_plugin(&caller.actor, &slug, req).await?))
+}
+
+#[utoipa::path(post, path = "/v1/plugins/{slug}/policy", tag = "plugins", params(("slug" = String, Path)), request_body = SetInstallPolicy, responses((status = 200, body = Plugin)))]
+pub async fn set_install_policy(
+    State(state): State<AppState>,
+    AdminCaller(caller): AdminCaller,
+    Path(slug): Path<String>,
+    Json(req): Json<SetInstallPolicy>,
+) -> Result<axum::Json<Plugin>, ApiError> {
+    Ok(axum::Json(
+        state.registry.set_install_policy(&caller.actor, &slug, req.install_policy).await?,
+    ))
 }
 
 #[utoipa::path(get, path = "/v1/usage", tag = "tenant", responses((status = 200, body = Usage)))]
