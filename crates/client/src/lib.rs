@@ -10,8 +10,8 @@ use serde::de::DeserializeOwned;
 use skill_pool_core::ErrorCode;
 use skill_pool_core::api::{
     AuditEntry, CreatePlugin, CreateToken, CreatedToken, ErrorBody, ImportCatalogue, ImportMirror, ImportReport, InstallPolicy, Job,
-    JobAccepted, Page, Piece, PieceKind, PieceVersion, Plugin, PublishPieceResult, PublishPluginResult, ServePlugin, SetInstallPolicy,
-    Token, UpdatePlugin, Usage, WhoAmI,
+    JobAccepted, Page, Piece, PieceKind, PieceVersion, Plugin, PublishPieceResult, PublishPluginResult, PurgeResult, ServePlugin,
+    SetInstallPolicy, Token, UpdatePlugin, Usage, WhoAmI,
 };
 use skill_pool_core::catalogue::Catalogue;
 
@@ -461,6 +461,12 @@ impl Client {
         self.send(self.request(Method::DELETE, &format!("/v1/plugins/{}", seg(slug))))
             .await
             .map(|_| ())
+    }
+
+    /// Purges one version (its semver or commit id) for good.
+    pub async fn purge_plugin_version(&self, slug: &str, version: &str) -> Result<PurgeResult> {
+        self.json(self.request(Method::POST, &format!("/v1/plugins/{}/versions/{}/purge", seg(slug), seg(version))))
+            .await
     }
 
     /// Publishes a plugin folder packed as tar.gz.

@@ -362,6 +362,35 @@ pub struct JobAccepted {
     pub job: Job,
 }
 
+/// The answer to a purge: the version that is gone, the later versions whose commit ids
+/// changed (their history was rewritten without it), and how many file bodies were deleted.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PurgeResult {
+    /// The plugin as it is served now.
+    pub plugin: Plugin,
+    pub purged: PurgedVersion,
+    /// Later versions, oldest first, with their old and new commit ids.
+    pub rewritten: Vec<RewrittenVersion>,
+    /// File bodies that nothing references any more, deleted from the blob store.
+    pub blobs_deleted: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PurgedVersion {
+    pub seq: u64,
+    pub version: Option<String>,
+    /// The commit that no ref serves any more.
+    pub commit: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RewrittenVersion {
+    pub seq: u64,
+    pub version: Option<String>,
+    pub old_commit: String,
+    pub new_commit: String,
+}
+
 /// A reference to a registered piece in a compose request.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ContentRef {

@@ -8,6 +8,7 @@ mod actor;
 pub mod audit;
 pub mod catalogue;
 pub mod error;
+mod gc;
 pub mod limits;
 pub mod mirrors;
 pub mod pieces;
@@ -25,6 +26,7 @@ use std::sync::{Arc, Mutex};
 
 pub use actor::{Actor, Principal};
 pub use error::RegistryError;
+pub use gc::SweepReport;
 use skill_pool_store::{PluginId, Store};
 
 pub type Result<T, E = RegistryError> = std::result::Result<T, E>;

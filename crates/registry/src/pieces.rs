@@ -302,7 +302,7 @@ impl Registry {
             let registered = register_in_tx(&mut tx, actor, input).await?;
             if registered.created {
                 self.check_quotas(&mut tx, actor.tenant, false, false, &bodies.sizes()).await?;
-                self.write_bodies(bodies).await?;
+                let _blobs_written = self.write_bodies(bodies).await?;
                 tx.commit().await?;
             }
             Ok(registered)

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use skill_pool_git::object::{ObjectId, plugin_version_message, plugin_version_tag};
 use skill_pool_git::repo::{BareRepo, BodySource, HistoryVersion};
-use skill_pool_store::plugins::PluginRow;
+use skill_pool_store::plugins::{PluginRow, PluginVersionRow};
 use skill_pool_store::{BlobStore, PluginId, TenantId};
 
 use crate::tree::tree_files;
@@ -35,23 +35,52 @@ impl Registry {
     /// Makes sure the plugin's repo serves its latest version; returns the repo path, or
     /// `NotFound` when the plugin has nothing to serve.
     pub async fn ensure_repo(&self, tenant: TenantId, plugin: &PluginRow) -> Result<PathBuf> {
+        self.materialise(tenant, plugin, false).await
+    }
+
+    /// Rebuilds the plugin's repo from nothing (after a purge): the new repo holds the objects
+    /// of the remaining versions only, and replaces the old one in one rename.
+    pub(crate) async fn rebuild_repo(&self, tenant: TenantId, plugin: &PluginRow) -> Result<PathBuf> {
+        self.inner
+            .verified_repos
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&plugin.id);
+        self.materialise(tenant, plugin, true).await
+    }
+
+    async fn materialise(&self, tenant: TenantId, plugin: &PluginRow, fresh: bool) -> Result<PathBuf> {
         let latest = self
             .store()
             .latest_plugin_version(tenant, plugin.id)
             .await?
             .ok_or_else(|| RegistryError::NotFound(format!("plugin `{}` has no published version", plugin.slug)))?;
         let path = self.repo_path(tenant, plugin.id);
-        if self.is_verified(plugin.id, &latest.commit_id) {
+        if !fresh && self.is_verified(plugin.id, &latest.commit_id) {
             return Ok(path);
         }
         let lock = self.repo_lock(plugin.id);
         let _guard = lock.lock().await;
-        if self.is_verified(plugin.id, &latest.commit_id) {
+        if !fresh && self.is_verified(plugin.id, &latest.commit_id) {
             return Ok(path);
         }
         // Between processes too (several servers on one data folder): an exclusive file lock
         // beside the repo, held until the repo is at the expected commit.
         let _file_lock = lock_file(path.with_extension("lock")).await?;
+        // What a rebuild killed between its renames leaves: the old repo (purged objects in it)
+        // and a half-written new one. Neither is served; neither stays.
+        for leftover in [path.with_extension("old"), path.with_extension("rebuild")] {
+            if tokio::fs::try_exists(&leftover).await.unwrap_or(false) {
+                tracing::warn!(path = %leftover.display(), "removing what an interrupted repo rebuild left");
+                let _ = tokio::fs::remove_dir_all(&leftover).await;
+            }
+        }
+        // Read under the lock: a purge commits before it rebuilds, so this sees its outcome.
+        let versions = self.store().plugin_versions(tenant, plugin.id).await?;
+        let latest = versions
+            .last()
+            .cloned()
+            .ok_or_else(|| RegistryError::NotFound(format!("plugin `{}` has no published version", plugin.slug)))?;
         let expected: ObjectId = latest
             .commit_id
             .parse()
@@ -64,23 +93,38 @@ impl Registry {
                 BareRepo::open_or_init(&path).await?
             }
         };
-        if repo.head_commit().await.ok().flatten() != Some(expected) {
+        let head = repo.head_commit().await.ok().flatten();
+        // A head the database no longer knows: the history was rewritten by a purge (in another
+        // process, or one interrupted before its rebuild). Writing on top would keep the purged
+        // objects in the repo, fetchable by id: rebuild from nothing instead.
+        let rewritten = head.is_some_and(|h| !versions.iter().any(|v| v.commit_id == h.to_hex()));
+        if fresh || rewritten {
             let started = std::time::Instant::now();
-            let versions = self.store().plugin_versions(tenant, plugin.id).await?;
-            let mut history = Vec::with_capacity(versions.len());
-            for v in &versions {
-                let files = self.store().plugin_version_tree(tenant, v.id).await?;
-                history.push(HistoryVersion {
-                    files: tree_files(&files)?,
-                    time_secs: v.created_at / 1000,
-                    message: plugin_version_message(&plugin.slug, v.seq, v.version.as_deref()),
-                    tag: v.version.as_deref().map(plugin_version_tag),
-                    expected: v
-                        .commit_id
-                        .parse()
-                        .map_err(|_| RegistryError::Internal("stored commit id is not valid".into()))?,
-                });
+            let history = self.history(tenant, plugin, &versions).await?;
+            let staging = path.with_extension("rebuild");
+            let fresh_repo = BareRepo::open_or_init(&staging).await?;
+            let written = fresh_repo.write_history(&history, &Blobs(self.store().blobs().clone())).await?;
+            if written != expected {
+                let _ = tokio::fs::remove_dir_all(&staging).await;
+                return Err(RegistryError::Internal(format!(
+                    "rebuilt repo of `{}` ended at {written}, expected {expected}",
+                    plugin.slug
+                )));
             }
+            let old = path.with_extension("old");
+            tokio::fs::rename(&path, &old)
+                .await
+                .map_err(RegistryError::io(format!("moving {} aside", path.display())))?;
+            tokio::fs::rename(&staging, &path)
+                .await
+                .map_err(RegistryError::io(format!("moving the rebuilt repo to {}", path.display())))?;
+            if let Err(e) = tokio::fs::remove_dir_all(&old).await {
+                tracing::warn!(path = %old.display(), error = %e, "could not remove the repo a rebuild replaced");
+            }
+            tracing::info!(plugin = %plugin.slug, commit = %expected, versions = versions.len(), ms = started.elapsed().as_millis() as u64, "repo rebuilt from nothing");
+        } else if head != Some(expected) {
+            let started = std::time::Instant::now();
+            let history = self.history(tenant, plugin, &versions).await?;
             let bodies = Blobs(self.store().blobs().clone());
             let written = match repo.write_history(&history, &bodies).await {
                 Ok(head) => head,
@@ -108,6 +152,25 @@ impl Registry {
         Ok(path)
     }
 
+    /// The history the database describes, oldest first.
+    async fn history(&self, tenant: TenantId, plugin: &PluginRow, versions: &[PluginVersionRow]) -> Result<Vec<HistoryVersion>> {
+        let mut history = Vec::with_capacity(versions.len());
+        for v in versions {
+            let files = self.store().plugin_version_tree(tenant, v.id).await?;
+            history.push(HistoryVersion {
+                files: tree_files(&files)?,
+                time_secs: v.created_at / 1000,
+                message: plugin_version_message(&plugin.slug, v.seq, v.version.as_deref()),
+                tag: v.version.as_deref().map(plugin_version_tag),
+                expected: v
+                    .commit_id
+                    .parse()
+                    .map_err(|_| RegistryError::Internal("stored commit id is not valid".into()))?,
+            });
+        }
+        Ok(history)
+    }
+
     fn is_verified(&self, plugin_id: PluginId, commit: &str) -> bool {
         self.inner
             .verified_repos
@@ -122,6 +185,15 @@ impl Registry {
         self.inner.verified_repos.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 
+    /// A mirror's cache of its upstream history.
+    pub(crate) fn mirror_cache_path(&self, tenant: TenantId, plugin_id: PluginId) -> PathBuf {
+        self.config()
+            .data_dir
+            .join("mirrors")
+            .join(tenant.get().to_string())
+            .join(format!("{}.git", plugin_id.get()))
+    }
+
     pub(crate) async fn remove_repo(&self, tenant: TenantId, plugin_id: PluginId) {
         self.inner
             .verified_repos
@@ -130,14 +202,10 @@ impl Registry {
             .remove(&plugin_id);
         let path = self.repo_path(tenant, plugin_id);
         let _ = tokio::fs::remove_file(path.with_extension("lock")).await;
-        // A mirror's cache of its upstream.
-        let cache = self
-            .config()
-            .data_dir
-            .join("mirrors")
-            .join(tenant.get().to_string())
-            .join(format!("{}.git", plugin_id.get()));
-        let _ = tokio::fs::remove_dir_all(&cache).await;
+        for leftover in [path.with_extension("old"), path.with_extension("rebuild")] {
+            let _ = tokio::fs::remove_dir_all(leftover).await;
+        }
+        let _ = tokio::fs::remove_dir_all(self.mirror_cache_path(tenant, plugin_id)).await;
         if let Err(e) = tokio::fs::remove_dir_all(&path).await
             && e.kind() != std::io::ErrorKind::NotFound
         {

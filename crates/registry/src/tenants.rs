@@ -208,7 +208,7 @@ impl Registry {
     }
 }
 
-fn require_operator(by: &Principal, what: &str) -> Result<()> {
+pub(crate) fn require_operator(by: &Principal, what: &str) -> Result<()> {
     match by {
         Principal::Operator => Ok(()),
         other => Err(RegistryError::Forbidden(format!(

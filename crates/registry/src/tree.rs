@@ -34,6 +34,12 @@ impl Bodies {
     }
 }
 
+/// Held by a writer of bodies until its transaction ends; see [`Registry::write_bodies`].
+#[must_use = "hold it until the transaction that references the bodies has committed"]
+pub(crate) struct BlobWriteGuard {
+    _lock: std::fs::File,
+}
+
 /// Text compresses 5 to 10 times; more than this is a compression bomb, not a plugin.
 pub(crate) const MAX_EXPANSION: u64 = 100;
 /// Small uploads may always unpack to this much.
@@ -75,17 +81,21 @@ impl Registry {
         .map_err(RegistryError::from)
     }
 
-    /// Writes bodies to the blob store (content-addressed: repeats cost nothing).
-    pub(crate) async fn write_bodies(&self, bodies: &Bodies) -> Result<()> {
+    /// Writes bodies to the blob store (content-addressed: repeats cost nothing). The answer is
+    /// the blob store's writer lock: hold it until the transaction that references the bodies
+    /// has committed (or is dropped), so a garbage collection cannot delete a body of a publish
+    /// in flight (`BlobStore::lock_writes`, `crate::gc`).
+    pub(crate) async fn write_bodies(&self, bodies: &Bodies) -> Result<BlobWriteGuard> {
         let blobs = self.store().blobs().clone();
         let bodies = bodies.clone();
         tokio::task::spawn_blocking(move || {
+            let lock = blobs.lock_writes().map_err(RegistryError::io("locking the blob store"))?;
             for (address, data) in bodies.0.iter() {
                 if !blobs.contains(address) {
                     blobs.put(data).map_err(RegistryError::io("writing a file body"))?;
                 }
             }
-            Ok(())
+            Ok(BlobWriteGuard { _lock: lock })
         })
         .await?
     }

@@ -482,3 +482,96 @@ both_backends!(tokens_belong_to_one_tenant, |db: TestDb| async move {
     assert_eq!(actions, ["token.revoke", "token.create", "tenant.create"]);
     assert!(audit.items.iter().all(|e| e.actor == "operator"), "{:?}", audit.items);
 });
+
+both_backends!(
+    purge_rewrites_later_commits_and_collects_bodies_across_tenants,
+    |db: TestDb| async move {
+        use sha2::{Digest, Sha256};
+        let registry = registry(&db).await;
+        let (acme_row, acme) = acme(&registry).await;
+        let globex_row = registry.create_tenant(&Principal::Operator, "globex", None).await.unwrap();
+        let globex = Actor::operator(globex_row.id);
+        let blob = |body: &str| {
+            let a = hex::encode(Sha256::digest(body.as_bytes()));
+            db.data_path().join("blobs").join(&a[..2]).join(&a[2..])
+        };
+        let manifest = r#"{"name":"kit","description":"A kit"}"#;
+        let shared = "shipped by both tenants\n";
+        let secret = "TOKEN=leaked\n";
+        let rev = |readme: &'static str, extra: Option<(&'static str, &'static str)>| {
+            let mut files = vec![
+                (".claude-plugin/plugin.json", manifest),
+                ("shared.txt", shared),
+                ("README.md", readme),
+            ];
+            files.extend(extra);
+            tar_gz(&files)
+        };
+        // Unversioned revisions: each is named by its commit.
+        let r1 = registry.publish_plugin_folder(&acme, None, None, rev("one\n", None)).await.unwrap();
+        let r2 = registry
+            .publish_plugin_folder(&acme, None, None, rev("two\n", Some(("secret.env", secret))))
+            .await
+            .unwrap();
+        let r3 = registry
+            .publish_plugin_folder(&acme, None, None, rev("three\n", None))
+            .await
+            .unwrap();
+        registry
+            .publish_plugin_folder(&globex, None, None, rev("globex\n", Some(("secret.env", secret))))
+            .await
+            .unwrap();
+        let commit = |r: &skill_pool_core::api::PublishPluginResult| r.plugin.current.clone().unwrap().commit;
+        let (c1, c2, c3) = (commit(&r1), commit(&r2), commit(&r3));
+
+        let purged = registry.purge_plugin_version(&acme, "kit", &c2[..12]).await.unwrap();
+        assert_eq!(purged.purged.commit, c2);
+        assert_eq!(purged.purged.version, None);
+        assert_eq!(purged.rewritten.len(), 1);
+        assert_eq!(purged.rewritten[0].old_commit, c3);
+        let current = purged.plugin.current.clone().unwrap();
+        assert_eq!(current.commit, purged.rewritten[0].new_commit);
+        assert_eq!(
+            current.effective_version,
+            current.commit[..12],
+            "an unversioned revision shows its new commit"
+        );
+        let seqs: Vec<u64> = purged.plugin.versions.iter().map(|v| v.seq).collect();
+        assert_eq!(seqs, [3, 1], "seq numbers keep their gap");
+        assert!(
+            purged.plugin.versions.iter().any(|v| v.commit == c1),
+            "earlier versions keep their commit"
+        );
+        // README two is the only body nobody else ships; globex still ships the secret.
+        assert_eq!(purged.blobs_deleted, 1, "{purged:?}");
+        assert!(!blob("two\n").exists());
+        assert!(blob(secret).is_file(), "another tenant still references it");
+        assert!(blob(shared).is_file());
+        // The repo on disk is at the new head, and a purged commit cannot be named again.
+        let repo = registry.git_repo_for(acme_row.id, "kit").await.unwrap();
+        assert!(repo.is_dir());
+        assert!(matches!(
+            registry.purge_plugin_version(&acme, "kit", &c2).await,
+            Err(RegistryError::NotFound(_))
+        ));
+        // A publish after the purge chains on the rewritten head.
+        let r4 = registry
+            .publish_plugin_folder(&acme, None, None, rev("four\n", None))
+            .await
+            .unwrap();
+        assert_eq!(r4.plugin.versions.len(), 3);
+        assert_eq!(r4.plugin.current.unwrap().seq, 4);
+
+        // Deleting a plugin collects across tenants too.
+        registry.delete_plugin(&globex, "kit").await.unwrap();
+        assert!(!blob(secret).exists(), "no row of any tenant references it any more");
+        assert!(!blob("globex\n").exists());
+        assert!(blob(shared).is_file(), "acme still ships it");
+        registry.delete_plugin(&acme, "kit").await.unwrap();
+        assert!(!blob(shared).exists());
+        let audit = registry.audit(&acme, None, 100).await.unwrap();
+        let purges: Vec<_> = audit.items.iter().filter(|e| e.action == "plugin.purge").collect();
+        assert_eq!(purges.len(), 1);
+        assert_eq!(purges[0].target, "plugin:kit");
+    }
+);

@@ -39,6 +39,13 @@ enum Command {
     /// Manage portal users.
     #[command(subcommand)]
     User(UserCommand),
+    /// Delete every file body that no piece or plugin version of any tenant references (left by refused or killed
+    /// publishes); safe beside a running server. Purges and plugin deletes collect their own bodies already.
+    #[command(after_help = "Example:\n  skill-pool-server gc --data-dir /var/lib/skill-pool")]
+    Gc {
+        #[command(flatten)]
+        server: ServeArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -169,6 +176,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 created.token.name
             );
             println!("{}", created.secret);
+            Ok(())
+        }
+        Some(Command::Gc { server }) => {
+            let registry = admin_registry(&server).await?;
+            let r = registry.collect_garbage(&Principal::Operator).await?;
+            println!(
+                "{} file bodies checked, {} unreferenced deleted, {} leftover temporary files deleted",
+                r.bodies, r.deleted, r.leftovers
+            );
             Ok(())
         }
         Some(Command::User(UserCommand::Create {

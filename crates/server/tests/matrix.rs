@@ -175,6 +175,12 @@ fn cases() -> Vec<Case> {
         ),
         case("POST", "/v1/plugins/{slug}/refresh", Admin, "/v1/plugins/p/refresh"),
         case("POST", "/v1/plugins/{slug}/accept", Admin, "/v1/plugins/p/accept"),
+        case(
+            "POST",
+            "/v1/plugins/{slug}/versions/{version}/purge",
+            Admin,
+            "/v1/plugins/p/versions/1.0.0/purge",
+        ),
         json_body(
             case("POST", "/v1/plugins/{slug}/serve", Admin, "/v1/plugins/p/serve"),
             json!({"latest": true}),

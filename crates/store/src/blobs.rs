@@ -1,11 +1,21 @@
 //! Content-addressed file bodies on the local disk: `<root>/ab/cdef…` by sha256.
 //! Writes go to a temporary file and are renamed into place, so a reader never sees
 //! a partial body and concurrent writers of the same body do not interfere.
+//!
+//! Garbage collection and writers exclude each other with a file lock beside the bodies
+//! (`<root>/.gc.lock`, so several server processes on one data folder agree): every write of
+//! bodies holds it shared ([`BlobStore::lock_writes`]) until the transaction that references
+//! them has committed or rolled back; a collection holds it exclusively ([`BlobStore::lock_gc`])
+//! from its reference check to its last unlink. So a body written for a publish still in flight
+//! is never judged unreferenced, and a body a collection deleted is written again by the next
+//! publish that needs it (writers skip only bodies present on disk while they hold the lock).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
+
+use crate::{Db, Result};
 
 #[derive(Debug, Clone)]
 pub struct BlobStore {
@@ -67,7 +77,97 @@ impl BlobStore {
     pub fn contains(&self, sha256: &str) -> bool {
         self.path_of(sha256).map(|p| p.exists()).unwrap_or(false)
     }
+
+    /// Deletes a body; true when it was there. Only a garbage collection holding
+    /// [`BlobStore::lock_gc`] calls this. Blocking I/O.
+    pub fn remove(&self, sha256: &str) -> std::io::Result<bool> {
+        match std::fs::remove_file(self.path_of(sha256)?) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every body's address, and every leftover file that is not one (a write killed between its
+    /// temporary file and its rename); the lock file is neither. Blocking I/O.
+    pub fn list(&self) -> std::io::Result<(Vec<String>, Vec<PathBuf>)> {
+        let (mut bodies, mut leftovers) = (Vec::new(), Vec::new());
+        let top = match std::fs::read_dir(&self.root) {
+            Ok(top) => top,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((bodies, leftovers)),
+            Err(e) => return Err(e),
+        };
+        for dir in top {
+            let dir = dir?;
+            let prefix = dir.file_name().to_string_lossy().into_owned();
+            if !dir.file_type()?.is_dir() || prefix.len() != 2 {
+                continue;
+            }
+            for file in std::fs::read_dir(dir.path())? {
+                let file = file?;
+                let address = format!("{prefix}{}", file.file_name().to_string_lossy());
+                if self.path_of(&address).is_ok() {
+                    bodies.push(address);
+                } else if file.file_type()?.is_file() {
+                    leftovers.push(file.path());
+                }
+            }
+        }
+        bodies.sort_unstable();
+        Ok((bodies, leftovers))
+    }
+
+    fn lock_file(&self) -> std::io::Result<std::fs::File> {
+        std::fs::create_dir_all(&self.root)?;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.root.join(".gc.lock"))
+    }
+
+    /// The lock a writer of bodies holds (shared with other writers) until the transaction
+    /// referencing them ends; released when the file is dropped. Blocking: waits while a
+    /// collection runs.
+    pub fn lock_writes(&self) -> std::io::Result<std::fs::File> {
+        let file = self.lock_file()?;
+        file.lock_shared()?;
+        Ok(file)
+    }
+
+    /// The lock a garbage collection holds (exclusive: no write of bodies is between its
+    /// write and its commit meanwhile); released when the file is dropped. Blocking.
+    pub fn lock_gc(&self) -> std::io::Result<std::fs::File> {
+        let file = self.lock_file()?;
+        file.lock()?;
+        Ok(file)
+    }
 }
+
+/// Which bodies rows still reference, over every tenant: the blob store is shared by all
+/// tenants (content-addressed), so this one query is deliberately not scoped to a tenant.
+pub trait BlobReads: Db {
+    /// The subset of `addresses` that some piece file or plugin version file references.
+    async fn referenced_blobs(&mut self, addresses: &[String]) -> Result<std::collections::HashSet<String>> {
+        let mut found = std::collections::HashSet::new();
+        for chunk in addresses.chunks(400) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let marks = marks.join(", ");
+            let sql = format!(
+                "SELECT sha256 FROM piece_files WHERE sha256 IN ({marks}) \
+                 UNION SELECT sha256 FROM plugin_version_files WHERE sha256 IN ({marks})"
+            );
+            let mut query = sqlx::query_scalar::<_, String>(&sql);
+            for a in chunk {
+                query = query.bind(a.clone());
+            }
+            found.extend(query.fetch_all(self.executor()).await?);
+        }
+        Ok(found)
+    }
+}
+
+impl<T: Db> BlobReads for T {}
 
 #[cfg(test)]
 mod tests {
@@ -93,5 +193,48 @@ mod tests {
         let a = store.put(b"hello").unwrap();
         std::fs::write(dir.path().join(&a[..2]).join(&a[2..]), b"tampered").unwrap();
         assert!(store.get(&a).is_err());
+    }
+
+    #[test]
+    fn remove_deletes_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::new(dir.path());
+        let a = store.put(b"secret").unwrap();
+        assert!(store.remove(&a).unwrap());
+        assert!(!store.contains(&a));
+        assert!(!store.remove(&a).unwrap());
+        assert!(store.remove("../x").is_err());
+    }
+
+    #[test]
+    fn list_finds_bodies_and_leftovers() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::new(dir.path());
+        assert_eq!(store.list().unwrap(), (vec![], vec![]));
+        let a = store.put(b"one").unwrap();
+        let b = store.put(b"two").unwrap();
+        let _lock = store.lock_writes().unwrap();
+        let leftover = dir.path().join(&a[..2]).join(".tmpAbC123");
+        std::fs::write(&leftover, b"half").unwrap();
+        let (bodies, leftovers) = store.list().unwrap();
+        let mut want = vec![a, b];
+        want.sort_unstable();
+        assert_eq!(bodies, want);
+        assert_eq!(leftovers, vec![leftover]);
+    }
+
+    #[test]
+    fn writers_share_the_lock_and_a_collection_excludes_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::new(dir.path());
+        let w1 = store.lock_writes().unwrap();
+        let w2 = store.lock_writes().unwrap();
+        let probe = store.lock_file().unwrap();
+        assert!(matches!(probe.try_lock(), Err(std::fs::TryLockError::WouldBlock)));
+        drop((w1, w2));
+        let gc = store.lock_gc().unwrap();
+        assert!(matches!(probe.try_lock_shared(), Err(std::fs::TryLockError::WouldBlock)));
+        drop(gc);
+        probe.try_lock_shared().unwrap();
     }
 }

@@ -312,6 +312,7 @@ impl Db for Tx {
 pub mod prelude {
     pub use crate::Db;
     pub use crate::audit::AuditReads;
+    pub use crate::blobs::BlobReads;
     pub use crate::mirrors::MirrorReads;
     pub use crate::pieces::PieceReads;
     pub use crate::plugins::PluginReads;

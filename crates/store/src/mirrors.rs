@@ -134,14 +134,15 @@ impl Tx {
         Ok(())
     }
 
-    /// Records how a pull ended.
+    /// Records how a pull ended. A pull sets a hold (a force-push) but never lifts one: only an
+    /// accept does (`mirror_due_now`), so a hold set while the pull ran (a purge) stays.
     pub async fn record_pull(&mut self, tenant: TenantId, plugin_id: PluginId, o: &PullOutcome<'_>) -> Result<()> {
         let now = now_ms();
         sqlx::query(
             "UPDATE mirrors SET last_pulled_at = $1, \
                last_success_at = CASE WHEN $2 IS NULL THEN last_success_at ELSE $1 END, \
                upstream_commit = COALESCE($2, upstream_commit), \
-               last_error = $3, held = $4, failures = $5, next_pull_at = $6 \
+               last_error = $3, held = COALESCE($4, held), failures = $5, next_pull_at = $6 \
              WHERE tenant_id = $7 AND plugin_id = $8",
         )
         .bind(now)
@@ -168,6 +169,17 @@ impl Tx {
             .execute(self.conn())
             .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// Holds a mirror (no pulls until an admin accepts its upstream), e.g. after a purge.
+    pub async fn hold_mirror(&mut self, tenant: TenantId, plugin_id: PluginId, reason: &str) -> Result<()> {
+        sqlx::query("UPDATE mirrors SET held = $1 WHERE tenant_id = $2 AND plugin_id = $3")
+            .bind(reason)
+            .bind(tenant.0)
+            .bind(plugin_id.0)
+            .execute(self.conn())
+            .await?;
+        Ok(())
     }
 
     /// Makes a mirror due now (a manual refresh, or an accepted hold).

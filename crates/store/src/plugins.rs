@@ -177,6 +177,18 @@ pub trait PluginReads: Db {
         Ok(files)
     }
 
+    /// The bodies (sha256) the plugin's own files reference, over all its versions, distinct.
+    async fn plugin_file_blobs(&mut self, tenant: TenantId, plugin_id: PluginId) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT f.sha256 FROM plugin_version_files f \
+             JOIN plugin_versions v ON v.id = f.plugin_version_id WHERE v.tenant_id = $1 AND v.plugin_id = $2 ORDER BY f.sha256",
+        )
+        .bind(tenant.0)
+        .bind(plugin_id.0)
+        .fetch_all(self.executor())
+        .await?)
+    }
+
     /// The whole tree of a version, sorted by path: its own files and its pinned pieces' files
     /// under their mount paths.
     async fn plugin_version_tree(&mut self, tenant: TenantId, version_id: i64) -> Result<Vec<FileRow>> {
@@ -291,6 +303,51 @@ impl Tx {
             .execute(self.conn())
             .await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    /// Takes the plugin's row lock for the rest of the transaction (a no-op update): changes of
+    /// its history (a new version, a purge) take it before they read the versions, so on
+    /// PostgreSQL one waits for the other to commit and then reads what it wrote (SQLite runs
+    /// one write transaction at a time anyway).
+    pub async fn lock_plugin(&mut self, tenant: TenantId, plugin_id: PluginId) -> Result<()> {
+        sqlx::query("UPDATE plugins SET updated_at = updated_at WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant.0)
+            .bind(plugin_id.0)
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes one version with its pinned pieces and own files (a purge; the pieces stay).
+    pub async fn delete_plugin_version(&mut self, tenant: TenantId, version_id: i64) -> Result<bool> {
+        // Explicit rather than relying on ON DELETE CASCADE (SQLite enforces it only with
+        // `foreign_keys = ON`, which every connection sets, but a purge must never leave a file row).
+        for table in ["plugin_version_files", "plugin_version_pieces"] {
+            sqlx::query(&format!(
+                "DELETE FROM {table} WHERE plugin_version_id IN (SELECT id FROM plugin_versions WHERE tenant_id = $1 AND id = $2)"
+            ))
+            .bind(tenant.0)
+            .bind(version_id)
+            .execute(self.conn())
+            .await?;
+        }
+        let done = sqlx::query("DELETE FROM plugin_versions WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant.0)
+            .bind(version_id)
+            .execute(self.conn())
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Records a version's recomputed commit id (its history was rewritten by a purge).
+    pub async fn set_plugin_version_commit(&mut self, tenant: TenantId, version_id: i64, commit_id: &str) -> Result<()> {
+        sqlx::query("UPDATE plugin_versions SET commit_id = $1 WHERE tenant_id = $2 AND id = $3")
+            .bind(commit_id)
+            .bind(tenant.0)
+            .bind(version_id)
+            .execute(self.conn())
+            .await?;
+        Ok(())
     }
 
     /// Inserts a version with its pinned pieces `(piece_version_id, mount_path)` and own files.

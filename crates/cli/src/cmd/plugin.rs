@@ -1,5 +1,5 @@
 //! `skill-pool plugin …`: publish a plugin folder (or check it with `--dry-run`), list, show and
-//! delete plugins, and print the marketplace URL for Claude Code.
+//! delete plugins, purge a version, and print the marketplace URL for Claude Code.
 
 use std::path::{Path, PathBuf};
 
@@ -49,6 +49,21 @@ pub enum PluginCommand {
     /// Remove a plugin from the marketplace.
     #[command(after_help = "Example:\n  skill-pool plugin delete old-tools")]
     Delete { slug: String },
+    /// Purge one version for good (it leaked a secret): no ref serves it any more, the later versions get new commit ids,
+    /// and the files nothing else references are deleted. The plugin's only version cannot be purged: delete the plugin.
+    #[command(
+        after_help = "Examples:\n  skill-pool plugin purge platform-tools 1.2.0 --yes\n  skill-pool plugin purge platform-tools 3f2a9c1d0b7e --yes   # by commit id\n\nClients that installed the purged version keep their copy: rotate the secret, then publish the fix as a new version.\nSee docs/purge.md."
+    )]
+    Purge {
+        slug: String,
+        /// The version's semver, or its commit id (7 hex at least).
+        version: String,
+        /// Confirm: a purge cannot be undone.
+        #[arg(long)]
+        yes: bool,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
     /// List a plugin that Claude Code installs from its upstream (github, url or git-subdir source).
     #[command(after_help = "Example:\n  skill-pool plugin add-external --name gh-tool --source-type github --repo acme/gh-tool")]
     AddExternal(super::external::AddExternal),
@@ -157,6 +172,36 @@ pub async fn run(cli: &Cli, command: &PluginCommand) -> Outcome {
         PluginCommand::Delete { slug } => {
             client(cli)?.delete_plugin(slug).await?;
             println!("deleted plugin {slug}");
+            Ok(())
+        }
+        PluginCommand::Purge { slug, version, yes, json } => {
+            if !yes {
+                return Err(crate::failure::usage(format!(
+                    "purging {slug} {version} cannot be undone: add --yes to confirm"
+                )));
+            }
+            let r = client(cli)?.purge_plugin_version(slug, version).await?;
+            if json.json {
+                return print_json(&r);
+            }
+            println!(
+                "purged {slug} {} (commit {}); {} file bodies deleted",
+                r.purged.version.as_deref().unwrap_or("(unversioned)"),
+                r.purged.commit,
+                r.blobs_deleted
+            );
+            for v in &r.rewritten {
+                println!(
+                    "  rewritten: #{} {} {} -> {}",
+                    v.seq,
+                    v.version.as_deref().unwrap_or("-"),
+                    v.old_commit,
+                    v.new_commit
+                );
+            }
+            if let Some(current) = &r.plugin.current {
+                println!("now serving {} at {}", current.effective_version, current.commit);
+            }
             Ok(())
         }
         PluginCommand::Policy { slug, policy, json } => {

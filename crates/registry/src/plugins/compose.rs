@@ -340,17 +340,24 @@ impl Registry {
         actor.require(Role::Admin)?;
         let plugin = self.plugin_row(actor.tenant, slug).await?;
         let plugin = &plugin;
-        with_retry(|| async move {
+        let candidates = with_retry(|| async move {
             let mut tx = self.store().write().await?;
+            // The bodies its own files referenced (its pieces stay registered, their files with them).
+            let candidates = tx.plugin_file_blobs(actor.tenant, plugin.id).await?;
             tx.delete_plugin(actor.tenant, plugin.id).await?;
             tx.bump_catalogue_rev(actor.tenant).await?;
             audit(&mut tx, actor, "plugin.delete", slug, serde_json::json!({ "mode": plugin.mode })).await?;
             tx.commit().await?;
-            Ok(())
+            Ok(candidates)
         })
         .await?;
         self.invalidate_catalogue(actor.tenant);
         self.remove_repo(actor.tenant, plugin.id).await;
+        self.collect_blobs(candidates).await.map_err(|e| {
+            RegistryError::Internal(format!(
+                "plugin `{slug}` was deleted, but deleting its file bodies failed ({e}): run `skill-pool-server gc` to delete them"
+            ))
+        })?;
         Ok(())
     }
 }

@@ -8,6 +8,7 @@ mod compose;
 mod import;
 pub mod page;
 mod publish;
+mod purge;
 mod read;
 mod serve;
 mod version;

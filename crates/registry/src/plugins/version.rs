@@ -129,7 +129,17 @@ impl Registry {
                         "plugin `{slug}` changed while it was being updated: try again"
                     )));
                 }
-                Some(p) => p,
+                Some(p) => {
+                    // Before reading the versions: a concurrent purge rewrites their commit ids.
+                    tx.lock_plugin(actor.tenant, p.id).await?;
+                    if draft.mode == SourcingMode::Mirror
+                        && let Some(reason) = tx.mirror(actor.tenant, p.id).await?.and_then(|m| m.held)
+                    {
+                        // A pull that ran while a purge held the mirror: it must not serve the purged tree again.
+                        return Err(RegistryError::Conflict(format!("plugin `{slug}` is held ({reason})")));
+                    }
+                    p
+                }
                 None if expect_plugin.is_some() => return Err(RegistryError::NotFound(format!("plugin `{slug}` not found"))),
                 None => {
                     self.check_quotas(&mut tx, actor.tenant, true, false, &[]).await?;
@@ -236,7 +246,7 @@ impl Registry {
             )
             .await?;
             let view = published_view(&mut tx, actor, &published).await?;
-            self.write_bodies(&draft.bodies).await?;
+            let _blobs_written = self.write_bodies(&draft.bodies).await?;
             tx.commit().await?;
             Ok((true, view))
         })

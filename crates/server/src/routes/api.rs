@@ -7,8 +7,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use skill_pool_core::api::{
     AuditEntry, CreatePlugin, CreateToken, CreatedToken, ImportCatalogue, ImportMirror, ImportReport, Job, JobAccepted, Page, Piece,
-    PieceKind, PieceVersion, Plugin, PublishPieceResult, PublishPluginResult, ServePlugin, SetInstallPolicy, Token, UpdatePlugin, Usage,
-    WhoAmI,
+    PieceKind, PieceVersion, Plugin, PublishPieceResult, PublishPluginResult, PurgeResult, ServePlugin, SetInstallPolicy, Token,
+    UpdatePlugin, Usage, WhoAmI,
 };
 
 use crate::AppState;
@@ -275,6 +275,20 @@ pub async fn delete_plugin(
 ) -> Result<StatusCode, ApiError> {
     state.registry.delete_plugin(&caller.actor, &slug).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/v1/plugins/{slug}/versions/{version}/purge", tag = "plugins",
+    params(("slug" = String, Path), ("version" = String, Path, description = "the version's semver, or its commit id (7 hex at least)")),
+    responses((status = 200, body = PurgeResult, description = "the version is gone: no ref serves it, later commit ids changed, unreferenced bodies deleted"),
+        (status = 409, body = skill_pool_core::api::ErrorBody, description = "the plugin's only version: delete the plugin instead")))]
+pub async fn purge_plugin_version(
+    State(state): State<AppState>,
+    AdminCaller(caller): AdminCaller,
+    Path((slug, version)): Path<(String, String)>,
+) -> Result<axum::Json<PurgeResult>, ApiError> {
+    Ok(axum::Json(
+        state.registry.purge_plugin_version(&caller.actor, &slug, &version).await?,
+    ))
 }
 
 #[utoipa::path(post, path = "/v1/plugins/publish", tag = "plugins", params(PublishQuery),

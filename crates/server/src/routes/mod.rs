@@ -29,6 +29,7 @@ pub fn tenant_router(state: &AppState) -> Router<AppState> {
         .route("/v1/plugins/import", post(api::import_mirror))
         .route("/v1/plugins/{slug}/refresh", post(api::refresh_mirror))
         .route("/v1/plugins/{slug}/accept", post(api::accept_mirror))
+        .route("/v1/plugins/{slug}/versions/{version}/purge", post(api::purge_plugin_version))
         .route("/v1/plugins/{slug}/serve", post(api::serve_plugin))
         .route("/v1/plugins/{slug}/policy", post(api::set_install_policy))
         .route("/v1/jobs/{id}", get(api::job))
