@@ -15,6 +15,7 @@ pub mod plugins;
 pub mod queue;
 pub mod repos;
 pub mod sessions;
+mod space;
 pub mod tenants;
 pub mod tokens;
 mod tree;
@@ -24,7 +25,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 pub use actor::{Actor, Principal};
-pub use error::RegistryError;
+pub use error::{RegistryError, StorageFault};
 use skill_pool_store::{PluginId, Store};
 
 pub type Result<T, E = RegistryError> = std::result::Result<T, E>;

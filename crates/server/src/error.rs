@@ -61,6 +61,21 @@ impl From<RegistryError> for ApiError {
         if code.http_status() >= 500 {
             // Logged once here (the request span carries the request id); never echoed.
             tracing::error!(error = %e, "request failed");
+            match e.storage_fault() {
+                Some(skill_pool_registry::StorageFault::Full) => {
+                    return ApiError::new(
+                        code,
+                        "the server's storage is full: nothing was published; free space on the data directory, then publish again",
+                    );
+                }
+                Some(skill_pool_registry::StorageFault::ReadOnly) => {
+                    return ApiError::new(
+                        code,
+                        "the server's data directory cannot be written (read-only or no permission): nothing was published; try again later",
+                    );
+                }
+                None => {}
+            }
             if code == ErrorCode::Unavailable {
                 return ApiError::new(code, "the database is busy: try again in a moment");
             }
