@@ -37,7 +37,9 @@ impl GitError {
                 _ => None,
             },
             GitError::Failed { stderr, .. } => {
-                if stderr.contains("No space left on device") || stderr.contains("Disk quota exceeded") {
+                // fast-import says "Out of diskspace" for a pack it cannot write.
+                let full = ["No space left on device", "Disk quota exceeded", "Out of diskspace"];
+                if full.iter().any(|m| stderr.contains(m)) {
                     Some(K::StorageFull)
                 } else if stderr.contains("Read-only file system") {
                     Some(K::ReadOnlyFilesystem)

@@ -271,6 +271,10 @@ mod tests {
             git("error: unable to create temporary file: Read-only file system").code(),
             ErrorCode::Unavailable
         );
+        assert_eq!(
+            git("fatal: sha1 file '/d/objects/pack/tmp_pack_x' write error. Out of diskspace").code(),
+            ErrorCode::InsufficientStorage
+        );
         assert_eq!(git("fatal: bad object").code(), ErrorCode::Internal);
         // Only refusals carry a field.
         assert_eq!(RegistryError::NotFound("x".into()).with_field("y").field(), None);

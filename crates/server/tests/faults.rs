@@ -183,10 +183,10 @@ fn assert_same(want: &Folder, got: &Folder, what: &str) {
     }
 }
 
-/// What the blob folder holds: sha256 addresses of complete bodies, and other files (a
-/// publish's temporary files, left by a kill). A body whose content does not match its name
-/// fails the test: it would be served half-written.
-fn blob_folder(data: &Path) -> (BTreeSet<String>, usize) {
+/// What the blob folder holds: sha256 addresses of bodies, and other files (a publish's
+/// temporary files, left by a kill). With `verify`, a body whose content does not match its
+/// name fails the test: it would be served half-written.
+fn blob_folder(data: &Path, verify: bool) -> (BTreeSet<String>, usize) {
     let mut bodies = BTreeSet::new();
     let mut other = 0;
     let Ok(fanout) = std::fs::read_dir(data.join("blobs")) else {
@@ -199,6 +199,10 @@ fn blob_folder(data: &Path) -> (BTreeSet<String>, usize) {
             let address = format!("{prefix}{name}");
             if address.len() != 64 || !address.bytes().all(|b| b.is_ascii_hexdigit()) {
                 other += 1;
+                continue;
+            }
+            if !verify {
+                bodies.insert(address);
                 continue;
             }
             let bytes = std::fs::read(f.path()).unwrap();
@@ -273,7 +277,7 @@ async fn check_served(c: &Client, server: &ServerProcess, data: &Path, sent: &BT
     assert_eq!(head, commit, "{what}: the clone is at the pinned commit");
     assert_same(&sent[&current], &files, &format!("{what}: version {current}"));
     let need = needed_bodies(c, &root, &plugin).await;
-    let (have, _) = blob_folder(data);
+    let (have, _) = blob_folder(data, false);
     let lacking: Vec<_> = need.difference(&have).take(5).collect();
     assert!(
         lacking.is_empty(),
@@ -287,8 +291,8 @@ both_backends!(kill_9_during_a_large_publish_leaves_nothing_half_served, |db: Te
     let mut server = start(&data, &db.url);
     let c = Client::new(&data);
     let publish_url = |s: &ServerProcess| format!("{}/v1/plugins/publish", root(s));
-    // About 2,000 files and 24 MiB of incompressible bytes per version.
-    let folder = |v: u32| big_plugin("big", v, 4, 400, 400, 12 << 10);
+    // About 2,000 files and 16 MiB of incompressible bytes per version.
+    let folder = |v: u32| big_plugin("big", v, 4, 400, 400, 8 << 10);
     let mut sent = BTreeMap::new();
 
     // Version 1.0.1, whole, to measure how long a publish takes.
@@ -356,7 +360,36 @@ both_backends!(kill_9_during_a_large_publish_leaves_nothing_half_served, |db: Te
         assert_eq!(head, v["commit"].as_str().unwrap(), "version {version}");
         assert_same(&sent[&version], &files, &format!("version {version} at its tag"));
     }
-    let (_, temporaries) = blob_folder(&data);
+    // What a kill between the commit and the repo write leaves, made on purpose (the kill
+    // points above reach it only by chance): a repo behind the database, and no repo at all.
+    let repos: Vec<PathBuf> = std::fs::read_dir(data.join("repos"))
+        .unwrap()
+        .flatten()
+        .flat_map(|t| std::fs::read_dir(t.path()).unwrap().flatten().map(|r| r.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "git"))
+        .collect();
+    assert_eq!(repos.len(), 1, "{repos:?}");
+    let oldest = plugin["versions"].as_array().unwrap().last().unwrap()["commit"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for damage in ["behind", "missing"] {
+        kill9(&mut server, true);
+        if damage == "behind" {
+            let out = Command::new("git")
+                .arg("--git-dir")
+                .arg(&repos[0])
+                .args(["update-ref", "refs/heads/main", &oldest])
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        } else {
+            std::fs::remove_dir_all(&repos[0]).unwrap();
+        }
+        server = start(&data, &db.url);
+        check_served(&c, &server, &data, &sent, &format!("a repo {damage} after a restart")).await;
+    }
+    let (_, temporaries) = blob_folder(&data, true);
     eprintln!("temporary files left in the blob store by the kills: {temporaries}");
     // And the server still takes a publish.
     let last = folder(KILLS + 2);
@@ -480,7 +513,12 @@ async fn refused(c: &Client, server: &ServerProcess, data: &Path, status: u16, c
     }
     for (kind, url, body) in attempts {
         let (got, v) = c.post(&url, "application/gzip", body).await.expect("an answer");
-        assert_eq!((got, v["error"].as_str()), (status, Some(code)), "{what}: a {kind} publish: {v}");
+        assert_eq!(
+            (got, v["error"].as_str()),
+            (status, Some(code)),
+            "{what}: a {kind} publish: {v}\nserver log (end):\n{}",
+            log_tail(server)
+        );
         let message = v["message"].as_str().unwrap_or("");
         assert!(message.contains("nothing was published"), "{what}: a clear message: {message}");
     }
@@ -491,6 +529,12 @@ async fn refused(c: &Client, server: &ServerProcess, data: &Path, status: u16, c
     let (_, skill_after) = c.get(&format!("{root}/v1/skills/helper/versions")).await;
     assert_eq!(skill_before["items"], skill_after["items"], "{what}: no piece version added");
     serving(c, server, data, &after, what).await;
+}
+
+fn log_tail(server: &ServerProcess) -> String {
+    let log = server.log();
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(8)..].join("\n")
 }
 
 /// The catalogue pins `app`'s current commit, a clone gets it, its bodies are all stored.
@@ -505,7 +549,7 @@ async fn serving(c: &Client, server: &ServerProcess, data: &Path, app: &serde_js
         .unwrap_or_else(|e| panic!("{what}: a published version must still clone: {e}"));
     assert_eq!(head, commit, "{what}");
     let need = needed_bodies(c, &root, app).await;
-    let (have, _) = blob_folder(data);
+    let (have, _) = blob_folder(data, true);
     assert!(need.is_subset(&have), "{what}: every body of a served version is stored");
 }
 
