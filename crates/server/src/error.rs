@@ -65,13 +65,13 @@ impl From<RegistryError> for ApiError {
                 Some(skill_pool_registry::StorageFault::Full) => {
                     return ApiError::new(
                         code,
-                        "the server's storage is full: nothing was published; free space on the data directory, then publish again",
+                        "the server's data directory is full (no space left): a publish is refused until space is freed; published versions are still served",
                     );
                 }
                 Some(skill_pool_registry::StorageFault::ReadOnly) => {
                     return ApiError::new(
                         code,
-                        "the server's data directory cannot be written (read-only or no permission): nothing was published; try again later",
+                        "the server's data directory cannot be written (read-only or no permission): a publish is refused until it can; try again later",
                     );
                 }
                 None => {}

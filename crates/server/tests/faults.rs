@@ -520,7 +520,7 @@ async fn refused(c: &Client, server: &ServerProcess, data: &Path, status: u16, c
             log_tail(server)
         );
         let message = v["message"].as_str().unwrap_or("");
-        assert!(message.contains("nothing was published"), "{what}: a clear message: {message}");
+        assert!(message.contains("data directory"), "{what}: a clear message: {message}");
     }
     let (_, after) = c.get(&format!("{root}/v1/plugins/app")).await;
     assert_eq!(before["versions"], after["versions"], "{what}: no version added");
