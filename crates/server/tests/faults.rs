@@ -3,9 +3,11 @@
 //! - `kill -9` at spread-out points of a large publish, restarting on the same data dir and
 //!   database each time: the catalogue pins only complete versions, each clones with real git
 //!   and is complete, and every body a committed version needs is in the blob store, intact;
-//! - a full and then a read-only data dir (a small tmpfs, as root): publishes are refused with
-//!   `507 insufficient_storage` / `503 unavailable`, nothing half-written is left in the
-//!   database, and the catalogue and clones of published versions go on being served.
+//! - a full and then a read-only data dir (a small tmpfs, as root; skipped with the reason
+//!   printed where mounting is not possible), the database elsewhere or SQLite inside it:
+//!   publishes are refused with `507 insufficient_storage` / `503 unavailable`, nothing
+//!   half-written is left in the database, and the catalogue and clones of published versions
+//!   go on being served, also after a restart.
 
 #![allow(clippy::disallowed_methods)] // drives real programs (git, the binaries) as a user would
 
@@ -76,12 +78,19 @@ fn pack(folder: &Folder) -> Vec<u8> {
 /// The server binary on `data`, its database `db_url`, in a process group of its own (so a
 /// kill can take its git children too).
 fn start(data: &Path, db_url: &str) -> ServerProcess {
+    start_with(data, Some(db_url))
+}
+
+/// [`start`], on the default database (SQLite in the data dir) when `db_url` is `None`.
+fn start_with(data: &Path, db_url: Option<&str>) -> ServerProcess {
     let mut cmd = Command::new(workspace_bin("skill-pool-server"));
     cmd.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("SKILL_POOL_DATA_DIR", data)
-        .env("SKILL_POOL_DATABASE_URL", db_url)
-        .env("SKILL_POOL_MAX_UPLOAD_BYTES", "128MiB")
+        .env("SKILL_POOL_DATA_DIR", data);
+    if let Some(url) = db_url {
+        cmd.env("SKILL_POOL_DATABASE_URL", url);
+    }
+    cmd.env("SKILL_POOL_MAX_UPLOAD_BYTES", "128MiB")
         .env("SKILL_POOL_RATE_LIMIT_PER_MIN", "100000")
         .env("SKILL_POOL_LOG", "info,sqlx=warn")
         .process_group(0);
@@ -626,3 +635,58 @@ both_backends!(
         kill9(&mut server, true);
     }
 );
+
+/// The default layout: SQLite inside the data dir, so the database shares the full or
+/// read-only disk. Publishes are refused the same way; reads and clones go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_in_a_full_or_read_only_data_dir() {
+    let Some(fs) = Tmpfs::mount("48m") else { return };
+    let data = fs.path().join("data");
+    let mut server = start_with(&data, None);
+    let c = Client::new(&data);
+    let r = root(&server);
+    let (s, v) = c
+        .post(
+            &format!("{r}/v1/plugins/publish"),
+            "application/gzip",
+            plugin("app", "1.0.0", 16, 1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(s, 201, "{v}");
+    let (s, v) = c
+        .post(&format!("{r}/v1/skills?slug=helper&version=1.0.0"), "application/gzip", skill(2))
+        .await
+        .unwrap();
+    assert_eq!(s, 201, "{v}");
+    fs.fill(0);
+    refused(&c, &server, &data, 507, "insufficient_storage", "a full disk, SQLite on it", true).await;
+    kill9(&mut server, true);
+    server = start_with(&data, None);
+    refused(
+        &c,
+        &server,
+        &data,
+        507,
+        "insufficient_storage",
+        "restarted on a full disk, SQLite on it",
+        true,
+    )
+    .await;
+    std::fs::remove_file(fs.path().join("filler")).unwrap();
+    // The database is open for writing: the kernel remounts read-only only once it is closed.
+    kill9(&mut server, true);
+    fs.remount("ro");
+    server = start_with(&data, None);
+    refused(
+        &c,
+        &server,
+        &data,
+        503,
+        "unavailable",
+        "restarted on a read-only disk, SQLite on it",
+        true,
+    )
+    .await;
+    kill9(&mut server, true);
+}
