@@ -34,6 +34,7 @@ impl From<ClientError> for Failure {
             Some(ErrorCode::Unauthorized) => Some("check the token, or run `skill-pool login`"),
             Some(ErrorCode::Forbidden) => Some("this needs a token with the admin role"),
             Some(ErrorCode::RateLimited | ErrorCode::Unavailable) => Some("wait a moment and run the command again"),
+            Some(ErrorCode::InsufficientStorage) => Some("the server's disk is full: its operator must free space, then publish again"),
             Some(ErrorCode::VersionConflict) => Some("publish under a higher version (`--version`, or `version` in plugin.json)"),
             _ => None,
         };

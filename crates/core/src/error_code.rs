@@ -50,8 +50,10 @@ pub enum ErrorCode {
     RateLimited,
     /// 500: details only in the server log, under the request id.
     Internal,
-    /// 503: the database is busy or unreachable; try again.
+    /// 503: the database is busy or unreachable, or the data directory is read-only; try again.
     Unavailable,
+    /// 507: the server's storage is full (disk or quota): nothing was written.
+    InsufficientStorage,
     /// A code this client does not know (a newer server).
     #[serde(other)]
     Unknown,
@@ -81,6 +83,7 @@ impl ErrorCode {
         ErrorCode::RateLimited,
         ErrorCode::Internal,
         ErrorCode::Unavailable,
+        ErrorCode::InsufficientStorage,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -106,6 +109,7 @@ impl ErrorCode {
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Internal => "internal",
             ErrorCode::Unavailable => "unavailable",
+            ErrorCode::InsufficientStorage => "insufficient_storage",
             ErrorCode::Unknown => "unknown",
         }
     }
@@ -134,6 +138,7 @@ impl ErrorCode {
             ErrorCode::RateLimited => 429,
             ErrorCode::Internal | ErrorCode::Unknown => 500,
             ErrorCode::Unavailable => 503,
+            ErrorCode::InsufficientStorage => 507,
         }
     }
 
@@ -151,6 +156,7 @@ impl ErrorCode {
             422 => "Not accepted",
             429 => "Too many requests",
             503 => "Unavailable",
+            507 => "Insufficient storage",
             _ => "Server error",
         }
     }

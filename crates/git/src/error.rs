@@ -23,3 +23,33 @@ pub enum GitError {
         source: std::io::Error,
     },
 }
+
+impl GitError {
+    /// A write the repository's storage refused, as the I/O error kind it amounts to:
+    /// `StorageFull` (no space left, quota exceeded) or `ReadOnlyFilesystem`/`PermissionDenied`;
+    /// read from the error itself or, for a git command that failed, from its message (git
+    /// runs with `LC_ALL=C`, so it says `strerror`'s English words).
+    pub fn storage_fault(&self) -> Option<std::io::ErrorKind> {
+        use std::io::ErrorKind as K;
+        match self {
+            GitError::Io { source, .. } => match source.kind() {
+                k @ (K::StorageFull | K::QuotaExceeded | K::ReadOnlyFilesystem | K::PermissionDenied) => Some(k),
+                _ => None,
+            },
+            GitError::Failed { stderr, .. } => {
+                // fast-import says "Out of diskspace" for a pack it cannot write.
+                let full = ["No space left on device", "Disk quota exceeded", "Out of diskspace"];
+                if full.iter().any(|m| stderr.contains(m)) {
+                    Some(K::StorageFull)
+                } else if stderr.contains("Read-only file system") {
+                    Some(K::ReadOnlyFilesystem)
+                } else if stderr.contains("Permission denied") {
+                    Some(K::PermissionDenied)
+                } else {
+                    None
+                }
+            }
+            _ => None,
+        }
+    }
+}

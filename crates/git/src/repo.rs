@@ -67,7 +67,14 @@ impl BareRepo {
                 });
             }
         }
-        // A HEAD that does not name main (or is missing) is repaired, not trusted.
+        // A HEAD that does not name main (or is missing) is repaired, not trusted; a healthy one
+        // is left alone, so that opening writes nothing (a read-only data dir still serves).
+        let args = ["symbolic-ref", "HEAD"];
+        if let Ok(out) = run(git(Some(path), &args), describe(&args), None).await
+            && String::from_utf8_lossy(&out).trim() == MAIN
+        {
+            return Ok(repo);
+        }
         let args = ["symbolic-ref", "HEAD", MAIN];
         run(git(Some(path), &args), describe(&args), None)
             .await

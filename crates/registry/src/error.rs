@@ -30,6 +30,15 @@ impl Invalid {
     }
 }
 
+/// Why the storage refused a write (see [`RegistryError::storage_fault`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageFault {
+    /// No space left, or a quota exceeded: `insufficient_storage` (507).
+    Full,
+    /// A read-only file system, or no permission to write: `unavailable` (503).
+    ReadOnly,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     #[error("{0}")]
@@ -161,8 +170,28 @@ impl RegistryError {
             // the caller can act on, not a busy database.
             E::Store(StoreError::Conflict(_)) => ErrorCode::Conflict,
             E::Store(StoreError::Busy(_)) => ErrorCode::Unavailable,
-            E::Store(_) | E::Git(_) | E::Io { .. } | E::Internal(_) => ErrorCode::Internal,
+            _ => match self.storage_fault() {
+                Some(StorageFault::Full) => ErrorCode::InsufficientStorage,
+                Some(StorageFault::ReadOnly) => ErrorCode::Unavailable,
+                None => ErrorCode::Internal,
+            },
         }
+    }
+
+    /// The data directory (or the database) refused a write: full, or read-only. Such a publish
+    /// is refused before its transaction commits, so nothing points at what was not written.
+    pub fn storage_fault(&self) -> Option<StorageFault> {
+        use std::io::ErrorKind as K;
+        let kind = match self {
+            RegistryError::Io { source, .. } => skill_pool_store::storage_fault_kind(source.kind()),
+            RegistryError::Store(e) => e.storage_fault(),
+            RegistryError::Git(e) => e.storage_fault(),
+            _ => None,
+        }?;
+        Some(match kind {
+            K::StorageFull | K::QuotaExceeded => StorageFault::Full,
+            _ => StorageFault::ReadOnly,
+        })
     }
 
     pub fn is_retryable(&self) -> bool {
@@ -218,6 +247,35 @@ mod tests {
         assert_eq!((e.code(), e.field()), (ErrorCode::InvalidPlugin, Some("homepage")));
         assert!(std::error::Error::source(&e).is_some(), "the cause is kept");
         assert_eq!(e.to_string(), "`homepage` must be a URL");
+        // A full or read-only data dir is 507 / 503, whichever layer noticed it.
+        let io = |kind: std::io::ErrorKind| RegistryError::Io {
+            context: "writing a file body".into(),
+            source: std::io::Error::from(kind),
+        };
+        assert_eq!(io(std::io::ErrorKind::StorageFull).code().http_status(), 507);
+        assert_eq!(io(std::io::ErrorKind::QuotaExceeded).code(), ErrorCode::InsufficientStorage);
+        assert_eq!(io(std::io::ErrorKind::ReadOnlyFilesystem).code(), ErrorCode::Unavailable);
+        assert_eq!(io(std::io::ErrorKind::NotFound).code(), ErrorCode::Internal);
+        let git = |stderr: &str| {
+            RegistryError::Git(skill_pool_git::GitError::Failed {
+                command: "fast-import".into(),
+                status: "exit status: 128".into(),
+                stderr: stderr.into(),
+            })
+        };
+        assert_eq!(
+            git("fatal: write error: No space left on device").code(),
+            ErrorCode::InsufficientStorage
+        );
+        assert_eq!(
+            git("error: unable to create temporary file: Read-only file system").code(),
+            ErrorCode::Unavailable
+        );
+        assert_eq!(
+            git("fatal: sha1 file '/d/objects/pack/tmp_pack_x' write error. Out of diskspace").code(),
+            ErrorCode::InsufficientStorage
+        );
+        assert_eq!(git("fatal: bad object").code(), ErrorCode::Internal);
         // Only refusals carry a field.
         assert_eq!(RegistryError::NotFound("x".into()).with_field("y").field(), None);
     }

@@ -16,6 +16,7 @@ pub mod plugins;
 pub mod queue;
 pub mod repos;
 pub mod sessions;
+mod space;
 pub mod tenants;
 pub mod tokens;
 mod tree;
@@ -25,7 +26,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 pub use actor::{Actor, Principal};
-pub use error::RegistryError;
+pub use error::{RegistryError, StorageFault};
 pub use gc::SweepReport;
 use skill_pool_store::{PluginId, Store};
 

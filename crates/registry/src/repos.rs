@@ -64,9 +64,33 @@ impl Registry {
         if !fresh && self.is_verified(plugin.id, &latest.commit_id) {
             return Ok(path);
         }
+        let expected: ObjectId = latest
+            .commit_id
+            .parse()
+            .map_err(|_| RegistryError::Internal("stored commit id is not valid".into()))?;
         // Between processes too (several servers on one data folder): an exclusive file lock
         // beside the repo, held until the repo is at the expected commit.
-        let _file_lock = lock_file(path.with_extension("lock")).await?;
+        let _file_lock = match lock_file(path.with_extension("lock")).await {
+            Ok(lock) => lock,
+            // A read-only data dir: nobody can be writing the repo, so one already at the
+            // expected commit is served as it is (and anything else cannot be mended now).
+            Err(e) if e.storage_fault() == Some(crate::StorageFault::ReadOnly) => {
+                let current = match BareRepo::open_or_init(&path).await {
+                    Ok(repo) => repo.head_commit().await.ok().flatten(),
+                    Err(_) => None,
+                };
+                if current != Some(expected) {
+                    return Err(e);
+                }
+                self.inner
+                    .verified_repos
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(plugin.id, latest.commit_id.clone());
+                return Ok(path);
+            }
+            Err(e) => return Err(e),
+        };
         // What a rebuild killed between its renames leaves: the old repo (purged objects in it)
         // and a half-written new one. Neither is served; neither stays.
         for leftover in [path.with_extension("old"), path.with_extension("rebuild")] {

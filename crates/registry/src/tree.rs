@@ -90,14 +90,20 @@ impl Registry {
         let bodies = bodies.clone();
         tokio::task::spawn_blocking(move || {
             let lock = blobs.lock_writes().map_err(RegistryError::io("locking the blob store"))?;
-            for (address, data) in bodies.0.iter() {
-                if !blobs.contains(address) {
-                    blobs.put(data).map_err(RegistryError::io("writing a file body"))?;
-                }
-            }
+            let new = bodies.0.iter().filter(|(address, _)| !blobs.contains(address));
+            blobs
+                .put_all(new.map(|(_, data)| data.as_slice()))
+                .map_err(RegistryError::io("writing a file body"))?;
             Ok(BlobWriteGuard { _lock: lock })
         })
         .await?
+    }
+}
+
+impl Bodies {
+    /// Bytes of the bodies the blob store does not hold yet (what a publish adds to it).
+    pub(crate) fn new_bytes(&self, blobs: &BlobStore) -> u64 {
+        self.0.iter().filter(|(a, _)| !blobs.contains(a)).map(|(_, d)| d.len() as u64).sum()
     }
 }
 

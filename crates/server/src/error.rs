@@ -61,6 +61,21 @@ impl From<RegistryError> for ApiError {
         if code.http_status() >= 500 {
             // Logged once here (the request span carries the request id); never echoed.
             tracing::error!(error = %e, "request failed");
+            match e.storage_fault() {
+                Some(skill_pool_registry::StorageFault::Full) => {
+                    return ApiError::new(
+                        code,
+                        "the server's data directory is full (no space left): a publish is refused until space is freed; published versions are still served",
+                    );
+                }
+                Some(skill_pool_registry::StorageFault::ReadOnly) => {
+                    return ApiError::new(
+                        code,
+                        "the server's data directory cannot be written (read-only or no permission): a publish is refused until it can; try again later",
+                    );
+                }
+                None => {}
+            }
             if code == ErrorCode::Unavailable {
                 return ApiError::new(code, "the database is busy: try again in a moment");
             }

@@ -121,6 +121,40 @@ impl StoreError {
     pub fn is_retryable(&self) -> bool {
         matches!(self, StoreError::Conflict(_) | StoreError::Busy(_))
     }
+
+    /// A write the storage refused for want of room or of write access, as the I/O error kind it
+    /// amounts to: `StorageFull` (blob store ENOSPC/EDQUOT, SQLite `SQLITE_FULL`, PostgreSQL
+    /// `disk_full`) or `ReadOnlyFilesystem`/`PermissionDenied` (a read-only data dir, SQLite
+    /// `SQLITE_READONLY`, a read-only PostgreSQL). `None` for every other error.
+    pub fn storage_fault(&self) -> Option<std::io::ErrorKind> {
+        use std::io::ErrorKind as K;
+        match self {
+            StoreError::Blob(e) => storage_fault_kind(e.kind()),
+            StoreError::Database(sqlx::Error::Io(e)) => storage_fault_kind(e.kind()),
+            StoreError::Database(sqlx::Error::Database(db)) => {
+                let code = db.code().map(|c| c.to_string()).unwrap_or_default();
+                // PostgreSQL's SQLSTATE has five characters; SQLite's (extended) codes are shorter
+                // numbers whose low byte is the primary code (SQLITE_READONLY_* = 8 + n·256).
+                let sqlite_primary = (code.len() < 5).then(|| code.parse::<u32>().ok()).flatten().map(|c| c & 0xff);
+                match (code.as_str(), sqlite_primary) {
+                    ("53100", _) | (_, Some(13)) => Some(K::StorageFull),
+                    ("25006", _) | (_, Some(8)) => Some(K::ReadOnlyFilesystem),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The I/O error kinds that mean "the storage cannot take this write".
+pub fn storage_fault_kind(kind: std::io::ErrorKind) -> Option<std::io::ErrorKind> {
+    use std::io::ErrorKind as K;
+    matches!(
+        kind,
+        K::StorageFull | K::QuotaExceeded | K::ReadOnlyFilesystem | K::PermissionDenied
+    )
+    .then_some(kind)
 }
 
 impl From<sqlx::Error> for StoreError {

@@ -198,6 +198,7 @@ impl Registry {
             };
             self.check_quotas(&mut tx, actor.tenant, false, true, &draft.bodies.sizes()).await?;
             let created_at = now_ms();
+            let tree_bytes: u64 = tree.iter().map(|f| f.size.max(0) as u64).sum();
             let tree_files = tree_files(&tree)?;
             let tree = tree_id(&tree_files).map_err(|e| RegistryError::invalid_plugin(e.to_string()))?;
             let parent: Option<ObjectId> = match parent {
@@ -246,6 +247,10 @@ impl Registry {
             )
             .await?;
             let view = published_view(&mut tx, actor, &published).await?;
+            // A disk that cannot take the bodies and the repo's new pack refuses the publish
+            // now, while the transaction can still roll back (507 full, 503 read-only).
+            self.check_room(self.repo_path(actor.tenant, plugin.id), &draft.bodies, tree_bytes)
+                .await?;
             let _blobs_written = self.write_bodies(&draft.bodies).await?;
             tx.commit().await?;
             Ok((true, view))
