@@ -46,6 +46,17 @@ impl Project {
         }
     }
 
+    /// A project whose runs find the real `claude` on PATH and share the client harness's HOME.
+    fn with_claude(claude: &common::claude::Claude) -> Project {
+        let mut p = Project::new();
+        let bin = p.home.join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        std::os::unix::fs::symlink(claude_bin(), bin.join("claude")).unwrap();
+        p.path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+        p.home = claude.home().to_path_buf();
+        p
+    }
+
     fn manifest(&self, body: &str) {
         std::fs::write(self.dir.join(".skill-pool/manifest.toml"), body).unwrap();
     }
@@ -472,12 +483,7 @@ async fn claude_code_finds_what_ensure_installed() {
     .unwrap();
 
     // `claude` on PATH, sharing the HOME of the client harness.
-    let mut p = Project::new();
-    let bin = p.home.join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    std::os::unix::fs::symlink(claude_bin(), bin.join("claude")).unwrap();
-    p.path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
-    p.home = claude.home().to_path_buf();
+    let p = Project::with_claude(&claude);
     p.manifest(&format!(
         "url = \"{}\"\n[[skills]]\nslug = \"review\"\n[[plugins]]\nname = \"tools\"\n",
         t.root
@@ -615,12 +621,7 @@ async fn claude_code_gets_user_scope_plugins_with_ensure_user() {
     })
     .await
     .unwrap();
-    let mut p = Project::new();
-    let bin = p.home.join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    std::os::unix::fs::symlink(claude_bin(), bin.join("claude")).unwrap();
-    p.path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
-    p.home = claude.home().to_path_buf();
+    let p = Project::with_claude(&claude);
     p.manifest(&format!(
         "url = \"{}\"\n[[agents]]\nslug = \"critic\"\n[[plugins]]\nname = \"tools\"\n",
         t.root
