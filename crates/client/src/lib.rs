@@ -162,6 +162,12 @@ pub async fn fetch_document(url: &str) -> Result<Vec<u8>> {
 impl Client {
     /// `base_url` is a tenant root `<T>`, e.g. `https://pool.example.com/t/acme`.
     pub fn new(base_url: &str, token: Option<String>) -> Result<Client> {
+        Client::with_timeouts(base_url, token, Duration::from_secs(10), TIMEOUT)
+    }
+
+    /// A client with its own time limits: `connect` for the TCP/TLS connection, `total` for a
+    /// whole request (a hook wants both short).
+    pub fn with_timeouts(base_url: &str, token: Option<String>, connect: Duration, total: Duration) -> Result<Client> {
         let base = base_url.trim().trim_end_matches('/').to_string();
         match url::Url::parse(&base) {
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {}
@@ -169,8 +175,8 @@ impl Client {
         }
         let http = reqwest::Client::builder()
             .user_agent(concat!("skill-pool-cli/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(TIMEOUT)
+            .connect_timeout(connect)
+            .timeout(total)
             .build()
             .map_err(|e| ClientError::Transport {
                 url: base.clone(),
@@ -183,23 +189,6 @@ impl Client {
             http,
             progress: None,
         })
-    }
-
-    /// A client with its own time limits: `connect` for the TCP/TLS connection, `total` for a
-    /// whole request (a hook wants both short).
-    pub fn with_timeouts(base_url: &str, token: Option<String>, connect: Duration, total: Duration) -> Result<Client> {
-        let mut client = Client::new(base_url, token)?;
-        client.http = reqwest::Client::builder()
-            .user_agent(concat!("skill-pool-cli/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(connect)
-            .timeout(total)
-            .build()
-            .map_err(|e| ClientError::Transport {
-                url: client.base.clone(),
-                detail: e.to_string(),
-                timed_out: false,
-            })?;
-        Ok(client)
     }
 
     /// Reports the bytes sent of every upload (a publish) to `progress`.

@@ -561,16 +561,7 @@ async fn a_full_disk_is_reported_as_such() {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("SKILL.md"), skill_md("big", "a big skill", "Big.")).unwrap();
         // 3 MiB that do not compress, on a 1 MiB disk.
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        let data: Vec<u8> = (0..3 << 20)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect();
-        std::fs::write(dir.join("data.bin"), data).unwrap();
+        std::fs::write(dir.join("data.bin"), common::server::noise(3 << 20, 1)).unwrap();
         let out = cli(&t2, &t2.admin, &["skill", "publish", dir.to_str().unwrap(), "--version", "1.0.0"]);
         assert!(out.status.success(), "{}", text(&out.stderr));
     })

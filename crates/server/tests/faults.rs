@@ -20,23 +20,10 @@ use std::process::Command;
 use std::time::Instant;
 
 use common::process::ServerProcess;
-use common::server::{skill_md, tar_gz, workspace_bin};
+use common::server::{noise, skill_md, tar_gz, workspace_bin};
 use sha2::{Digest, Sha256};
 use skill_pool_store::both_backends;
 use skill_pool_store::testing::TestDb;
-
-/// Incompressible bytes (xorshift), so that every body costs its size on disk and in packs.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
 
 /// A plugin folder: path → (mode, bytes).
 type Folder = BTreeMap<String, (u32, Vec<u8>)>;

@@ -11,22 +11,9 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::server::{TestServer, TestTenant, tar_gz};
+use common::server::{TestServer, TestTenant, noise, tar_gz};
 use skill_pool_store::both_backends;
 use skill_pool_store::testing::TestDb;
-
-/// Incompressible bytes (xorshift), so that a pack is as large as its files.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
 
 /// Publishes a plugin with `size` bytes of incompressible data; answers its commit.
 async fn publish_big(s: &TestServer, t: &TestTenant, name: &str, size: usize) -> String {

@@ -166,7 +166,7 @@ fn exit_quietly() -> CmdOutcome {
 }
 
 fn install_hook(manifest_path: &Path, user: bool) -> CmdOutcome {
-    let paths = ensure::Paths::for_manifest(manifest_path, None).map_err(|p| Failure::failed(p.to_string()))?;
+    let paths = ensure::Paths::for_manifest(manifest_path, None);
     let settings = if user {
         home()
             .ok_or_else(|| usage("--user: HOME is not set"))?

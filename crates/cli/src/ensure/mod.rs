@@ -174,7 +174,7 @@ impl Problem {
                 403 => Problem::new(Class::Forbidden, format!("{what}: {e}")).hint("the token's role may not read this"),
                 404 => Problem::new(Class::NotFound, format!("{what}: not found on the server ({e})"))
                     .hint("check the name in the manifest, or the tenant URL"),
-                s if *s >= 500 => Problem::new(Class::Server, format!("{what}: {e}")),
+                // 5xx, and anything else unexpected from the server.
                 _ => Problem::new(Class::Server, format!("{what}: {e}")),
             },
         }
@@ -252,7 +252,7 @@ pub struct Paths {
 }
 
 impl Paths {
-    pub fn for_manifest(manifest: &Path, user_dir: Option<&Path>) -> Result<Paths, Problem> {
+    pub fn for_manifest(manifest: &Path, user_dir: Option<&Path>) -> Paths {
         let dir = manifest.parent().unwrap_or(Path::new("."));
         let project = if dir.file_name().is_some_and(|n| n == ".skill-pool") {
             dir.parent().unwrap_or(Path::new(".")).to_path_buf()
@@ -263,12 +263,12 @@ impl Paths {
             Some(u) => (u.to_path_buf(), Scope::User),
             None => (project.join(".claude"), Scope::Project),
         };
-        Ok(Paths {
+        Paths {
             lock: dir.join("manifest.lock"),
             project,
             claude_dir,
             scope,
-        })
+        }
     }
 
     fn settings(&self) -> PathBuf {
@@ -442,34 +442,36 @@ fn local_check(manifest: &Manifest, url: &str, lock: Option<&Lock>, paths: &Path
         pieces.push((want.clone(), plan));
     }
     let mut plugins = Vec::new();
-    for want in &manifest.plugins {
-        let locked = usable.and_then(|l| l.plugin(&want.name));
-        let keep = match locked {
-            Some(l) => want.want.accepts(&l.version) && (opts.mode != Mode::Update || want.want.exact().is_some()),
-            None => false,
-        };
-        let plan = match locked {
-            Some(l) if keep => {
-                let id = l.id();
-                let settings = settings.as_ref().expect("loaded when the manifest has plugins");
-                let declared = settings.has_marketplace(&l.marketplace, url);
-                let enabled = settings.plugin_enabled(&id).is_some();
-                let installed = match (&opts.claude, &opts.claude_config) {
-                    (Some(_), Some(config)) => {
-                        let project = (paths.scope == Scope::Project).then_some(paths.project.as_path());
-                        claude::installed_version(config, &id, project).as_deref() == Some(l.version.as_str())
+    // (`settings` is there exactly when the manifest has plugins.)
+    if let Some(settings) = &settings {
+        for want in &manifest.plugins {
+            let locked = usable.and_then(|l| l.plugin(&want.name));
+            let keep = match locked {
+                Some(l) => want.want.accepts(&l.version) && (opts.mode != Mode::Update || want.want.exact().is_some()),
+                None => false,
+            };
+            let plan = match locked {
+                Some(l) if keep => {
+                    let id = l.id();
+                    let declared = settings.has_marketplace(&l.marketplace, url);
+                    let enabled = settings.plugin_enabled(&id).is_some();
+                    let installed = match (&opts.claude, &opts.claude_config) {
+                        (Some(_), Some(config)) => {
+                            let project = (paths.scope == Scope::Project).then_some(paths.project.as_path());
+                            claude::installed_version(config, &id, project).as_deref() == Some(l.version.as_str())
+                        }
+                        _ => true,
+                    };
+                    if declared && enabled && installed {
+                        PluginPlan::Settled
+                    } else {
+                        PluginPlan::Complete(l.clone())
                     }
-                    _ => true,
-                };
-                if declared && enabled && installed {
-                    PluginPlan::Settled
-                } else {
-                    PluginPlan::Complete(l.clone())
                 }
-            }
-            _ => PluginPlan::Resolve,
-        };
-        plugins.push((want.clone(), plan));
+                _ => PluginPlan::Resolve,
+            };
+            plugins.push((want.clone(), plan));
+        }
     }
     let mut gone_pieces = Vec::new();
     let mut gone_plugins = Vec::new();
@@ -496,9 +498,10 @@ fn local_check(manifest: &Manifest, url: &str, lock: Option<&Lock>, paths: &Path
     })
 }
 
-fn read_lock(path: &Path) -> Result<Option<Lock>, Problem> {
+/// The lock and its text as read (to tell later whether it changes), if there is one.
+fn read_lock(path: &Path) -> Result<Option<(Lock, String)>, Problem> {
     match std::fs::read_to_string(path) {
-        Ok(text) => Lock::parse(&text).map(Some).map_err(|e| {
+        Ok(text) => Lock::parse(&text).map(|lock| Some((lock, text))).map_err(|e| {
             Problem::new(Class::InvalidManifest, format!("{}: {e}", path.display()))
                 .hint("delete it and run `skill-pool ensure` to write it again")
         }),
@@ -558,8 +561,8 @@ async fn run_inner(opts: &Options) -> Result<Report, Problem> {
     } else {
         None
     };
-    let paths = Paths::for_manifest(&opts.manifest, user_dir.as_deref())?;
-    let old_lock = read_lock(&paths.lock)?;
+    let paths = Paths::for_manifest(&opts.manifest, user_dir.as_deref());
+    let (old_lock, old_text) = read_lock(&paths.lock)?.unzip();
     let check = local_check(&manifest, &url, old_lock.as_ref(), &paths, opts)?;
     let kept_edits = check.modified(&paths);
 
@@ -610,7 +613,6 @@ async fn run_inner(opts: &Options) -> Result<Report, Problem> {
 
     // The lock: only what succeeded changed it.
     let new_text = sync.lock.render();
-    let old_text = std::fs::read_to_string(&paths.lock).ok();
     if old_text.as_deref() != Some(new_text.as_str()) && opts.mode != Mode::Locked {
         match std::fs::write(&paths.lock, &new_text) {
             Ok(()) => r.lock_written = true,
@@ -998,15 +1000,16 @@ impl<'a> Sync<'a> {
     }
 
     async fn catalogue(&mut self) -> Result<Catalogue, Problem> {
-        if self.catalogue.is_none() {
-            let got = self
-                .client
-                .catalogue()
-                .await
-                .map_err(|e| Problem::from_client(&e, &format!("the marketplace of {}", self.url)));
-            self.catalogue = Some(got);
+        if let Some(fetched) = &self.catalogue {
+            return fetched.clone();
         }
-        self.catalogue.clone().expect("just set")
+        let got = self
+            .client
+            .catalogue()
+            .await
+            .map_err(|e| Problem::from_client(&e, &format!("the marketplace of {}", self.url)));
+        self.catalogue = Some(got.clone());
+        got
     }
 
     async fn resolve_plugin(&mut self, want: &PluginWant) -> Option<LockedPlugin> {
@@ -1307,11 +1310,11 @@ mod tests {
 
     #[test]
     fn paths_of_a_project() {
-        let p = Paths::for_manifest(Path::new("/w/proj/.skill-pool/manifest.toml"), None).unwrap();
+        let p = Paths::for_manifest(Path::new("/w/proj/.skill-pool/manifest.toml"), None);
         assert_eq!(p.project, Path::new("/w/proj"));
         assert_eq!(p.lock, Path::new("/w/proj/.skill-pool/manifest.lock"));
         assert_eq!(p.claude_dir, Path::new("/w/proj/.claude"));
-        let p = Paths::for_manifest(Path::new("/w/proj/.skill-pool/manifest.toml"), Some(Path::new("/home/u/.claude"))).unwrap();
+        let p = Paths::for_manifest(Path::new("/w/proj/.skill-pool/manifest.toml"), Some(Path::new("/home/u/.claude")));
         assert_eq!(p.claude_dir, Path::new("/home/u/.claude"));
         assert_eq!(p.scope, Scope::User);
     }

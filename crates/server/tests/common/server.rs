@@ -245,3 +245,16 @@ pub fn tree(dir: &Path) -> std::collections::BTreeMap<String, (bool, Vec<u8>)> {
     walk(dir, dir, &mut out);
     out
 }
+
+/// Incompressible bytes (xorshift), so that a body costs its size on disk, in packs and on the wire.
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
