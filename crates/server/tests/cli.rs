@@ -263,3 +263,47 @@ both_backends!(audit_is_filtered_by_actor_action_target_and_time, |db: TestDb| a
     .unwrap();
     s.stop().await;
 });
+
+both_backends!(serve_policy_and_usage_from_the_cli, |db: TestDb| async move {
+    let s = TestServer::start(db).await;
+    let t = s.tenant("acme").await;
+    let work = tempfile::tempdir().unwrap();
+    let home = work.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let work_path = work.path().to_path_buf();
+    let env = env(&t);
+    tokio::task::spawn_blocking(move || {
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        for version in ["1.0.0", "1.1.0"] {
+            let dir = work_path.join(format!("tool-{version}"));
+            std::fs::create_dir_all(dir.join(".claude-plugin")).unwrap();
+            std::fs::write(
+                dir.join(".claude-plugin/plugin.json"),
+                format!("{{\"name\": \"tool\", \"version\": \"{version}\"}}"),
+            )
+            .unwrap();
+            std::fs::write(dir.join("README.md"), version).unwrap();
+            ok(&run(&home, &env, &["plugin", "publish", dir.to_str().unwrap()]));
+        }
+        let out = ok(&run(&home, &env, &["plugin", "serve", "tool", "1.0.0"]));
+        assert!(out.contains("serving 1.0.0 (pinned"), "{out}");
+        let plugin: Value = serde_json::from_str(&ok(&run(&home, &env, &["plugin", "show", "tool", "--json"]))).unwrap();
+        assert_eq!(plugin["current"]["effective_version"], "1.0.0");
+        assert!(ok(&run(&home, &env, &["plugin", "serve", "tool", "--latest"])).contains("newest version, 1.1.0"));
+        // Neither a version nor --latest: a usage error.
+        assert_eq!(run(&home, &env, &["plugin", "serve", "tool"]).status.code(), Some(2));
+        assert_eq!(
+            ok(&run(&home, &env, &["plugin", "policy", "tool", "auto-install"])).trim(),
+            "tool: auto_install"
+        );
+        assert_eq!(run(&home, &env, &["plugin", "policy", "tool", "mandatory"]).status.code(), Some(2));
+        let usage: Value = serde_json::from_str(&ok(&run(&home, &env, &["usage", "--json"]))).unwrap();
+        assert_eq!(usage["plugins"], 1, "{usage}");
+        assert_eq!(usage["plugin_versions"], 2, "{usage}");
+        let out = ok(&run(&home, &env, &["usage"]));
+        assert!(out.contains("plugin versions  2 (no quota)"), "{out}");
+    })
+    .await
+    .unwrap();
+    s.stop().await;
+});
