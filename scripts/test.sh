@@ -10,6 +10,9 @@
 #   SKILL_POOL_TEST_CLAUDE_BIN    a `claude` binary to use instead of installing the pinned one
 #   SKILL_POOL_TEST_POSTGRES_URL  PostgreSQL for the storage and end-to-end tests (skipped without)
 #   SKILL_POOL_TEST_REDIS_URL     Redis for the job-queue tests (skipped without)
+#   SKILL_POOL_TEST_TLS_DIR       the test CA and certificate of scripts/test-ca.sh, trusted by
+#                                 the machine (`scripts/test-ca.sh --install`): the https tests
+#                                 with the real client (skipped without)
 #   CI=true                       nothing may be skipped: a missing client or service fails the run
 #   CARGO_TARGET_DIR              default $HOME/.cache/skill-pool/target
 set -euo pipefail

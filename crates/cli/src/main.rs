@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use skill_pool_core::api::PieceKind;
 
-use crate::cmd::{JsonFlag, audit, ensure, login, piece, plugin, token};
+use crate::cmd::{JsonFlag, audit, auth, ensure, login, piece, plugin, setup, tenant, token};
 use crate::failure::Outcome;
 
 #[derive(Debug, Parser)]
@@ -70,6 +70,15 @@ enum Command {
     /// API tokens of the tenant (admin).
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// The tenant's settings: visibility (public or private) and how plugins are served.
+    #[command(subcommand)]
+    Tenant(tenant::TenantCommand),
+    /// Credential helpers for a private tenant, run by Claude Code and git.
+    #[command(subcommand)]
+    Auth(auth::AuthCommand),
+    /// Set up a developer's tools for the tenant of the login.
+    #[command(subcommand)]
+    Setup(setup::SetupCommand),
     /// The tenant's audit log, newest first (admin).
     #[command(after_help = "Example:\n  skill-pool audit --action plugin. --since 2026-12-01 --limit 20 --json")]
     Audit(audit::AuditArgs),
@@ -140,6 +149,9 @@ async fn run(cli: Cli) -> Outcome {
         Command::Command(c) => piece::run(&cli, PieceKind::Command, c).await,
         Command::Plugin(c) => plugin::run(&cli, c).await,
         Command::Token(c) => token::run(&cli, c).await,
+        Command::Tenant(c) => tenant::run(&cli, c).await,
+        Command::Auth(c) => auth::run(&cli, c),
+        Command::Setup(c) => setup::run(&cli, c).await,
         Command::Audit(a) => audit::run(&cli, a).await,
         Command::Ensure(a) => ensure::run(&cli, a).await,
         Command::Init(a) => ensure::init(&cli, a),

@@ -11,7 +11,7 @@ use skill_pool_core::ErrorCode;
 use skill_pool_core::api::{
     AuditEntry, CreatePlugin, CreateToken, CreatedToken, ErrorBody, ImportCatalogue, ImportMirror, ImportReport, InstallPolicy, Job,
     JobAccepted, Page, Piece, PieceKind, PieceVersion, Plugin, PublishPieceResult, PublishPluginResult, PurgeResult, ServePlugin,
-    SetInstallPolicy, Token, UpdatePlugin, Usage, WhoAmI,
+    SetInstallPolicy, TenantSettings, Token, UpdatePlugin, UpdateTenant, Usage, WhoAmI,
 };
 use skill_pool_core::catalogue::Catalogue;
 
@@ -328,6 +328,16 @@ impl Client {
     /// What the tenant uses against its limits.
     pub async fn usage(&self) -> Result<Usage> {
         self.json(self.request(Method::GET, "/v1/usage")).await
+    }
+
+    /// The tenant's settings (visibility, serving mode).
+    pub async fn tenant_settings(&self) -> Result<TenantSettings> {
+        self.json(self.request(Method::GET, "/v1/tenant")).await
+    }
+
+    /// Changes the tenant's settings (admin).
+    pub async fn update_tenant(&self, change: &UpdateTenant) -> Result<TenantSettings> {
+        self.json(self.request(Method::PATCH, "/v1/tenant").json(change)).await
     }
 
     pub async fn whoami(&self) -> Result<WhoAmI> {

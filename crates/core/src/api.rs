@@ -565,12 +565,113 @@ pub struct Token {
     pub created_at: String,
     pub last_used_at: Option<String>,
     pub revoked_at: Option<String>,
+    /// When the token stops working (RFC 3339); `null`: never.
+    #[serde(default)]
+    pub expires_at: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CreateToken {
     pub name: String,
     pub role: crate::Role,
+    /// The token stops working this many days after its creation (1 to 3650); absent: never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in_days: Option<u32>,
+}
+
+/// Who may read a tenant's public surface (catalogue, git, archives, marketplace pages).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Visibility {
+    /// Anyone who can reach the server.
+    #[default]
+    Public,
+    /// Only requests with a credential of the tenant (any role, `reader` included).
+    Private,
+}
+
+impl Visibility {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Visibility::Public => "public",
+            Visibility::Private => "private",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Visibility> {
+        match s {
+            "public" => Some(Visibility::Public),
+            "private" => Some(Visibility::Private),
+            _ => None,
+        }
+    }
+}
+
+impl std::str::FromStr for Visibility {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Visibility::parse(s).ok_or_else(|| format!("unknown visibility `{s}`: use public or private"))
+    }
+}
+
+/// How the catalogue's internal and mirrored entries point at their content.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ServeAs {
+    /// `url` sources: Claude Code clones the plugin's git repo from this server.
+    #[default]
+    Git,
+    /// `archive` sources: Claude Code downloads one zip per version over https.
+    Archive,
+}
+
+impl ServeAs {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServeAs::Git => "git",
+            ServeAs::Archive => "archive",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ServeAs> {
+        match s {
+            "git" => Some(ServeAs::Git),
+            "archive" => Some(ServeAs::Archive),
+            _ => None,
+        }
+    }
+}
+
+impl std::str::FromStr for ServeAs {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ServeAs::parse(s).ok_or_else(|| format!("unknown serving mode `{s}`: use git or archive"))
+    }
+}
+
+/// A tenant's settings (`GET /v1/tenant`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TenantSettings {
+    pub slug: String,
+    pub display_name: String,
+    pub visibility: Visibility,
+    pub serve_as: ServeAs,
+    /// The tenant root `<T>`.
+    pub tenant_url: String,
+    /// The URL to give `claude plugin marketplace add`.
+    pub marketplace_url: String,
+}
+
+/// A change of a tenant's settings (`PATCH /v1/tenant`); absent fields stay as they are.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateTenant {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visibility: Option<Visibility>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serve_as: Option<ServeAs>,
 }
 
 /// The answer to a token creation: the only time the secret is shown.

@@ -47,6 +47,8 @@ try_from_name!(
     api::PieceKind => "piece kind",
     api::SourcingMode => "sourcing mode",
     api::InstallPolicy => "install policy",
+    api::Visibility => "visibility",
+    api::ServeAs => "serving mode",
     Role => "role",
     archive::FileMode => "file mode",
 );

@@ -6,6 +6,9 @@ use utoipa::ToSchema;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
+    /// Reads the catalogue, clones and downloads of its tenant, and `whoami`; nothing else of
+    /// `/v1`. The token that sits on every developer's laptop for a private tenant.
+    Reader,
     /// Reads everything of the tenant.
     Member,
     /// Reads and writes: publishes, composes, archives, manages tokens, reads the audit log.
@@ -17,6 +20,7 @@ impl Role {
         match self {
             Role::Admin => "admin",
             Role::Member => "member",
+            Role::Reader => "reader",
         }
     }
 
@@ -24,11 +28,12 @@ impl Role {
         match s {
             "admin" => Some(Role::Admin),
             "member" => Some(Role::Member),
+            "reader" => Some(Role::Reader),
             _ => None,
         }
     }
 
-    /// Whether this role may do what `required` allows (admin implies member).
+    /// Whether this role may do what `required` allows (admin implies member, member implies reader).
     pub fn allows(self, required: Role) -> bool {
         self >= required
     }
@@ -43,7 +48,7 @@ impl std::fmt::Display for Role {
 impl std::str::FromStr for Role {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Role::parse(s).ok_or_else(|| format!("unknown role `{s}`: use admin or member"))
+        Role::parse(s).ok_or_else(|| format!("unknown role `{s}`: use admin, member or reader"))
     }
 }
 
@@ -57,5 +62,8 @@ mod tests {
         assert!(Role::Admin.allows(Role::Admin));
         assert!(Role::Member.allows(Role::Member));
         assert!(!Role::Member.allows(Role::Admin));
+        assert!(Role::Member.allows(Role::Reader));
+        assert!(!Role::Reader.allows(Role::Member));
+        assert_eq!(Role::parse("reader"), Some(Role::Reader));
     }
 }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
 use skill_pool_core::Role;
+use skill_pool_core::api::{TenantSettings, UpdateTenant};
 use skill_pool_core::slug::{Slug, check_tenant_slug};
 use skill_pool_store::tenants::TenantRow;
 use skill_pool_store::{StoreError, TenantId};
@@ -91,6 +92,79 @@ impl Registry {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .retain(|_, (row, _)| row.id != tenant);
+    }
+
+    /// The settings of the actor's tenant (members and admins).
+    pub async fn tenant_settings(&self, actor: &Actor) -> Result<TenantSettings> {
+        actor.require(Role::Member)?;
+        let row = self.tenant_row(actor.tenant).await?;
+        Ok(self.settings_view(&row))
+    }
+
+    fn settings_view(&self, row: &TenantRow) -> TenantSettings {
+        let tenant_url = self.tenant_url(&row.slug);
+        TenantSettings {
+            slug: row.slug.clone(),
+            display_name: row.display_name.clone(),
+            visibility: row.visibility,
+            serve_as: row.serve_as,
+            marketplace_url: tenant_url.clone(),
+            tenant_url,
+        }
+    }
+
+    /// Changes the actor's tenant's settings (admins; audited). Making a tenant private takes
+    /// effect at once on this server and within the tenant cache's 10 s on others.
+    pub async fn update_tenant(&self, actor: &Actor, change: UpdateTenant) -> Result<TenantSettings> {
+        actor.require(Role::Admin)?;
+        let display_name = match change.display_name.as_deref().map(str::trim) {
+            Some("") => return Err(RegistryError::bad_request("a display name cannot be empty")),
+            Some(d) if d.chars().count() > 200 || d.chars().any(char::is_control) => {
+                return Err(RegistryError::bad_request(
+                    "a display name must have at most 200 printable characters",
+                ));
+            }
+            other => other.map(str::to_string),
+        };
+        let mut tx = self.store().write().await?;
+        let before = tx
+            .tenant_by_id(actor.tenant)
+            .await?
+            .ok_or_else(|| RegistryError::NotFound("tenant not found".into()))?;
+        let visibility = change.visibility.unwrap_or(before.visibility);
+        let serve_as = change.serve_as.unwrap_or(before.serve_as);
+        let display_name = display_name.unwrap_or_else(|| before.display_name.clone());
+        tx.set_access(actor.tenant, visibility, serve_as).await?;
+        if display_name != before.display_name {
+            tx.set_branding(
+                actor.tenant,
+                &display_name,
+                before.logo_url.as_deref(),
+                before.accent_color.as_deref(),
+            )
+            .await?;
+        }
+        if serve_as != before.serve_as || display_name != before.display_name {
+            // The catalogue's entries (or its owner) change.
+            tx.bump_catalogue_rev(actor.tenant).await?;
+        }
+        audit::record(
+            &mut tx,
+            actor,
+            "tenant.update",
+            &format!("tenant:{}", before.slug),
+            serde_json::json!({
+                "visibility": { "from": before.visibility, "to": visibility },
+                "serve_as": { "from": before.serve_as, "to": serve_as },
+                "display_name": { "from": before.display_name, "to": display_name },
+            }),
+        )
+        .await?;
+        tx.commit().await?;
+        self.forget_tenant(actor.tenant);
+        let row = self.tenant_row(actor.tenant).await?;
+        tracing::info!(tenant = %row.slug, visibility = row.visibility.as_str(), serve_as = row.serve_as.as_str(), "tenant settings changed");
+        Ok(self.settings_view(&row))
     }
 
     /// The tenant served at the bare public URL: the configured one, else the oldest.

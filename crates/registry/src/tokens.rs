@@ -46,12 +46,36 @@ pub fn token_view(row: &TokenRow) -> Token {
         created_at: format_ms(row.created_at),
         last_used_at: row.last_used_at.map(format_ms),
         revoked_at: row.revoked_at.map(format_ms),
+        expires_at: row.expires_at.map(format_ms),
     }
 }
 
+/// The longest lifetime a token may be given, in days (ten years).
+pub const MAX_TOKEN_DAYS: u32 = 3650;
+
 impl Registry {
+    /// A token that never expires.
     pub async fn create_token(&self, actor: &Actor, name: &str, role: Role) -> Result<CreatedSecret> {
+        self.create_token_expiring(actor, name, role, None).await
+    }
+
+    /// A token that stops working `expires_in_days` days from now (never, with `None`).
+    pub async fn create_token_expiring(
+        &self,
+        actor: &Actor,
+        name: &str,
+        role: Role,
+        expires_in_days: Option<u32>,
+    ) -> Result<CreatedSecret> {
         actor.require(Role::Admin)?;
+        if let Some(days) = expires_in_days
+            && !(1..=MAX_TOKEN_DAYS).contains(&days)
+        {
+            return Err(RegistryError::bad_request(format!(
+                "a token's lifetime must be 1 to {MAX_TOKEN_DAYS} days, not {days}"
+            )));
+        }
+        let expires_at = expires_in_days.map(|d| skill_pool_store::now_ms() + i64::from(d) * 86_400_000);
         let name = name.trim();
         if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
             return Err(RegistryError::bad_request("a token name must have 1 to 100 printable characters"));
@@ -59,13 +83,15 @@ impl Registry {
         let secret = new_secret();
         let prefix: String = secret.chars().take(SECRET_PREFIX.len() + 6).collect();
         let mut tx = self.store().write().await?;
-        let row = tx.insert_token(actor.tenant, name, role, &hash_secret(&secret), &prefix).await?;
+        let row = tx
+            .insert_token(actor.tenant, name, role, &hash_secret(&secret), &prefix, expires_at)
+            .await?;
         audit::record(
             &mut tx,
             actor,
             "token.create",
             &format!("token:{}#{}", row.name, row.id),
-            serde_json::json!({ "role": role, "prefix": prefix }),
+            serde_json::json!({ "role": role, "prefix": prefix, "expires_at": row.expires_at.map(format_ms) }),
         )
         .await?;
         tx.commit().await?;
@@ -115,6 +141,14 @@ impl Registry {
             return Err(RegistryError::Unauthorized(
                 "this token has been revoked: ask an admin for a new one".into(),
             ));
+        }
+        if let Some(expires_at) = row.expires_at
+            && expires_at <= skill_pool_store::now_ms()
+        {
+            return Err(RegistryError::Unauthorized(format!(
+                "this token expired at {}: ask an admin for a new one",
+                format_ms(expires_at)
+            )));
         }
         if let Err(e) = self.store().touch_token(row.id).await {
             tracing::warn!(error = %e, "could not record token use");

@@ -40,6 +40,13 @@ pub struct ServeArgs {
     /// When set, `<tenant>.<base-domain>` addresses a tenant by its Host header.
     #[arg(long, env = "SKILL_POOL_BASE_DOMAIN", value_name = "DOMAIN")]
     pub base_domain: Option<String>,
+    /// Serve HTTPS with this certificate chain (PEM, leaf first); needs `--tls-key`. Unset:
+    /// plain HTTP (put a TLS front such as nginx before it, or use these).
+    #[arg(long, env = "SKILL_POOL_TLS_CERT", value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of `--tls-cert` (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "SKILL_POOL_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// The tenant served at the bare public URL (default: the first tenant created).
     #[arg(long, env = "SKILL_POOL_DEFAULT_TENANT", value_name = "SLUG")]
     pub default_tenant: Option<String>,
@@ -198,6 +205,13 @@ pub fn parse_cidrs(s: &str) -> Result<Vec<ipnet::IpNet>, String> {
         .collect()
 }
 
+/// The certificate chain and key of HTTPS (PEM files, read at start).
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
 /// What the server library needs to run.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -206,6 +220,8 @@ pub struct ServerConfig {
     /// Without a trailing slash.
     pub public_url: String,
     pub base_domain: Option<String>,
+    /// HTTPS: the certificate chain and key files (PEM).
+    pub tls: Option<TlsFiles>,
     pub default_tenant: Option<String>,
     pub bootstrap_tenant: String,
     pub rate_limit_per_min: u32,
@@ -233,10 +249,20 @@ impl ServerConfig {
             public_url: args
                 .public_url
                 .clone()
-                .unwrap_or_else(|| format!("http://{bound}"))
+                .unwrap_or_else(|| {
+                    let scheme = if args.tls_cert.is_some() { "https" } else { "http" };
+                    format!("{scheme}://{bound}")
+                })
                 .trim_end_matches('/')
                 .to_string(),
             base_domain: args.base_domain.clone().map(|d| d.trim_start_matches('.').to_ascii_lowercase()),
+            tls: match (&args.tls_cert, &args.tls_key) {
+                (Some(cert), Some(key)) => Some(TlsFiles {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                }),
+                _ => None,
+            },
             default_tenant: args.default_tenant.clone(),
             bootstrap_tenant: args.bootstrap_tenant.clone(),
             rate_limit_per_min: args.rate_limit_per_min,
@@ -292,6 +318,7 @@ impl ServerConfig {
             data_dir,
             public_url: format!("http://{bound}"),
             base_domain: None,
+            tls: None,
             default_tenant: None,
             bootstrap_tenant: "default".into(),
             rate_limit_per_min: 1200,

@@ -20,6 +20,8 @@ pub struct ApiError {
     /// The field or file at fault, for a form to show it beside the field.
     pub field: Option<String>,
     pub retry_after: Option<u64>,
+    /// The challenge of a `401` (default: `Bearer realm="skill-pool"`).
+    pub www_authenticate: Option<String>,
 }
 
 impl ApiError {
@@ -29,6 +31,7 @@ impl ApiError {
             message: message.into(),
             field: None,
             retry_after: None,
+            www_authenticate: None,
         }
     }
     pub fn not_found(message: impl Into<String>) -> ApiError {
@@ -97,8 +100,12 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut res = self.status().into_response();
         if self.code == ErrorCode::Unauthorized {
-            res.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"skill-pool\""));
+            let challenge = self
+                .www_authenticate
+                .as_deref()
+                .and_then(|c| HeaderValue::from_str(c).ok())
+                .unwrap_or(HeaderValue::from_static("Bearer realm=\"skill-pool\""));
+            res.headers_mut().insert(header::WWW_AUTHENTICATE, challenge);
         }
         if let Some(secs) = self.retry_after {
             res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));

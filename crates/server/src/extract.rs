@@ -57,52 +57,174 @@ impl FromRequestParts<AppState> for Caller {
             .headers
             .get(header::AUTHORIZATION)
             .ok_or_else(|| ApiError::unauthorized("missing token: send `Authorization: Bearer <token>`"))?;
-        let secret = header
-            .to_str()
-            .ok()
-            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| ApiError::unauthorized("malformed Authorization header: use `Bearer <token>`"))?;
-        let request_id = parts
-            .headers
-            .get(REQUEST_ID_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        // An address that has guessed wrong too often is refused before its token is looked at.
-        let addr = client_addr(parts);
-        if let Some(a) = addr
-            && let Err(wait) = state.auth_failures.check(a)
-        {
-            state.metrics.auth_failure(true);
-            let mut err = ApiError::new(
-                skill_pool_core::ErrorCode::RateLimited,
-                format!("too many failed authentications from this address: try again in {wait} s"),
-            );
-            err.retry_after = Some(wait);
-            return Err(err);
-        }
-        match state.registry.authenticate(tenant.id, secret, request_id).await {
-            Ok(actor) => Ok(Caller { actor, tenant }),
-            Err(e) => {
-                let err = ApiError::from(e);
-                if err.code == skill_pool_core::ErrorCode::Unauthorized {
-                    if let Some(a) = addr {
-                        state.auth_failures.failed(a);
-                    }
-                    state.metrics.auth_failure(false);
-                    // Never the token, not even a part of it.
-                    tracing::warn!(
-                        tenant = %tenant.slug,
-                        client = %addr.map(|a| a.to_string()).unwrap_or_else(|| "-".into()),
-                        method = %parts.method,
-                        path = %parts.uri.path(),
-                        "authentication failed: unknown, revoked or expired token"
-                    );
+        let secret = bearer(header).ok_or_else(|| ApiError::unauthorized("malformed Authorization header: use `Bearer <token>`"))?;
+        let actor = authenticate(parts, state, &tenant, &secret).await?;
+        Ok(Caller { actor, tenant })
+    }
+}
+
+/// The token of `Authorization: Bearer <token>`.
+fn bearer(header: &header::HeaderValue) -> Option<String> {
+    header
+        .to_str()
+        .ok()
+        .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+/// The password of `Authorization: Basic <base64(user:password)>` (git sends the token there,
+/// with any user name).
+fn basic_password(header: &header::HeaderValue) -> Option<String> {
+    use base64::Engine;
+    let encoded = header
+        .to_str()
+        .ok()?
+        .strip_prefix("Basic ")
+        .or_else(|| header.to_str().ok()?.strip_prefix("basic "))?;
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (_, password) = text.split_once(':')?;
+    let password = password.trim();
+    (!password.is_empty()).then(|| password.to_string())
+}
+
+/// Checks a presented token against the routed tenant, with the failed-authentication limit
+/// per address, a warning in the log (never the token) and the metric.
+async fn authenticate(parts: &Parts, state: &AppState, tenant: &RoutedTenant, secret: &str) -> Result<Actor, ApiError> {
+    let request_id = parts
+        .headers
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    // An address that has guessed wrong too often is refused before its token is looked at.
+    let addr = client_addr(parts);
+    if let Some(a) = addr
+        && let Err(wait) = state.auth_failures.check(a)
+    {
+        state.metrics.auth_failure(true);
+        let mut err = ApiError::new(
+            skill_pool_core::ErrorCode::RateLimited,
+            format!("too many failed authentications from this address: try again in {wait} s"),
+        );
+        err.retry_after = Some(wait);
+        return Err(err);
+    }
+    match state.registry.authenticate(tenant.id, secret, request_id).await {
+        Ok(actor) => Ok(actor),
+        Err(e) => {
+            let err = ApiError::from(e);
+            if err.code == skill_pool_core::ErrorCode::Unauthorized {
+                if let Some(a) = addr {
+                    state.auth_failures.failed(a);
                 }
-                Err(err)
+                state.metrics.auth_failure(false);
+                // Never the token, not even a part of it.
+                tracing::warn!(
+                    tenant = %tenant.slug,
+                    client = %addr.map(|a| a.to_string()).unwrap_or_else(|| "-".into()),
+                    method = %parts.method,
+                    path = %parts.uri.path(),
+                    "authentication failed: unknown, revoked or expired token"
+                );
             }
+            Err(err)
         }
+    }
+}
+
+/// Which public surface asks for a credential: it decides the challenge and the advice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    /// The catalogue and the archives: what Claude Code's `headers`/`headersHelper` send.
+    Catalogue,
+    /// The git endpoint: what git's credential helper answers (Basic, token as password).
+    Git,
+}
+
+/// Reads a private tenant's public surface: passes a public tenant through; for a private
+/// one, a token of that tenant (any role) as `Bearer`, or as the password of `Basic` (what git
+/// sends). Anything else is `401` with the challenge of the surface. A token of another tenant
+/// is refused like a wrong one (and counted as a failed authentication).
+pub async fn public_access(parts: &Parts, state: &AppState, tenant: &RoutedTenant, surface: Surface) -> Result<Option<Actor>, ApiError> {
+    if tenant.visibility == skill_pool_core::api::Visibility::Public {
+        return Ok(None);
+    }
+    let secret = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|h| bearer(h).or_else(|| basic_password(h)));
+    let challenge = |message: String| {
+        let mut err = ApiError::unauthorized(message);
+        err.www_authenticate = Some(match surface {
+            Surface::Catalogue => format!("Bearer realm=\"skill-pool {}\"", tenant.slug),
+            Surface::Git => format!("Basic realm=\"skill-pool {}\"", tenant.slug),
+        });
+        err
+    };
+    let Some(secret) = secret else {
+        return Err(challenge(match surface {
+            Surface::Catalogue => format!(
+                "the marketplace `{}` is private: send `Authorization: Bearer <token>` with a token of the tenant. \
+                 For Claude Code, run `skill-pool setup claude` (it adds the marketplace with a headersHelper), \
+                 or see the server's docs/private-marketplaces.md",
+                tenant.slug
+            ),
+            Surface::Git => format!(
+                "the plugins of `{}` are private: git needs a token of the tenant as its password. \
+                 Run `skill-pool setup claude` (it configures `skill-pool auth git-credential` as git's credential helper)",
+                tenant.slug
+            ),
+        }));
+    };
+    match authenticate(parts, state, tenant, &secret).await {
+        Ok(actor) => Ok(Some(actor)),
+        Err(e)
+            if matches!(
+                e.code,
+                skill_pool_core::ErrorCode::Unauthorized | skill_pool_core::ErrorCode::NotFound
+            ) =>
+        {
+            if e.code == skill_pool_core::ErrorCode::NotFound {
+                // A token of another tenant: refused as a wrong one.
+                if let Some(a) = client_addr(parts) {
+                    state.auth_failures.failed(a);
+                }
+                state.metrics.auth_failure(false);
+                return Err(challenge(format!("this token is not a token of `{}`", tenant.slug)));
+            }
+            Err(challenge(e.message))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The catalogue (and archives) of the routed tenant, readable by this request.
+pub struct CatalogueAccess {
+    pub tenant: RoutedTenant,
+}
+
+impl FromRequestParts<AppState> for CatalogueAccess {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Tenant(tenant) = Tenant::from_request_parts(parts, state).await?;
+        public_access(parts, state, &tenant, Surface::Catalogue).await?;
+        Ok(CatalogueAccess { tenant })
+    }
+}
+
+/// The git endpoint of the routed tenant, readable by this request.
+pub struct GitAccess {
+    pub tenant: RoutedTenant,
+}
+
+impl FromRequestParts<AppState> for GitAccess {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Tenant(tenant) = Tenant::from_request_parts(parts, state).await?;
+        public_access(parts, state, &tenant, Surface::Git).await?;
+        Ok(GitAccess { tenant })
     }
 }
 

@@ -195,10 +195,12 @@ pub async fn serve(
     let local = listener.local_addr().context("reading the bound address")?;
     // "listening on http://<addr>" is a stable line: with `--bind 127.0.0.1:0` it tells the
     // port the system chose (tests and supervisors read it).
-    tracing::info!(public_url = %config.public_url, database = %skill_pool_store::redact_url(&config.database_url), "skill-pool listening on http://{local}");
+    let scheme = if config.tls.is_some() { "https" } else { "http" };
+    tracing::info!(public_url = %config.public_url, database = %skill_pool_store::redact_url(&config.database_url), "skill-pool listening on {scheme}://{local}");
     let limits = config.limits;
+    let tls = config.tls.as_ref().map(listener::tls_acceptor).transpose()?;
     let app = app(registry, config);
-    listener::serve(listener, app, limits, shutdown, std::time::Duration::from_secs(30))
+    listener::serve(listener, app, tls, limits, shutdown, std::time::Duration::from_secs(30))
         .await
         .context("serving HTTP")?;
     let _ = stop_worker.send(true);

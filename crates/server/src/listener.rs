@@ -4,6 +4,8 @@
 //! queue), a time limit on receiving a request's headers (which also closes kept-alive
 //! connections left idle, and slowloris clients), a write timeout (a client that stops reading
 //! is dropped), and `TCP_NODELAY` (small git answers are not held back by Nagle's algorithm).
+//! With a certificate, connections speak TLS (rustls), the handshake bounded by the same
+//! header timeout.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -43,11 +45,41 @@ fn is_resource_exhaustion(e: &std::io::Error) -> bool {
     )
 }
 
+/// Reads a PEM certificate chain and key into a TLS acceptor (HTTP/2 and HTTP/1.1 by ALPN).
+pub fn tls_acceptor(files: &crate::config::TlsFiles) -> anyhow::Result<tokio_rustls::TlsAcceptor> {
+    use anyhow::Context;
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(&files.cert)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .with_context(|| format!("reading the TLS certificate chain {}", files.cert.display()))?;
+    if certs.is_empty() {
+        anyhow::bail!("{} holds no PEM certificate", files.cert.display());
+    }
+    let key = PrivateKeyDer::from_pem_file(&files.key).with_context(|| format!("reading the TLS private key {}", files.key.display()))?;
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let mut config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("TLS protocol versions")?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .with_context(|| {
+            format!(
+                "{} and {} do not make a usable certificate",
+                files.cert.display(),
+                files.key.display()
+            )
+        })?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
 /// Serves `app` on `listener` until `shutdown` resolves, then lets open connections finish
-/// (up to `drain`).
+/// (up to `drain`). With `tls`, every connection is a TLS one.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
     drain: Duration,
@@ -102,7 +134,7 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let mut io = tokio_io_timeout::TimeoutStream::new(stream);
         io.set_write_timeout(Some(limits.write_timeout));
-        let io = TokioIo::new(Box::pin(io));
+        let io = Box::pin(io);
         let service = app.clone().map_request(move |mut req: axum::http::Request<hyper::body::Incoming>| {
             req.extensions_mut().insert(ConnectInfo(addr));
             req
@@ -110,9 +142,23 @@ pub async fn serve(
         let service = TowerToHyperService::new(service);
         let builder = builder.clone();
         let watcher = graceful.watcher();
+        let tls = tls.clone();
+        let handshake_timeout = limits.header_timeout;
         tokio::spawn(async move {
-            let conn = builder.serve_connection_with_upgrades(io, service);
-            let _ = watcher.watch(conn).await;
+            match tls {
+                None => {
+                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+                    let _ = watcher.watch(conn).await;
+                }
+                Some(acceptor) => match tokio::time::timeout(handshake_timeout, acceptor.accept(io)).await {
+                    Ok(Ok(stream)) => {
+                        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                        let _ = watcher.watch(conn).await;
+                    }
+                    Ok(Err(e)) => tracing::debug!(client = %addr, error = %e, "TLS handshake failed"),
+                    Err(_) => tracing::debug!(client = %addr, "TLS handshake timed out"),
+                },
+            }
             drop(slot);
         });
     }

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use skill_pool_core::Role;
+use skill_pool_core::api::{ServeAs, UpdateTenant, Visibility};
 use skill_pool_registry::{Actor, Principal};
 use skill_pool_server::{ServeArgs, ServerConfig, StorageArgs, open_store, registry_for};
 use tracing_subscriber::EnvFilter;
@@ -56,6 +57,24 @@ enum TenantCommand {
         /// The name shown as the marketplace owner (default: the slug).
         #[arg(long)]
         display_name: Option<String>,
+        /// `private`: the catalogue, git and pages need a token of the tenant.
+        #[arg(long, default_value = "public")]
+        visibility: Visibility,
+        #[command(flatten)]
+        server: ServeArgs,
+    },
+    /// Change a tenant's settings (also `PATCH /v1/tenant` and `skill-pool tenant set`).
+    #[command(after_help = "Example:\n  skill-pool-server tenant set acme --visibility private")]
+    Set {
+        slug: String,
+        #[arg(long)]
+        display_name: Option<String>,
+        /// `public` or `private`.
+        #[arg(long)]
+        visibility: Option<Visibility>,
+        /// `git` or `archive`: how the catalogue points at internal and mirrored plugins.
+        #[arg(long)]
+        serve_as: Option<ServeAs>,
         #[command(flatten)]
         server: ServeArgs,
     },
@@ -72,10 +91,14 @@ enum TokenCommand {
     Create {
         #[arg(long)]
         tenant: String,
-        #[arg(long, value_parser = ["admin", "member"])]
+        /// admin, member, or reader (catalogue, git and downloads only).
+        #[arg(long, value_parser = ["admin", "member", "reader"])]
         role: String,
         #[arg(long, default_value = "cli")]
         name: String,
+        /// The token stops working this many days from now (default: never).
+        #[arg(long, value_name = "DAYS")]
+        expires_in_days: Option<u32>,
         #[command(flatten)]
         server: ServeArgs,
     },
@@ -147,11 +170,43 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Tenant(TenantCommand::Create {
             slug,
             display_name,
+            visibility,
             server,
         })) => {
             let registry = admin_registry(&server).await?;
             let tenant = registry.create_tenant(&Principal::Operator, &slug, display_name.as_deref()).await?;
-            println!("created tenant {} ({})", tenant.slug, tenant.display_name);
+            if visibility != Visibility::Public {
+                let change = UpdateTenant {
+                    visibility: Some(visibility),
+                    ..UpdateTenant::default()
+                };
+                registry.update_tenant(&Actor::operator(tenant.id), change).await?;
+            }
+            println!("created {} tenant {} ({})", visibility.as_str(), tenant.slug, tenant.display_name);
+            Ok(())
+        }
+        Some(Command::Tenant(TenantCommand::Set {
+            slug,
+            display_name,
+            visibility,
+            serve_as,
+            server,
+        })) => {
+            let registry = admin_registry(&server).await?;
+            let id = tenant_id(&registry, &slug).await?;
+            let change = UpdateTenant {
+                display_name,
+                visibility,
+                serve_as,
+            };
+            let t = registry.update_tenant(&Actor::operator(id), change).await?;
+            println!(
+                "tenant {}: {}, serves {}, \"{}\"",
+                t.slug,
+                t.visibility.as_str(),
+                t.serve_as.as_str(),
+                t.display_name
+            );
             Ok(())
         }
         Some(Command::Tenant(TenantCommand::List { server })) => {
@@ -165,12 +220,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             tenant,
             role,
             name,
+            expires_in_days,
             server,
         })) => {
             let registry = admin_registry(&server).await?;
             let id = tenant_id(&registry, &tenant).await?;
             let role = Role::parse(&role).context("role")?;
-            let created = registry.create_token(&Actor::operator(id), &name, role).await?;
+            let created = registry
+                .create_token_expiring(&Actor::operator(id), &name, role, expires_in_days)
+                .await?;
             println!(
                 "created {role} token `{}` for tenant {tenant}; it is shown only once:",
                 created.token.name

@@ -21,6 +21,8 @@ pub struct RoutedTenant {
     /// (by Host header, or the default tenant at the bare URL). Portal links and the session
     /// cookie's `Path` start with it.
     pub base: String,
+    /// Whether its public surface needs a credential of the tenant.
+    pub visibility: skill_pool_core::api::Visibility,
 }
 
 /// Splits `/t/<slug>/rest` into (`slug`, `/rest`).
@@ -102,6 +104,7 @@ pub async fn dispatch(State(state): State<AppState>, mut req: Request) -> Respon
         slug: tenant.slug,
         display_name: tenant.display_name,
         base,
+        visibility: tenant.visibility,
     });
     match state.tenant_router.clone().oneshot(req).await {
         Ok(res) => res,

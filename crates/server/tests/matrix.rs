@@ -2,9 +2,11 @@
 //!
 //! The routes are read from the router's own source (`routes/mod.rs`, `portal/mod.rs`,
 //! `lib.rs`): a route added there and not classified here fails this test, so a new route cannot
-//! be forgotten. Each is called with no token, a garbage token, a revoked token, a member token
-//! and another tenant's admin token; the answer must match the route's access class, and
-//! afterwards nothing of the tenant has changed.
+//! be forgotten. Each is called with no token, a garbage token, a revoked token, a reader token,
+//! a member token and another tenant's admin token; the answer must match the route's access
+//! class, and afterwards nothing of the tenant has changed. Then the tenant is made private and
+//! its public surface is called again: without a credential of the tenant, no byte of it
+//! leaves (catalogue, tenant root, marketplace pages, git).
 
 #![allow(clippy::disallowed_methods)] // drives real programs (git, the binaries) as a user would
 
@@ -70,6 +72,8 @@ fn routes_in(file: &str) -> Vec<(String, String)> {
 enum Access {
     /// Anyone: the catalogue, git, the public pages, health.
     Public,
+    /// Any token of the tenant, a reader's included (`whoami`).
+    Reader,
     /// A member token of the tenant.
     Member,
     /// An admin token of the tenant.
@@ -153,8 +157,10 @@ fn cases() -> Vec<Case> {
             "/git/plugins/p.git/git-receive-pack",
         ),
         case("GET", "/v1/openapi.json", Public, "/v1/openapi.json"),
-        case("GET", "/v1/whoami", Member, "/v1/whoami"),
+        case("GET", "/v1/whoami", Reader, "/v1/whoami"),
         case("GET", "/v1/usage", Member, "/v1/usage"),
+        case("GET", "/v1/tenant", Member, "/v1/tenant"),
+        json_body(case("PATCH", "/v1/tenant", Admin, "/v1/tenant"), json!({"visibility": "public"})),
         case("GET", "/v1/plugins", Member, "/v1/plugins"),
         json_body(
             case("POST", "/v1/plugins", Admin, "/v1/plugins"),
@@ -370,6 +376,15 @@ both_backends!(every_route_answers_every_credential_as_its_class_allows, |db: Te
         .unwrap();
     assert!(res.status().is_success());
 
+    let (_, created) = s
+        .post_json(
+            &format!("{}/v1/tokens", t.root),
+            &t.admin,
+            &json!({"name": "laptops", "role": "reader"}),
+        )
+        .await;
+    let reader = created["secret"].as_str().unwrap().to_string();
+
     let before = snapshot(&s, &t.root, &t.admin).await;
     // Redirects are answers here (the portal sends a caller without a session to sign in).
     let http = reqwest::Client::builder()
@@ -377,10 +392,11 @@ both_backends!(every_route_answers_every_credential_as_its_class_allows, |db: Te
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let credentials: [(&str, Option<&str>); 5] = [
+    let credentials: [(&str, Option<&str>); 6] = [
         ("no token", None),
         ("a garbage token", Some("sp_garbage0000000000000000000000000000000000")),
         ("a revoked token", Some(&revoked)),
+        ("a reader token", Some(&reader)),
         ("a member token", Some(&t.member)),
         ("another tenant's admin token", Some(&other.admin)),
     ];
@@ -406,10 +422,11 @@ both_backends!(every_route_answers_every_credential_as_its_class_allows, |db: Te
             assert!(status < 500, "{what}");
             match c.access {
                 Access::Public => assert!(status != 401 && status != 403 || c.template.contains("receive-pack"), "{what}"),
-                Access::Member | Access::Admin => match who {
+                Access::Reader | Access::Member | Access::Admin => match who {
                     "no token" | "a garbage token" | "a revoked token" => assert_eq!(status, 401, "{what}"),
                     "another tenant's admin token" => assert_eq!(status, 404, "{what}"),
                     _ if c.access == Access::Admin => assert_eq!(status, 403, "{what}"),
+                    "a reader token" if c.access == Access::Member => assert_eq!(status, 403, "{what}"),
                     _ => assert!(status != 401 && status != 403, "{what}"),
                 },
                 // A bearer token never opens the portal: pages send the caller to sign in, and
@@ -427,5 +444,56 @@ both_backends!(every_route_answers_every_credential_as_its_class_allows, |db: Te
     }
     let after = snapshot(&s, &t.root, &t.admin).await;
     assert_eq!(before, after, "a caller without the right changed the tenant");
+
+    // Private: the public surface needs a token of the tenant (any role); the tenant's bytes
+    // (its plugin `p`, the skill `greet`, commit ids) never reach anyone else.
+    let res = s
+        .http
+        .patch(format!("{}/v1/tenant", t.root))
+        .bearer_auth(&t.admin)
+        .json(&json!({"visibility": "private"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success());
+    let (_, listed) = s.get_json(&format!("{}/v1/plugins/p", t.root), &t.admin).await;
+    let commit = listed["versions"][0]["commit"].as_str().expect("a commit id").to_string();
+    for c in cases().iter().filter(|c| c.access == Access::Public && !c.top_level) {
+        for (who, token) in credentials {
+            let mut req = http.request(Method::from_bytes(c.method.as_bytes()).unwrap(), format!("{}{}", t.root, c.path));
+            if let Some(tok) = token {
+                req = req.bearer_auth(tok);
+            }
+            if let Some((ct, body)) = &c.body {
+                req = req.header("content-type", *ct).body(body.clone());
+            }
+            let res = req.send().await.unwrap();
+            let status = res.status().as_u16();
+            let text = res.text().await.unwrap_or_default();
+            let what = format!("private: {} {} with {who}: {status} {}", c.method, c.path, text.chars().take(200).collect::<String>());
+            assert!(status < 500, "{what}");
+            // No byte of the tenant in these: assets, the sign-in page, the API description, and
+            // the push refusal.
+            let open = c.path.starts_with("/-/")
+                || c.path == "/portal/login"
+                || c.path == "/v1/openapi.json"
+                || c.template.contains("receive-pack");
+            let pages = c.path.starts_with("/marketplace");
+            let allowed = matches!(who, "a reader token" | "a member token");
+            if open {
+                continue;
+            }
+            if pages {
+                // Pages are for signed-in browsers: everyone else is sent to sign in.
+                assert_eq!(status, 303, "{what}");
+            } else if allowed {
+                assert!(status != 401 && status != 403, "{what}");
+                continue;
+            } else {
+                assert_eq!(status, 401, "{what}");
+            }
+            assert!(!text.contains("greet") && !text.contains(&commit), "{what}");
+        }
+    }
     s.stop().await;
 });

@@ -1,5 +1,7 @@
 //! Tenants: the unit of isolation. Also the tenant's catalogue revision counter.
 
+use skill_pool_core::api::{ServeAs, Visibility};
+
 use crate::{Db, Result, TenantId, Tx, now_ms};
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -15,9 +17,15 @@ pub struct TenantRow {
     pub logo_url: Option<String>,
     /// Branding of the public pages: `#rrggbb`.
     pub accent_color: Option<String>,
+    /// Who may read the public surface.
+    #[sqlx(try_from = "String")]
+    pub visibility: Visibility,
+    /// How the catalogue points at internal and mirrored plugins.
+    #[sqlx(try_from = "String")]
+    pub serve_as: ServeAs,
 }
 
-const COLUMNS: &str = "id, slug, display_name, catalogue_rev, created_at, catalogue_renames, logo_url, accent_color";
+const COLUMNS: &str = "id, slug, display_name, catalogue_rev, created_at, catalogue_renames, logo_url, accent_color, visibility, serve_as";
 
 /// Reads of tenants, on the pool or in a transaction.
 pub trait TenantReads: Db {
@@ -100,6 +108,17 @@ impl Tx {
             .bind(display_name)
             .bind(logo_url)
             .bind(accent_color)
+            .bind(tenant.0)
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// Sets who may read the tenant's public surface and how its catalogue serves plugins.
+    pub async fn set_access(&mut self, tenant: TenantId, visibility: Visibility, serve_as: ServeAs) -> Result<()> {
+        sqlx::query("UPDATE tenants SET visibility = $1, serve_as = $2 WHERE id = $3")
+            .bind(visibility.as_str())
+            .bind(serve_as.as_str())
             .bind(tenant.0)
             .execute(self.conn())
             .await?;

@@ -15,9 +15,11 @@ pub struct TokenRow {
     pub created_at: i64,
     pub last_used_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    /// Unix ms after which the token no longer authenticates; `None`: never.
+    pub expires_at: Option<i64>,
 }
 
-const COLUMNS: &str = "id, tenant_id, name, role, prefix, created_at, last_used_at, revoked_at";
+const COLUMNS: &str = "id, tenant_id, name, role, prefix, created_at, last_used_at, revoked_at, expires_at";
 
 /// How stale `last_used_at` may get before a use writes it again (avoids a write per request).
 const LAST_USED_RESOLUTION_MS: i64 = 60_000;
@@ -59,10 +61,18 @@ impl Store {
 }
 
 impl Tx {
-    pub async fn insert_token(&mut self, tenant: TenantId, name: &str, role: Role, token_hash: &str, prefix: &str) -> Result<TokenRow> {
+    pub async fn insert_token(
+        &mut self,
+        tenant: TenantId,
+        name: &str,
+        role: Role,
+        token_hash: &str,
+        prefix: &str,
+        expires_at: Option<i64>,
+    ) -> Result<TokenRow> {
         Ok(sqlx::query_as(&format!(
-            "INSERT INTO api_tokens (tenant_id, name, role, token_hash, prefix, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
+            "INSERT INTO api_tokens (tenant_id, name, role, token_hash, prefix, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
         ))
         .bind(tenant.0)
         .bind(name)
@@ -70,6 +80,7 @@ impl Tx {
         .bind(token_hash)
         .bind(prefix)
         .bind(now_ms())
+        .bind(expires_at)
         .fetch_one(self.conn())
         .await?)
     }

@@ -34,7 +34,7 @@ both_backends!(tokens_revoke_and_touch, |db: TestDb| async move {
     let mut tx = store.write().await.unwrap();
     let t = tx.insert_tenant("acme", "Acme").await.unwrap();
     let tok = tx
-        .insert_token(t.id, "ci", skill_pool_core::Role::Admin, "hash1", "sp_abcd")
+        .insert_token(t.id, "ci", skill_pool_core::Role::Admin, "hash1", "sp_abcd", None)
         .await
         .unwrap();
     tx.commit().await.unwrap();
@@ -114,7 +114,7 @@ both_backends!(
             .await
             .unwrap();
         let tok = tx
-            .insert_token(t.id, "ci", skill_pool_core::Role::Member, "tokhash", "sp_abcd")
+            .insert_token(t.id, "ci", skill_pool_core::Role::Member, "tokhash", "sp_abcd", None)
             .await
             .unwrap();
         let now = skill_pool_store::now_ms();

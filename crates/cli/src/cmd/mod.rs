@@ -3,11 +3,14 @@
 //! a folder's name as the default slug.
 
 pub mod audit;
+pub mod auth;
 pub mod ensure;
 pub mod external;
 pub mod login;
 pub mod piece;
 pub mod plugin;
+pub mod setup;
+pub mod tenant;
 pub mod token;
 
 use std::path::Path;

@@ -1,7 +1,9 @@
 //! Running Claude Code's own CLI (`claude plugin …`) for the plugins of a manifest, so that
 //! plugins are installed by the client itself, hooks and MCP servers included. This is the one
 //! place outside `crates/git` that runs a program (see clippy.toml): bounded in time, its
-//! output captured, and a death by signal reported as such (it often prints nothing).
+//! output captured, and a death by signal reported as such (it often prints nothing). `setup
+//! claude` also runs the user's own `git config --global` through it (crates/git's runner
+//! deliberately ignores the user's configuration).
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

@@ -135,6 +135,42 @@ impl Settings {
         Ok(Change::Added)
     }
 
+    /// Declares the marketplace `name` with exactly this `source` object (a URL source with
+    /// `headersHelper` or `headers`, say). An entry of the same name for the same URL gets the
+    /// new source (its other keys, e.g. `autoUpdate`, are kept); one for another URL is an
+    /// error, never overwritten.
+    pub fn declare_marketplace_source(&self, name: &str, source: &Value) -> Result<Change, SettingsError> {
+        let url = source.get("url").and_then(Value::as_str).unwrap_or_default();
+        let markets = self.object_under(&self.top(), "extraKnownMarketplaces", "extraKnownMarketplaces")?;
+        let Some(entry) = markets.get(name) else {
+            markets.append(name, to_input(&serde_json::json!({ "source": source })));
+            return Ok(Change::Added);
+        };
+        let existing = entry.value().and_then(|v| v.to_serde_value()).unwrap_or(Value::Null);
+        let old = existing.get("source");
+        let old_url = old.and_then(|s| s.get("url")).and_then(Value::as_str);
+        if old_url.map(|u| u.trim_end_matches('/')) != Some(url.trim_end_matches('/')) {
+            return Err(self.in_the_way(format!(
+                "extraKnownMarketplaces declares `{name}` with another source ({}); remove that entry first",
+                old.map(Value::to_string).unwrap_or_else(|| "none".into())
+            )));
+        }
+        if old == Some(source) {
+            return Ok(Change::AlreadyThere);
+        }
+        let obj = entry
+            .value()
+            .and_then(|v| v.as_object())
+            .ok_or_else(|| self.in_the_way(format!("extraKnownMarketplaces.`{name}` is not an object; fix it by hand")))?;
+        match obj.get("source") {
+            Some(prop) => prop.set_value(to_input(source)),
+            None => {
+                obj.append("source", to_input(source));
+            }
+        }
+        Ok(Change::Added)
+    }
+
     pub fn has_marketplace(&self, name: &str, url: &str) -> bool {
         self.top()
             .object_value("extraKnownMarketplaces")
@@ -227,13 +263,34 @@ impl Settings {
 
     /// Writes the file if it changed (atomically; folders created). Returns whether it wrote.
     pub fn save(&self) -> std::io::Result<bool> {
+        self.save_with_mode(None)
+    }
+
+    /// As [`Settings::save`], readable by its owner only (it holds a token).
+    pub fn save_private(&self) -> std::io::Result<bool> {
+        self.save_with_mode(Some(0o600))
+    }
+
+    fn save_with_mode(&self, mode: Option<u32>) -> std::io::Result<bool> {
+        use std::os::unix::fs::PermissionsExt;
         if !self.changed() {
+            if let Some(mode) = mode
+                && self.path.exists()
+            {
+                std::fs::set_permissions(&self.path, std::fs::Permissions::from_mode(mode))?;
+            }
             return Ok(false);
         }
         let dir = self.path.parent().expect("settings.json has a folder");
         std::fs::create_dir_all(dir)?;
         let tmp = dir.join(".settings.json.skill-pool-tmp");
         std::fs::write(&tmp, self.text())?;
+        if let Some(mode) = mode {
+            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))?;
+        } else if let Ok(meta) = std::fs::metadata(&self.path) {
+            // Keep the mode the user gave the file.
+            std::fs::set_permissions(&tmp, meta.permissions())?;
+        }
         std::fs::rename(&tmp, &self.path)?;
         Ok(true)
     }

@@ -10,11 +10,12 @@ use serde::Deserialize;
 use skill_pool_core::api::{PieceKind, Plugin, PluginBlobs, SourcingMode};
 use skill_pool_registry::plugins::page::PluginPage;
 
-use super::session::MaybeSession;
+use super::session::{MaybeSession, Refusal, Session};
 use super::{Chrome, render, safe_url};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{Path, Query, Tenant};
+use crate::tenant::RoutedTenant;
 
 /// `:root { --accent: … }` from the tenant's branding.
 pub async fn brand_css(State(state): State<AppState>, Tenant(tenant): Tenant) -> Result<Response, ApiError> {
@@ -95,12 +96,27 @@ struct BrowserPage {
     category: String,
 }
 
+/// A private tenant's marketplace pages are for its signed-in people only: anyone else is
+/// sent to the sign-in page, coming back here afterwards.
+fn private_gate(tenant: &RoutedTenant, session: Option<&Session>, uri: &axum::http::Uri) -> Option<Response> {
+    if tenant.visibility == skill_pool_core::api::Visibility::Public || session.is_some() {
+        return None;
+    }
+    let here = uri.path_and_query().map_or("/marketplace", |p| p.as_str());
+    let next: String = url::form_urlencoded::byte_serialize(format!("{}{here}", tenant.base).as_bytes()).collect();
+    Some(Refusal::SignIn(format!("{}/portal/login?next={next}", tenant.base)).into_response())
+}
+
 pub async fn browser(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
     MaybeSession(session): MaybeSession,
+    uri: axum::http::Uri,
     Query(query): Query<BrowseQuery>,
 ) -> Result<Response, ApiError> {
+    if let Some(refusal) = private_gate(&tenant, session.as_ref(), &uri) {
+        return Ok(refusal);
+    }
     let plugins = state.registry.public_plugins(tenant.id).await?;
     let mut categories: Vec<String> = plugins.iter().filter_map(|p| p.metadata.category.clone()).collect();
     categories.sort();
@@ -243,8 +259,12 @@ pub async fn detail(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
     MaybeSession(session): MaybeSession,
+    uri: axum::http::Uri,
     Path(slug): Path<String>,
 ) -> Result<Response, ApiError> {
+    if let Some(refusal) = private_gate(&tenant, session.as_ref(), &uri) {
+        return Ok(refusal);
+    }
     let page = state.registry.public_plugin_page(tenant.id, &slug).await?;
     let p = &page.plugin;
     let m = &p.metadata;

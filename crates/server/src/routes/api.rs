@@ -7,8 +7,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use skill_pool_core::api::{
     AuditEntry, CreatePlugin, CreateToken, CreatedToken, ImportCatalogue, ImportMirror, ImportReport, Job, JobAccepted, Page, Piece,
-    PieceKind, PieceVersion, Plugin, PublishPieceResult, PublishPluginResult, PurgeResult, ServePlugin, SetInstallPolicy, Token,
-    UpdatePlugin, Usage, WhoAmI,
+    PieceKind, PieceVersion, Plugin, PublishPieceResult, PublishPluginResult, PurgeResult, ServePlugin, SetInstallPolicy, TenantSettings,
+    Token, UpdatePlugin, UpdateTenant, Usage, WhoAmI,
 };
 
 use crate::AppState;
@@ -321,7 +321,10 @@ pub async fn create_token(
     AdminCaller(caller): AdminCaller,
     Json(req): Json<CreateToken>,
 ) -> Result<Response, ApiError> {
-    let created = state.registry.create_token(&caller.actor, &req.name, req.role).await?;
+    let created = state
+        .registry
+        .create_token_expiring(&caller.actor, &req.name, req.role, req.expires_in_days)
+        .await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(CreatedToken {
@@ -367,6 +370,20 @@ pub async fn set_install_policy(
 #[utoipa::path(get, path = "/v1/usage", tag = "tenant", responses((status = 200, body = Usage)))]
 pub async fn usage(State(state): State<AppState>, caller: Caller) -> Result<axum::Json<Usage>, ApiError> {
     Ok(axum::Json(state.registry.usage(&caller.actor).await?))
+}
+
+#[utoipa::path(get, path = "/v1/tenant", tag = "tenant", responses((status = 200, body = TenantSettings)))]
+pub async fn tenant_settings(State(state): State<AppState>, caller: Caller) -> Result<axum::Json<TenantSettings>, ApiError> {
+    Ok(axum::Json(state.registry.tenant_settings(&caller.actor).await?))
+}
+
+#[utoipa::path(patch, path = "/v1/tenant", tag = "tenant", request_body = UpdateTenant, responses((status = 200, body = TenantSettings)))]
+pub async fn update_tenant(
+    State(state): State<AppState>,
+    AdminCaller(caller): AdminCaller,
+    Json(change): Json<UpdateTenant>,
+) -> Result<axum::Json<TenantSettings>, ApiError> {
+    Ok(axum::Json(state.registry.update_tenant(&caller.actor, change).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -15,7 +15,7 @@ use skill_pool_core::ErrorCode;
 use skill_pool_git::upload_pack::{self, Protocol};
 
 use crate::error::ApiError;
-use crate::extract::{ClientAddr, Path, Query, Tenant};
+use crate::extract::{ClientAddr, GitAccess, Path, Query};
 use crate::{AppState, gitslots};
 
 /// Negotiation requests are small; a bound keeps a hostile body from costing memory.
@@ -51,7 +51,7 @@ fn no_cache(res: &mut Response, content_type: &'static str) {
 
 pub async fn info_refs(
     State(state): State<AppState>,
-    Tenant(tenant): Tenant,
+    GitAccess { tenant }: GitAccess,
     Path(repo): Path<String>,
     Query(q): Query<InfoRefsQuery>,
     headers: HeaderMap,
@@ -77,7 +77,7 @@ pub async fn info_refs(
 
 pub async fn upload_pack(
     State(state): State<AppState>,
-    Tenant(tenant): Tenant,
+    GitAccess { tenant }: GitAccess,
     Path(repo): Path<String>,
     ClientAddr(client): ClientAddr,
     headers: HeaderMap,

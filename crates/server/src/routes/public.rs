@@ -2,12 +2,12 @@
 //! HTML marketplace browser is the portal's). Served from the registry's rendered cache: bytes, gzip, ETag.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::{Query, Tenant};
+use crate::extract::{CatalogueAccess, Query, Tenant};
 
 fn accepts_gzip(headers: &HeaderMap) -> bool {
     headers
@@ -40,7 +40,17 @@ fn etag_matches(headers: &HeaderMap, etag: &str) -> bool {
     })
 }
 
-pub async fn catalogue(State(state): State<AppState>, Tenant(tenant): Tenant, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn catalogue(
+    State(state): State<AppState>,
+    CatalogueAccess { tenant }: CatalogueAccess,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    catalogue_of(state, tenant, headers).await
+}
+
+/// The catalogue's bytes for a request already allowed to read them.
+async fn catalogue_of(state: AppState, tenant: crate::tenant::RoutedTenant, headers: HeaderMap) -> Result<Response, ApiError> {
+    let private = tenant.visibility == skill_pool_core::api::Visibility::Private;
     let rendered = state.registry.catalogue(tenant.id).await?;
     let mut res = if etag_matches(&headers, &rendered.etag) {
         StatusCode::NOT_MODIFIED.into_response()
@@ -56,24 +66,32 @@ pub async fn catalogue(State(state): State<AppState>, Tenant(tenant): Tenant, he
     if let Ok(etag) = HeaderValue::from_str(&rendered.etag) {
         h.insert(header::ETAG, etag);
     }
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    h.insert(header::VARY, HeaderValue::from_static("Accept, Accept-Encoding"));
+    if private {
+        // Only for the one who asked: no shared cache may keep it or answer another client.
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
+        h.insert(header::VARY, HeaderValue::from_static("Accept, Accept-Encoding, Authorization"));
+    } else {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        h.insert(header::VARY, HeaderValue::from_static("Accept, Accept-Encoding"));
+    }
     Ok(res)
 }
 
 /// The tenant root: the catalogue for Claude Code (and anything that does not ask for
-/// HTML), the marketplace browser for a browser.
-pub async fn root(state: State<AppState>, tenant: Tenant, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
-    if prefers_html(&headers) {
+/// HTML), the marketplace browser for a browser (behind sign-in for a private tenant).
+pub async fn root(state: State<AppState>, tenant: Tenant, parts: axum::http::request::Parts) -> Result<Response, ApiError> {
+    if prefers_html(&parts.headers) {
         // The browser's session and search are read only here: Claude Code's request is
         // answered exactly as `marketplace.json` is, whatever its query string or cookies.
-        let session = crate::portal::session_from_headers(&state, &tenant.0, &headers).await?;
-        let query = axum::extract::Query::<crate::portal::BrowseQuery>::try_from_uri(&uri)
+        let session = crate::portal::session_from_headers(&state, &tenant.0, &parts.headers).await?;
+        let query = axum::extract::Query::<crate::portal::BrowseQuery>::try_from_uri(&parts.uri)
             .map(|q| q.0)
             .unwrap_or_default();
-        return crate::portal::browser(state, tenant, crate::portal::MaybeSession(session), Query(query)).await;
+        return crate::portal::browser(state, tenant, crate::portal::MaybeSession(session), parts.uri, Query(query)).await;
     }
-    catalogue(state, tenant, headers).await
+    let (State(state), Tenant(tenant)) = (state, tenant);
+    crate::extract::public_access(&parts, &state, &tenant, crate::extract::Surface::Catalogue).await?;
+    catalogue_of(state, tenant, parts.headers).await
 }
 
 #[cfg(test)]

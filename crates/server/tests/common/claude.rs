@@ -19,6 +19,10 @@ use std::time::{Duration, Instant};
 pub struct Claude {
     bin: PathBuf,
     home: tempfile::TempDir,
+    /// More environment for every command (e.g. `NODE_EXTRA_CA_CERTS`), and folders put
+    /// before `PATH`.
+    env: Vec<(String, String)>,
+    path_prefix: Vec<PathBuf>,
 }
 
 /// What one `claude …` command did.
@@ -46,8 +50,9 @@ const OFFLINE_ENV: &[(&str, &str)] = &[
     ("HTTPS_PROXY", "http://127.0.0.1:9"),
     ("http_proxy", "http://127.0.0.1:9"),
     ("https_proxy", "http://127.0.0.1:9"),
-    ("NO_PROXY", "127.0.0.1,localhost"),
-    ("no_proxy", "127.0.0.1,localhost"),
+    // skill-pool.test: the host name of the https tests (scripts/test-ca.sh maps it to 127.0.0.1).
+    ("NO_PROXY", "127.0.0.1,localhost,skill-pool.test,.skill-pool.test"),
+    ("no_proxy", "127.0.0.1,localhost,skill-pool.test,.skill-pool.test"),
     // Never wait for a person: git must not prompt for credentials.
     ("GIT_TERMINAL_PROMPT", "0"),
     ("NO_COLOR", "1"),
@@ -73,6 +78,8 @@ impl Claude {
                 Some(Claude {
                     bin,
                     home: tempfile::Builder::new().prefix("claude-home-").tempdir().expect("temp HOME"),
+                    env: Vec::new(),
+                    path_prefix: Vec::new(),
                 })
             }
             None if ci() => {
@@ -85,6 +92,25 @@ impl Claude {
                 None
             }
         }
+    }
+
+    /// Sets a variable for every later command.
+    pub fn set_env(&mut self, key: &str, value: impl Into<String>) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_string(), value.into()));
+    }
+
+    /// Puts `dir` before `PATH` for every later command (e.g. where `skill-pool` is).
+    pub fn prepend_path(&mut self, dir: &Path) {
+        self.path_prefix.push(dir.to_path_buf());
+    }
+
+    /// The `PATH` commands get.
+    pub fn path_var(&self) -> std::ffi::OsString {
+        let base = std::env::var_os("PATH").unwrap_or_default();
+        let mut dirs: Vec<PathBuf> = self.path_prefix.clone();
+        dirs.extend(std::env::split_paths(&base));
+        std::env::join_paths(dirs).unwrap_or(base)
     }
 
     /// The client's temporary HOME; its state is under `<home>/.claude`.
@@ -103,7 +129,7 @@ impl Claude {
         let mut cmd = Command::new(&self.bin);
         cmd.args(args)
             .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("PATH", self.path_var())
             .env("HOME", self.home.path())
             .current_dir(self.home.path())
             .stdin(Stdio::null())
@@ -112,6 +138,9 @@ impl Claude {
             // Its own process group, so that a timeout also stops the git processes it started.
             .process_group(0);
         for (k, v) in OFFLINE_ENV {
+            cmd.env(k, v);
+        }
+        for (k, v) in &self.env {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot run {}: {e}", self.bin.display()));

@@ -71,8 +71,11 @@ impl Drop for ServerProcess {
     }
 }
 
-/// `… listening on http://127.0.0.1:43123 …` → the address.
+/// `… listening on http://127.0.0.1:43123 …` (or `https://`) → the address.
 fn listening_addr(line: &str) -> Option<SocketAddr> {
-    let rest = line.split_once("listening on http://")?.1;
+    let rest = line
+        .split_once("listening on http://")
+        .or_else(|| line.split_once("listening on https://"))?
+        .1;
     rest.split(|c: char| c.is_whitespace() || c == '"' || c == ',').next()?.parse().ok()
 }

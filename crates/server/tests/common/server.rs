@@ -29,9 +29,49 @@ pub struct TestTenant {
     pub member: String,
 }
 
+/// The test CA and server certificate of `scripts/test-ca.sh` (trusted by the machine under
+/// `.ci/run`). `None` with the reason printed when unset; under `CI=true` unset fails the test.
+pub fn tls_dir() -> Option<PathBuf> {
+    match std::env::var_os("SKILL_POOL_TEST_TLS_DIR").filter(|v| !v.is_empty()) {
+        Some(dir) => {
+            let dir = PathBuf::from(dir);
+            assert!(
+                dir.join("server.crt").exists(),
+                "SKILL_POOL_TEST_TLS_DIR={} has no server.crt: run scripts/test-ca.sh --install",
+                dir.display()
+            );
+            Some(dir)
+        }
+        None if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") => {
+            panic!("SKILL_POOL_TEST_TLS_DIR is not set under CI=true: .ci/run makes it with scripts/test-ca.sh --install")
+        }
+        None => {
+            eprintln!("skipping: SKILL_POOL_TEST_TLS_DIR not set (scripts/test-ca.sh --install makes the test CA)");
+            None
+        }
+    }
+}
+
 impl TestServer {
     pub async fn start(db: TestDb) -> TestServer {
         Self::start_with(db, |_| {}).await
+    }
+
+    /// A server speaking https on `https://skill-pool.test:<port>` with the test CA's
+    /// certificate; `None` (skipped) without the test CA.
+    pub async fn start_tls(db: TestDb, tweak: impl FnOnce(&mut ServerConfig)) -> Option<TestServer> {
+        let dir = tls_dir()?;
+        Some(
+            Self::start_with(db, move |c| {
+                c.tls = Some(skill_pool_server::config::TlsFiles {
+                    cert: dir.join("server.crt"),
+                    key: dir.join("server.key"),
+                });
+                c.public_url = c.public_url.replace("http://127.0.0.1", "https://skill-pool.test");
+                tweak(c);
+            })
+            .await,
+        )
     }
 
     pub async fn start_with(db: TestDb, tweak: impl FnOnce(&mut ServerConfig)) -> TestServer {
@@ -44,8 +84,18 @@ impl TestServer {
         let task = tokio::spawn(skill_pool_server::serve(config.clone(), listener, async move {
             let _ = rx.await;
         }));
-        let url = format!("http://{addr}");
-        let http = reqwest::Client::builder().no_proxy().build().expect("http client");
+        let mut http = reqwest::Client::builder().no_proxy();
+        let url = if config.tls.is_some() {
+            // Over TLS the server is reached by the public URL's host name (the test CA's).
+            let dir = tls_dir().expect("a TLS test server needs SKILL_POOL_TEST_TLS_DIR");
+            let ca = std::fs::read(dir.join("ca.crt")).expect("ca.crt");
+            http = http.add_root_certificate(reqwest::Certificate::from_pem(&ca).expect("CA certificate"));
+            let u = url::Url::parse(&config.public_url).expect("public URL");
+            format!("https://{}:{}", u.host_str().expect("host"), addr.port())
+        } else {
+            format!("http://{addr}")
+        };
+        let http = http.build().expect("http client");
         // The listener is bound already, so a request queues until the server accepts it; if
         // the server task ends instead (bad configuration), say so rather than time out later.
         let mut up = false;
