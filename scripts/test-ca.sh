@@ -3,7 +3,8 @@
 # archive sources), made once into a folder of the cache:
 #
 #   ca.crt ca.key          the CA, name-constrained: it can only vouch for skill-pool.test,
-#                          *.skill-pool.test, localhost and 127.0.0.1, so trusting it
+#                          *.skill-pool.test and localhost (Claude Code refuses IP-address
+#                          constraints, so it names no address), so trusting it
 #                          system-wide cannot be abused for any real site
 #   server.crt server.key  a certificate for exactly those names
 #
@@ -37,7 +38,7 @@ CN = skill-pool test CA (name-constrained, tests only)
 basicConstraints = critical, CA:TRUE, pathlen:0
 keyUsage = critical, keyCertSign, cRLSign
 subjectKeyIdentifier = hash
-nameConstraints = critical, permitted;DNS:skill-pool.test, permitted;DNS:.skill-pool.test, permitted;DNS:localhost, permitted;IP:127.0.0.0/255.0.0.0
+nameConstraints = critical, permitted;DNS:skill-pool.test, permitted;DNS:.skill-pool.test, permitted;DNS:localhost
 CNF
     cat > server.cnf <<'CNF'
 [req]
@@ -49,7 +50,7 @@ CN = skill-pool.test
 basicConstraints = critical, CA:FALSE
 keyUsage = critical, digitalSignature, keyEncipherment
 extendedKeyUsage = serverAuth
-subjectAltName = DNS:skill-pool.test, DNS:*.skill-pool.test, DNS:localhost, IP:127.0.0.1
+subjectAltName = DNS:skill-pool.test, DNS:*.skill-pool.test, DNS:localhost
 CNF
     openssl req -x509 -new -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 3650 -config ca.cnf 2>/dev/null
     openssl req -new -newkey rsa:2048 -nodes -keyout server.key -out server.csr -config server.cnf 2>/dev/null

@@ -470,7 +470,12 @@ both_backends!(every_route_answers_every_credential_as_its_class_allows, |db: Te
             let res = req.send().await.unwrap();
             let status = res.status().as_u16();
             let text = res.text().await.unwrap_or_default();
-            let what = format!("private: {} {} with {who}: {status} {}", c.method, c.path, text.chars().take(200).collect::<String>());
+            let what = format!(
+                "private: {} {} with {who}: {status} {}",
+                c.method,
+                c.path,
+                text.chars().take(200).collect::<String>()
+            );
             assert!(status < 500, "{what}");
             // No byte of the tenant in these: assets, the sign-in page, the API description, and
             // the push refusal.
