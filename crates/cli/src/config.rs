@@ -1,5 +1,9 @@
 //! The saved login: `$XDG_CONFIG_HOME/skill-pool/config.toml` (else `~/.config/…`), readable by
-//! its owner only, since it holds a token.
+//! its owner only, since it holds a token. Without one, the machine-wide login an administrator
+//! deploys (with their MDM) for every user: `/etc/skill-pool/config.toml` (macOS:
+//! `/Library/Application Support/skill-pool/config.toml`), or the file `SKILL_POOL_SYSTEM_CONFIG`
+//! names — meant for a `reader` token of a private tenant, which can read the catalogue and clone
+//! and nothing else.
 
 use std::path::{Path, PathBuf};
 
@@ -18,6 +22,39 @@ pub fn config_path() -> Option<PathBuf> {
         None => PathBuf::from(std::env::var_os("HOME").filter(|v| !v.is_empty())?).join(".config"),
     };
     Some(base.join("skill-pool").join("config.toml"))
+}
+
+/// The machine-wide login file.
+pub fn system_config_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("SKILL_POOL_SYSTEM_CONFIG").filter(|v| !v.is_empty()) {
+        return PathBuf::from(p);
+    }
+    if cfg!(target_os = "macos") {
+        PathBuf::from("/Library/Application Support/skill-pool/config.toml")
+    } else {
+        PathBuf::from("/etc/skill-pool/config.toml")
+    }
+}
+
+/// The login in effect: the user's own, else the machine-wide one (each field on its own: a
+/// user may keep the machine's URL and bring a token of their own).
+pub fn load_effective() -> anyhow::Result<SavedLogin> {
+    load_layered(config_path().as_deref(), &system_config_path())
+}
+
+fn load_layered(user: Option<&Path>, system: &Path) -> anyhow::Result<SavedLogin> {
+    let user = match user {
+        Some(path) => load(path)?,
+        None => SavedLogin::default(),
+    };
+    if user.url.is_some() && user.token.is_some() {
+        return Ok(user);
+    }
+    let system = load(system)?;
+    Ok(SavedLogin {
+        url: user.url.or(system.url),
+        token: user.token.or(system.token),
+    })
 }
 
 pub fn load(path: &Path) -> anyhow::Result<SavedLogin> {
@@ -88,5 +125,30 @@ mod tests {
         );
         assert!(remove(&path).unwrap());
         assert!(!remove(&path).unwrap());
+    }
+
+    #[test]
+    fn the_machine_wide_login_fills_what_the_user_has_not_saved() {
+        let tmp = tempfile::tempdir().unwrap();
+        let system = tmp.path().join("etc/config.toml");
+        std::fs::create_dir_all(system.parent().unwrap()).unwrap();
+        std::fs::write(&system, "url = \"https://p.example/t/acme\"\ntoken = \"sp_reader\"\n").unwrap();
+        let user = tmp.path().join("user/skill-pool/config.toml");
+        let got = load_layered(Some(&user), &system).unwrap();
+        assert_eq!(got.url.as_deref(), Some("https://p.example/t/acme"));
+        assert_eq!(got.token.as_deref(), Some("sp_reader"));
+        save(
+            &user,
+            &SavedLogin {
+                url: None,
+                token: Some("sp_mine".into()),
+            },
+        )
+        .unwrap();
+        let got = load_layered(Some(&user), &system).unwrap();
+        assert_eq!(got.url.as_deref(), Some("https://p.example/t/acme"));
+        assert_eq!(got.token.as_deref(), Some("sp_mine"));
+        // No file at all is an empty login, not an error.
+        assert_eq!(load_layered(None, &tmp.path().join("none")).unwrap(), SavedLogin::default());
     }
 }

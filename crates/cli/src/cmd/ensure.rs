@@ -87,7 +87,7 @@ pub async fn run(cli: &Cli, args: &EnsureArgs) -> CmdOutcome {
     if args.install_hook {
         return install_hook(&manifest_path, args.user);
     }
-    let saved = config::config_path().and_then(|p| config::load(&p).ok()).unwrap_or_default();
+    let saved = config::load_effective().unwrap_or_default();
     let fallback_url = cli.url.clone().filter(|u| !u.is_empty()).or(saved.url);
     let token = cli.token.clone().filter(|t| !t.is_empty()).or(saved.token);
     let mode = if args.update {
@@ -193,7 +193,7 @@ pub fn init(cli: &Cli, args: &InitArgs) -> CmdOutcome {
     if path.exists() && !args.force {
         return Err(Failure::failed(format!("{} exists already (--force replaces it)", path.display())));
     }
-    let saved = config::config_path().and_then(|p| config::load(&p).ok()).unwrap_or_default();
+    let saved = config::load_effective().unwrap_or_default();
     let url = cli.url.clone().filter(|u| !u.is_empty()).or(saved.url);
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| Failure::failed(format!("creating {}: {e}", dir.display())))?;

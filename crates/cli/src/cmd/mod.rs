@@ -31,10 +31,7 @@ pub struct JsonFlag {
 
 /// Flags and environment first, then the saved login.
 fn connection(cli: &Cli) -> Result<(String, Option<String>), Failure> {
-    let saved = match config::config_path() {
-        Some(path) => config::load(&path)?,
-        None => config::SavedLogin::default(),
-    };
+    let saved = config::load_effective()?;
     let url = cli
         .url
         .clone()
