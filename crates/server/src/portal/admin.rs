@@ -234,7 +234,15 @@ pub async fn tokens(State(state): State<AppState>, AdminSession(s): AdminSession
 pub async fn create_token(State(state): State<AppState>, form: Form) -> Result<Response, Refusal> {
     let s = &form.session;
     let role = form.data.get("role").parse::<Role>().unwrap_or(Role::Member);
-    let (created, error) = match state.registry.create_token(&s.signed_in.actor, form.data.get("name"), role).await {
+    let expires_in_days = match form.data.get("expires_in_days").trim() {
+        "" => None,
+        days => days.parse::<u32>().ok().or(Some(0)),
+    };
+    let (created, error) = match state
+        .registry
+        .create_token_expiring(&s.signed_in.actor, form.data.get("name"), role, expires_in_days)
+        .await
+    {
         Ok(c) => (Some(c), None),
         Err(e @ RegistryError::BadRequest(_)) => (None, Some(e.to_string())),
         Err(e) => return Err(ApiError::from(e).into()),
