@@ -293,6 +293,43 @@ both_backends!(a_pasted_token_becomes_a_session_until_it_is_revoked, |db: TestDb
     let secret: String = page.body[at + 11..].chars().take_while(|c| *c != '"').collect();
     let (st, me) = s.get_json(&format!("{}/v1/whoami", t.root), &secret).await;
     assert_eq!((st, me["role"].as_str()), (StatusCode::OK, Some("member")));
+    // A reader token with an expiry, for the laptops of a private tenant.
+    let page = b
+        .post(
+            &format!("{}/portal/tokens", t.root),
+            &[
+                ("csrf", &tokens.csrf()),
+                ("name", "laptops"),
+                ("role", "reader"),
+                ("expires_in_days", "90"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("until"), "the expiry is shown: {}", page.body);
+    let (_, list) = s.get_json(&format!("{}/v1/tokens", t.root), &t.admin).await;
+    let laptops = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == "laptops")
+        .unwrap()
+        .clone();
+    assert_eq!(laptops["role"], "reader");
+    assert!(laptops["expires_at"].is_string(), "{laptops}");
+    let page = b
+        .post(
+            &format!("{}/portal/tokens", t.root),
+            &[
+                ("csrf", &tokens.csrf()),
+                ("name", "never"),
+                ("role", "reader"),
+                ("expires_in_days", "99999"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", page.body);
+    assert!(page.body.contains("1 to 3650 days"), "{}", page.body);
     let (_, audit) = s.get_json(&format!("{}/v1/audit", t.root), &t.admin).await;
     let created = audit["items"]
         .as_array()
