@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use skill_pool_git::object::{ObjectId, plugin_version_message, plugin_version_tag};
+use skill_pool_git::object::{ObjectId, plugin_version_message, plugin_version_tags};
 use skill_pool_git::repo::{BareRepo, BodySource, HistoryVersion};
 use skill_pool_store::plugins::{PluginRow, PluginVersionRow};
 use skill_pool_store::{BlobStore, PluginId, TenantId};
@@ -185,7 +185,11 @@ impl Registry {
                 files: tree_files(&files)?,
                 time_secs: v.created_at / 1000,
                 message: plugin_version_message(&plugin.slug, v.seq, v.version.as_deref()),
-                tag: v.version.as_deref().map(plugin_version_tag),
+                tags: v
+                    .version
+                    .as_deref()
+                    .map(|version| plugin_version_tags(&plugin.slug, version))
+                    .unwrap_or_default(),
                 expected: v
                     .commit_id
                     .parse()

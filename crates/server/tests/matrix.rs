@@ -155,6 +155,7 @@ fn cases() -> Vec<Case> {
         case("GET", "/v1/openapi.json", Public, "/v1/openapi.json"),
         case("GET", "/v1/whoami", Member, "/v1/whoami"),
         case("GET", "/v1/usage", Member, "/v1/usage"),
+        case("GET", "/v1/installs", Member, "/v1/installs?days=7"),
         case("GET", "/v1/plugins", Member, "/v1/plugins"),
         json_body(
             case("POST", "/v1/plugins", Admin, "/v1/plugins"),

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::{Query, Tenant};
+use crate::extract::{ClientAddr, Query, Tenant};
 
 fn accepts_gzip(headers: &HeaderMap) -> bool {
     headers
@@ -40,8 +40,19 @@ fn etag_matches(headers: &HeaderMap, etag: &str) -> bool {
     })
 }
 
-pub async fn catalogue(State(state): State<AppState>, Tenant(tenant): Tenant, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn catalogue(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    ClientAddr(client): ClientAddr,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let rendered = state.registry.catalogue(tenant.id).await?;
+    // A distinct-clients count (in memory; only a salted hash is ever written).
+    if let Some(address) = client {
+        let agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
+        state.registry.record_catalogue_fetch(tenant.id, address, agent);
+        state.metrics.catalogue_fetched();
+    }
     let mut res = if etag_matches(&headers, &rendered.etag) {
         StatusCode::NOT_MODIFIED.into_response()
     } else if accepts_gzip(&headers) {
@@ -63,7 +74,7 @@ pub async fn catalogue(State(state): State<AppState>, Tenant(tenant): Tenant, he
 
 /// The tenant root: the catalogue for Claude Code (and anything that does not ask for
 /// HTML), the marketplace browser for a browser.
-pub async fn root(state: State<AppState>, tenant: Tenant, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
+pub async fn root(state: State<AppState>, tenant: Tenant, client: ClientAddr, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
     if prefers_html(&headers) {
         // The browser's session and search are read only here: Claude Code's request is
         // answered exactly as `marketplace.json` is, whatever its query string or cookies.
@@ -73,7 +84,7 @@ pub async fn root(state: State<AppState>, tenant: Tenant, headers: HeaderMap, ur
             .unwrap_or_default();
         return crate::portal::browser(state, tenant, crate::portal::MaybeSession(session), Query(query)).await;
     }
-    catalogue(state, tenant, headers).await
+    catalogue(state, tenant, client, headers).await
 }
 
 #[cfg(test)]
