@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod ensure;
 pub mod external;
+pub mod installs;
 pub mod login;
 pub mod piece;
 pub mod plugin;
