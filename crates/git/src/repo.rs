@@ -270,6 +270,13 @@ impl BareRepo {
         Ok(last.expected)
     }
 
+    /// The names of the repository's tags (`v1.0.0`, `hello--v1.0.0`).
+    pub async fn tags(&self) -> Result<HashSet<String>, GitError> {
+        let args = ["for-each-ref", "--format=%(refname:strip=2)", "refs/tags"];
+        let out = run(git(Some(&self.path), &args), describe(&args), None).await?;
+        Ok(String::from_utf8_lossy(&out).lines().map(str::to_string).collect())
+    }
+
     /// Removes refs other than `main` and the versions' tags (left by an older history).
     async fn prune_refs(&self, versions: &[HistoryVersion]) -> Result<(), GitError> {
         let keep: HashSet<String> = versions

@@ -268,6 +268,25 @@ both_backends!(every_version_is_tagged_for_dependency_ranges, |db: TestDb| async
     }
     assert!(!tags.iter().any(|l| l.contains("1.1.0")), "{tags:?}");
 
+    // A repo at the right head that lacks a tag (written by an older skill-pool) gets it back
+    // the next time it is checked, without a new commit.
+    let tenant = s.registry.tenant_by_slug("acme").await.unwrap().unwrap();
+    let path = s.registry.git_repo_for(tenant.id, "hello").await.unwrap();
+    let on_disk = |args: &[&str]| {
+        let out = Command::new("git").arg("-C").arg(&path).args(args).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let head = on_disk(&["rev-parse", "main"]);
+    on_disk(&["tag", "-d", "hello--v2.0.0"]);
+    let fresh = skill_pool_server::registry_for(
+        skill_pool_server::open_store(s.data_dir(), &s.db.url).await.unwrap(),
+        &skill_pool_server::ServerConfig::for_data_dir(s.data_dir().to_path_buf(), "127.0.0.1:0".parse().unwrap()),
+    );
+    fresh.git_repo_for(tenant.id, "hello").await.unwrap();
+    assert_eq!(on_disk(&["rev-parse", "hello--v2.0.0"]), by_version["2.0.0"]);
+    assert_eq!(on_disk(&["rev-parse", "main"]), head);
+
     s.stop().await;
 });
 
