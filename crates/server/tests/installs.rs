@@ -152,6 +152,33 @@ both_backends!(shallow_clones_are_counted_per_version, |db: TestDb| async move {
     s.stop().await;
 });
 
+both_backends!(counts_still_buffered_are_written_at_shutdown, |db: TestDb| async move {
+    let mut s = TestServer::start(db).await;
+    let t = s.tenant("acme").await;
+    publish(&s, &t, "hello", "1.0.0").await;
+    let url = format!("{}/git/plugins/hello.git", t.root);
+    tokio::task::block_in_place(|| shallow_clone(&url));
+    let res = s
+        .http
+        .get(format!("{}/.claude-plugin/marketplace.json", t.root))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    // Nothing read the counts through the server: they are in its buffer until it stops.
+    s.shut_down().await;
+    let tenant = s.registry.tenant_by_slug("acme").await.unwrap().unwrap();
+    let summary = s
+        .registry
+        .install_summary(&skill_pool_registry::Actor::operator(tenant.id), 30)
+        .await
+        .unwrap();
+    assert_eq!(summary.plugins.len(), 1, "{summary:?}");
+    assert_eq!(summary.plugins[0].total, 1, "{summary:?}");
+    assert_eq!(summary.catalogue_clients.len(), 1, "{summary:?}");
+    assert_eq!(summary.catalogue_clients[0].count, 1, "{summary:?}");
+});
+
 both_backends!(catalogue_clients_are_distinct_per_day_and_never_stored, |db: TestDb| async move {
     let s = TestServer::start(db).await;
     let t = s.tenant("acme").await;
