@@ -18,6 +18,9 @@ pub struct Dependency {
     pub range: Option<String>,
     /// As written, for messages.
     pub written: String,
+    /// Written as a string (`name@^range`): Claude Code 2.1.328 drops a string's range and
+    /// installs what the catalogue serves; only an object's `version` constrains.
+    pub string_form: bool,
 }
 
 /// A declaration Claude Code would refuse.
@@ -77,6 +80,7 @@ pub fn parse(field: &'static str, value: Option<&Value>) -> Result<Vec<Dependenc
                     marketplace,
                     range,
                     written: item.to_string(),
+                    string_form: false,
                 }
             }
             other => return Err(fail(index, other.to_string(), FORMS)),
@@ -114,6 +118,7 @@ fn parse_string(s: &str) -> Option<Dependency> {
         marketplace: marketplace.map(str::to_string),
         range,
         written: format!("\"{s}\""),
+        string_form: true,
     })
 }
 

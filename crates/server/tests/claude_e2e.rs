@@ -470,3 +470,39 @@ fn tree_comparison_sees_bytes_modes_and_links() {
     assert!(differs(&|b| std::fs::remove_file(b.join("assets/empty.txt")).unwrap()));
     assert!(differs(&|b| write(b, "extra.txt", b"", false)));
 }
+
+both_backends!(
+    claude_resolves_a_dependency_range_through_the_version_tags,
+    |db: TestDb| async move {
+        let Some(claude) = Claude::new() else { return };
+        let s = TestServer::start(db).await;
+        let t = s.tenant("acme").await;
+        let work = tempfile::tempdir().unwrap();
+        let (hello1, hello2) = (work.path().join("hello-1"), work.path().join("hello-2"));
+        let ranged = work.path().join("needs-range");
+        plugin_with_deps(&hello1, "hello", "1.0.0", json!([]));
+        plugin_with_deps(&hello2, "hello", "2.0.0", json!([]));
+        // The object form: 2.1.328 keeps its `version` as a constraint (a string's `@^range` is
+        // dropped by its schema, so the catalogue's head would be installed).
+        plugin_with_deps(&ranged, "needs-range", "1.0.0", json!([{"name": "hello", "version": "^1.0.0"}]));
+        let mut commits = Vec::new();
+        for dir in [&hello1, &hello2, &ranged] {
+            blocking(|| cli_ok(&t, &["plugin", "publish", dir.to_str().unwrap()]));
+            let (_, shown) = s.get_json(&format!("{}/v1/plugins/hello", t.root), &t.member).await;
+            commits.push(shown["current"]["commit"].as_str().unwrap().to_string());
+        }
+        // The catalogue serves hello 2.0.0; the range resolves, through `hello--v1.0.0`, to 1.0.0.
+        blocking(|| {
+            claude.marketplace_add(&t.root);
+            claude.install("needs-range@acme");
+        });
+        let records = claude.installed_plugins();
+        let hello = &records["plugins"]["hello@acme"][0];
+        assert_eq!(hello["auto"], true, "{records}");
+        assert_eq!(hello["resolvedVersion"], "1.0.0", "{records}");
+        assert_eq!(hello["gitCommitSha"], commits[0].as_str(), "{records}");
+        assert_same_tree(&hello1, &claude.installed("hello@acme").0);
+        assert_same_tree(&ranged, &claude.installed("needs-range@acme").0);
+        s.stop().await;
+    }
+);

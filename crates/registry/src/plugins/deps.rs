@@ -96,6 +96,12 @@ impl Registry {
             ));
         }
         let Some(text) = &dep.range else { return Ok(()) };
+        if dep.string_form {
+            out.warnings.push(format!(
+                "dependency {written}: Claude Code (2.1.328 measured) ignores the range of a string dependency and installs the served version; write {{\"name\": \"{}\", \"version\": \"{text}\"}} to have it resolved through the `{}--v<version>` tags",
+                dep.name, dep.name
+            ));
+        }
         let Some(range) = Range::parse(text) else {
             out.problems.push(format!("{written}: `{text}` is not a valid version range"));
             return Ok(());
