@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use skill_pool_core::api::PieceKind;
 
-use crate::cmd::{JsonFlag, audit, auth, ensure, login, piece, plugin, setup, tenant, token};
+use crate::cmd::{JsonFlag, audit, auth, ensure, installs, login, piece, plugin, setup, tenant, token};
 use crate::failure::Outcome;
 
 #[derive(Debug, Parser)]
@@ -55,6 +55,10 @@ enum Command {
     /// What the tenant uses against its limits (plugins, versions, bytes stored, catalogue size).
     #[command(after_help = "Example:\n  skill-pool usage --json")]
     Usage(JsonFlag),
+    /// Installs per plugin and distinct catalogue clients per day (counted by the server, no
+    /// address stored).
+    #[command(after_help = "Examples:\n  skill-pool installs\n  skill-pool installs --days 7 --json")]
+    Installs(installs::InstallsArgs),
     /// Skills: folders with a SKILL.md.
     #[command(subcommand)]
     Skill(piece::PieceCommand),
@@ -144,6 +148,7 @@ async fn run(cli: Cli) -> Outcome {
         Command::Logout => login::logout(),
         Command::Whoami(f) => login::whoami(&cli, *f).await,
         Command::Usage(f) => login::show_usage(&cli, *f).await,
+        Command::Installs(a) => installs::run(&cli, a).await,
         Command::Skill(c) => piece::run(&cli, PieceKind::Skill, c).await,
         Command::Agent(c) => piece::run(&cli, PieceKind::Agent, c).await,
         Command::Command(c) => piece::run(&cli, PieceKind::Command, c).await,

@@ -326,6 +326,11 @@ impl Client {
     }
 
     /// What the tenant uses against its limits.
+    /// `GET /v1/installs?days=…`: installs per plugin and distinct catalogue clients per day.
+    pub async fn installs(&self, days: u32) -> Result<skill_pool_core::api::InstallSummary> {
+        self.json(self.request(Method::GET, &format!("/v1/installs?days={days}"))).await
+    }
+
     pub async fn usage(&self) -> Result<Usage> {
         self.json(self.request(Method::GET, "/v1/usage")).await
     }

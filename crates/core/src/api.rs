@@ -288,8 +288,58 @@ pub struct Plugin {
     /// For mirrored plugins: the upstream and how the last pull went.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mirror: Option<MirrorStatus>,
+    /// How often it was installed (only in the single-plugin view of internal and mirrored plugins).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub installs: Option<InstallStats>,
     pub created_at: String,
     pub updated_at: String,
+}
+
+/// Installs of one plugin: git fetches that downloaded a pack of one of its versions.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct InstallStats {
+    pub total: u64,
+    /// The last 30 UTC days, today included.
+    pub last_30_days: u64,
+    /// Per version (its effective version), newest first; versions never installed are left out.
+    pub versions: Vec<VersionInstalls>,
+    /// Per UTC day (`YYYY-MM-DD`) of the last 30, oldest first; days without installs are left out.
+    pub days: Vec<DayCount>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct VersionInstalls {
+    pub version: String,
+    pub seq: u64,
+    pub total: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DayCount {
+    /// A UTC day, `YYYY-MM-DD`.
+    pub day: String,
+    pub count: u64,
+}
+
+/// `GET /v1/installs`: the tenant's installs per plugin and its distinct catalogue clients per day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct InstallSummary {
+    /// The window of `recent` and `catalogue_clients`, in UTC days (today included).
+    pub days: u32,
+    /// Its first day.
+    pub since: String,
+    /// Plugins installed at least once, by slug.
+    pub plugins: Vec<PluginInstalls>,
+    /// Distinct clients that fetched the catalogue, per UTC day of the window (oldest first).
+    pub catalogue_clients: Vec<DayCount>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PluginInstalls {
+    pub slug: String,
+    pub total: u64,
+    /// Installs within the window.
+    pub recent: u64,
 }
 
 /// Where a mirror pulls from and how its last pull went.
@@ -438,6 +488,12 @@ pub struct CreatePlugin {
     pub contents: Vec<ContentRef>,
     #[serde(default)]
     pub blobs: PluginBlobs,
+    /// Plugins this one needs, written into the generated `plugin.json` as Claude Code reads
+    /// them: `"name"`, `"name@^1.0.0"`, `"name@marketplace"` or `{"name", "marketplace"?, "version"?}`.
+    /// A plugin with nothing but dependencies (a role bundle) is allowed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Object>)]
+    pub dependencies: Vec<serde_json::Value>,
     /// External plugins: the catalogue `source` object, e.g. `{"source":"github","repo":"o/r"}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Object)]
@@ -524,6 +580,10 @@ pub struct UpdatePlugin {
     pub contents: Option<Vec<ContentRef>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blobs: Option<PluginBlobs>,
+    /// Replaces the dependencies of a composed plugin (absent: kept; `[]`: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub dependencies: Option<Vec<serde_json::Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Object)]
     pub source: Option<serde_json::Value>,

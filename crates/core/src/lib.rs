@@ -8,6 +8,7 @@ pub mod api;
 pub mod archive;
 pub mod blobs;
 pub mod catalogue;
+pub mod deps;
 pub mod error_code;
 pub mod frontmatter;
 pub mod gitconfig;

@@ -160,7 +160,7 @@ pub(crate) fn is_url(s: &str) -> bool {
 }
 
 /// The `plugin.json` of a composed plugin: stable key order, two-space indent, trailing newline.
-pub fn render_plugin_json(name: &str, version: Option<&str>, meta: &PluginMetadata) -> Vec<u8> {
+pub fn render_plugin_json(name: &str, version: Option<&str>, meta: &PluginMetadata, dependencies: &[Value]) -> Vec<u8> {
     let mut m = Map::new();
     m.insert("name".into(), Value::from(name));
     if let Some(v) = version {
@@ -186,6 +186,9 @@ pub fn render_plugin_json(name: &str, version: Option<&str>, meta: &PluginMetada
     }
     if !meta.keywords.is_empty() {
         m.insert("keywords".into(), Value::from(meta.keywords.clone()));
+    }
+    if !dependencies.is_empty() {
+        m.insert("dependencies".into(), Value::from(dependencies.to_vec()));
     }
     let mut out = serde_json::to_vec_pretty(&Value::Object(m)).unwrap_or_default();
     out.push(b'\n');
@@ -296,7 +299,7 @@ mod tests {
             description: Some("d".into()),
             ..Default::default()
         };
-        let out = render_plugin_json("p", Some("1.0.0"), &meta);
+        let out = render_plugin_json("p", Some("1.0.0"), &meta, &[]);
         let back = parse_plugin_json(&out).unwrap();
         assert_eq!(back.version.as_deref(), Some("1.0.0"));
         assert!(out.ends_with(b"}\n"));

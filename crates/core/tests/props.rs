@@ -333,7 +333,7 @@ proptest! {
     ) {
         let meta = skill_pool_core::api::PluginMetadata { description, keywords, ..Default::default() };
         prop_assert!(manifest::check_metadata(&meta).is_ok());
-        let out = manifest::render_plugin_json(&name, version.as_deref(), &meta);
+        let out = manifest::render_plugin_json(&name, version.as_deref(), &meta, &[]);
         let back = manifest::parse_plugin_json(&out).unwrap();
         prop_assert_eq!(back.name, name);
         prop_assert_eq!(back.version, version);

@@ -162,9 +162,11 @@ pub fn plugin_version_message(plugin_slug: &str, seq: i64, version: Option<&str>
     }
 }
 
-/// The tag a versioned plugin version gets: `v<version>`.
-pub fn plugin_version_tag(version: &str) -> String {
-    format!("v{version}")
+/// The tags a versioned plugin version gets: `v<version>`, and `<plugin>--v<version>`, the
+/// name Claude Code lists with `git ls-remote --tags` to resolve a dependency's version range
+/// (and that `claude plugin tag` creates).
+pub fn plugin_version_tags(plugin_slug: &str, version: &str) -> Vec<String> {
+    vec![format!("v{version}"), format!("{plugin_slug}--v{version}")]
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -21,8 +21,8 @@ pub struct HistoryVersion {
     pub files: Vec<TreeFile>,
     pub time_secs: i64,
     pub message: String,
-    /// A tag to point at this commit, e.g. `v1.2.0`.
-    pub tag: Option<String>,
+    /// Lightweight tags to point at this commit, e.g. `v1.2.0` and `hello--v1.2.0`.
+    pub tags: Vec<String>,
     /// The commit id computed with [`crate::object::commit_id`].
     pub expected: ObjectId,
 }
@@ -210,7 +210,7 @@ impl BareRepo {
             let _ = write!(Str(&mut stream), "reset {MAIN}\nfrom {}\n\n", last.expected);
         }
         for (i, v) in versions.iter().enumerate() {
-            if let Some(tag) = &v.tag {
+            for tag in &v.tags {
                 check_ref_name(tag)?;
                 // Commits written by this stream are known to fast-import by mark only.
                 let target = if i >= start {
@@ -270,11 +270,18 @@ impl BareRepo {
         Ok(last.expected)
     }
 
+    /// The names of the repository's tags (`v1.0.0`, `hello--v1.0.0`).
+    pub async fn tags(&self) -> Result<HashSet<String>, GitError> {
+        let args = ["for-each-ref", "--format=%(refname:strip=2)", "refs/tags"];
+        let out = run(git(Some(&self.path), &args), describe(&args), None).await?;
+        Ok(String::from_utf8_lossy(&out).lines().map(str::to_string).collect())
+    }
+
     /// Removes refs other than `main` and the versions' tags (left by an older history).
     async fn prune_refs(&self, versions: &[HistoryVersion]) -> Result<(), GitError> {
         let keep: HashSet<String> = versions
             .iter()
-            .filter_map(|v| v.tag.as_ref().map(|t| format!("refs/tags/{t}")))
+            .flat_map(|v| v.tags.iter().map(|t| format!("refs/tags/{t}")))
             .chain([MAIN.to_string()])
             .collect();
         let args = ["for-each-ref", "--format=%(refname)"];

@@ -120,6 +120,72 @@ pub fn check_request(body: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
+/// The pkt-lines of a checked request, as text (flush, delimiter and response-end are `None`).
+fn pkt_lines(body: &[u8]) -> impl Iterator<Item = Option<&[u8]>> {
+    let mut at = 0usize;
+    std::iter::from_fn(move || {
+        let len = usize::from_str_radix(std::str::from_utf8(body.get(at..at + 4)?).ok()?, 16).ok()?;
+        if len < 4 {
+            at += 4;
+            return Some(None);
+        }
+        let line = body.get(at + 4..at + len)?;
+        at += len;
+        Some(Some(line))
+    })
+}
+
+/// The object ids a request wants when it is a fetch that asks for a pack (`done` sent:
+/// upload-pack answers with a packfile); `None` for `ls-refs`, a negotiation round or anything
+/// else. Protocol v0 and v2.
+pub fn pack_request_wants(body: &[u8]) -> Option<Vec<String>> {
+    let mut wants = Vec::new();
+    let mut other_command = false;
+    let mut done = false;
+    for line in pkt_lines(body).flatten() {
+        let Ok(text) = std::str::from_utf8(line) else { continue };
+        let text = text.trim_end_matches('\n');
+        if let Some(command) = text.strip_prefix("command=") {
+            other_command = command != "fetch";
+        } else if let Some(rest) = text.strip_prefix("want ") {
+            let id = rest.split(' ').next().unwrap_or_default();
+            if id.len() == 40 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+                wants.push(id.to_ascii_lowercase());
+            }
+        } else if text == "done" {
+            done = true;
+        }
+    }
+    (!other_command && done && !wants.is_empty()).then_some(wants)
+}
+
+/// Watches the start of an upload-pack answer for the pack: v2's `packfile` section, v0's
+/// `PACK` signature. Only the first bytes are looked at.
+#[derive(Debug, Default)]
+pub struct PackWatch {
+    seen: Vec<u8>,
+    found: bool,
+}
+
+impl PackWatch {
+    const LOOK: usize = 64 * 1024;
+
+    /// Feeds the next chunk; true once (the first time a pack starts).
+    pub fn feed(&mut self, protocol: Protocol, chunk: &[u8]) -> bool {
+        if self.found || self.seen.len() >= Self::LOOK {
+            return false;
+        }
+        let take = chunk.len().min(Self::LOOK - self.seen.len());
+        self.seen.extend_from_slice(&chunk[..take]);
+        let needle: &[u8] = match protocol {
+            Protocol::V2 => b"000dpackfile\n",
+            Protocol::V0 => b"PACK",
+        };
+        self.found = self.seen.windows(needle.len()).any(|w| w == needle);
+        self.found
+    }
+}
+
 /// Bounds on one streamed `upload-pack` answer.
 #[derive(Debug, Clone, Copy)]
 pub struct StreamLimits {
@@ -300,5 +366,55 @@ mod request_tests {
         for bad in [&b""[..], b"hello", b"0003", b"00ffshort", b"zzzz0000", b"000"] {
             assert!(check_request(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
         }
+    }
+
+    fn pkt(lines: &[&str]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for l in lines {
+            match *l {
+                "0000" | "0001" => out.extend_from_slice(l.as_bytes()),
+                text => out.extend_from_slice(&super::pkt_line(text)),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn which_requests_ask_for_a_pack() {
+        let id = "0123456789abcdef0123456789abcdef01234567";
+        let want = format!("want {id}\n");
+        let v2_clone = pkt(&[
+            "command=fetch\n",
+            "agent=git/2\n",
+            "0001",
+            "thin-pack\n",
+            &want,
+            "deepen 1\n",
+            "done\n",
+            "0000",
+        ]);
+        assert_eq!(super::pack_request_wants(&v2_clone), Some(vec![id.to_string()]));
+        let v2_negotiation = pkt(&[
+            "command=fetch\n",
+            "0001",
+            &want,
+            "have 1111111111111111111111111111111111111111\n",
+            "0000",
+        ]);
+        assert_eq!(super::pack_request_wants(&v2_negotiation), None);
+        let ls_refs = pkt(&["command=ls-refs\n", "0001", "peel\n", "symrefs\n", "ref-prefix HEAD\n", "0000"]);
+        assert_eq!(super::pack_request_wants(&ls_refs), None);
+        let v0 = pkt(&[&format!("want {id} multi_ack side-band-64k\n"), "0000", "done\n"]);
+        assert_eq!(super::pack_request_wants(&v0), Some(vec![id.to_string()]));
+    }
+
+    #[test]
+    fn the_pack_is_seen_across_chunks() {
+        let mut w = super::PackWatch::default();
+        assert!(!w.feed(super::Protocol::V2, b"000dshallow-info\n0000000dpack"));
+        assert!(w.feed(super::Protocol::V2, b"file\n0005\x01PACK"));
+        assert!(!w.feed(super::Protocol::V2, b"more"), "only once");
+        let mut w = super::PackWatch::default();
+        assert!(!w.feed(super::Protocol::V2, b"0008NAK\n0000"));
     }
 }

@@ -84,7 +84,7 @@ fn history(bodies: &mut Bodies, n: usize) -> Vec<HistoryVersion> {
             files,
             time_secs,
             message,
-            tag: Some(format!("v1.{i}.0")),
+            tags: vec![format!("v1.{i}.0"), format!("p--v1.{i}.0")],
             expected,
         });
     }
@@ -114,7 +114,12 @@ async fn history_matches_pure_ids_and_is_idempotent() {
         "{} skill-pool <skill-pool@localhost> 1700000120 p 1.2.0",
         versions[2].expected
     )));
-    assert_eq!(git(&path, &["tag"]).lines().collect::<Vec<_>>(), ["v1.0.0", "v1.1.0", "v1.2.0"]);
+    assert_eq!(
+        git(&path, &["tag"]).lines().collect::<Vec<_>>(),
+        ["p--v1.0.0", "p--v1.1.0", "p--v1.2.0", "v1.0.0", "v1.1.0", "v1.2.0"]
+    );
+    // Lightweight tags on the version commits (`ls-remote --tags` lists them without `^{}`).
+    assert_eq!(git(&path, &["rev-parse", "p--v1.2.0"]).trim(), versions[2].expected.to_hex());
     assert_eq!(git(&path, &["symbolic-ref", "HEAD"]).trim(), "refs/heads/main");
     let tree = git(&path, &["ls-tree", "-r", "main"]);
     assert!(tree.contains("100755 blob"), "{tree}");
@@ -163,7 +168,7 @@ async fn rewrites_a_stale_or_foreign_history() {
     let other = history(&mut bodies, 1);
     let other = [HistoryVersion {
         message: "other\n".into(),
-        tag: Some("stray".into()),
+        tags: vec!["stray".into()],
         ..other[0].clone()
     }];
     let other = vec![HistoryVersion {
@@ -177,7 +182,10 @@ async fn rewrites_a_stale_or_foreign_history() {
     }];
     repo.write_history(&other, &bodies).await.unwrap();
     assert_eq!(repo.write_history(&versions, &bodies).await.unwrap(), versions[1].expected);
-    assert_eq!(git(&path, &["tag"]).lines().collect::<Vec<_>>(), ["v1.0.0", "v1.1.0"]);
+    assert_eq!(
+        git(&path, &["tag"]).lines().collect::<Vec<_>>(),
+        ["p--v1.0.0", "p--v1.1.0", "v1.0.0", "v1.1.0"]
+    );
     assert_eq!(git(&path, &["rev-list", "--count", "main"]).trim(), "2");
 
     // A wrong expectation is reported, not served silently.

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod catalogue;
 pub mod error;
 mod gc;
+pub mod installs;
 pub mod limits;
 pub mod mirrors;
 pub mod pieces;
@@ -68,6 +69,8 @@ struct Inner {
     pull_locks: Mutex<HashMap<PluginId, Arc<tokio::sync::Mutex<()>>>>,
     /// At most `mirror.concurrency` pulls at once.
     pull_slots: tokio::sync::Semaphore,
+    /// Install counts not written yet.
+    installs: installs::InstallBuffer,
 }
 
 impl Registry {
@@ -90,6 +93,7 @@ impl Registry {
                 pull_locks: Mutex::new(HashMap::new()),
                 queue,
                 pull_slots: tokio::sync::Semaphore::new(pull_slots),
+                installs: installs::InstallBuffer::default(),
             }),
         }
     }

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use skill_pool_git::object::{ObjectId, plugin_version_message, plugin_version_tag};
+use skill_pool_git::object::{ObjectId, plugin_version_message, plugin_version_tags};
 use skill_pool_git::repo::{BareRepo, BodySource, HistoryVersion};
 use skill_pool_store::plugins::{PluginRow, PluginVersionRow};
 use skill_pool_store::{BlobStore, PluginId, TenantId};
@@ -118,6 +118,16 @@ impl Registry {
             }
         };
         let head = repo.head_commit().await.ok().flatten();
+        // A repo at the right head may still lack tags its versions get (written by an older
+        // skill-pool, or a tag lost on disk): the history is written again, which adds them.
+        let tags_missing = head == Some(expected) && {
+            let have = repo.tags().await.unwrap_or_default();
+            versions
+                .iter()
+                .filter_map(|v| v.version.as_deref())
+                .flat_map(|version| plugin_version_tags(&plugin.slug, version))
+                .any(|tag| !have.contains(&tag))
+        };
         // A head the database no longer knows: the history was rewritten by a purge (in another
         // process, or one interrupted before its rebuild). Writing on top would keep the purged
         // objects in the repo, fetchable by id: rebuild from nothing instead.
@@ -146,7 +156,7 @@ impl Registry {
                 tracing::warn!(path = %old.display(), error = %e, "could not remove the repo a rebuild replaced");
             }
             tracing::info!(plugin = %plugin.slug, commit = %expected, versions = versions.len(), ms = started.elapsed().as_millis() as u64, "repo rebuilt from nothing");
-        } else if head != Some(expected) {
+        } else if head != Some(expected) || tags_missing {
             let started = std::time::Instant::now();
             let history = self.history(tenant, plugin, &versions).await?;
             let bodies = Blobs(self.store().blobs().clone());
@@ -185,7 +195,11 @@ impl Registry {
                 files: tree_files(&files)?,
                 time_secs: v.created_at / 1000,
                 message: plugin_version_message(&plugin.slug, v.seq, v.version.as_deref()),
-                tag: v.version.as_deref().map(plugin_version_tag),
+                tags: v
+                    .version
+                    .as_deref()
+                    .map(|version| plugin_version_tags(&plugin.slug, version))
+                    .unwrap_or_default(),
                 expected: v
                     .commit_id
                     .parse()

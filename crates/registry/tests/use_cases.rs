@@ -196,6 +196,7 @@ both_backends!(composition_and_the_plugin_version_decision, |db: TestDb| async m
                 },
                 contents: contents.clone(),
                 blobs: Default::default(),
+                dependencies: Vec::new(),
                 source: None,
                 entry: Default::default(),
             },
@@ -289,6 +290,7 @@ both_backends!(composition_and_the_plugin_version_decision, |db: TestDb| async m
         metadata: PluginMetadata::default(),
         contents: vec![pin(PieceKind::Skill, "nope", "1.0.0")],
         blobs: Default::default(),
+        dependencies: Vec::new(),
         source: None,
         entry: Default::default(),
     };

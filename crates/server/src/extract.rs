@@ -36,7 +36,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     }
 }
 
-fn client_addr(parts: &Parts) -> Option<std::net::IpAddr> {
+pub(crate) fn client_addr(parts: &Parts) -> Option<std::net::IpAddr> {
     parts
         .extensions
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()

@@ -27,6 +27,9 @@ use tower_http::trace::TraceLayer;
 
 pub use config::{ServeArgs, ServerConfig, StorageArgs};
 
+/// How often buffered install counts are written.
+const INSTALLS_FLUSH_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Shared by every handler.
 #[derive(Clone)]
 pub struct AppState {
@@ -192,6 +195,23 @@ pub async fn serve(
         let stop = stop_worker.subscribe();
         tokio::spawn(async move { registry.consume_jobs(stop).await })
     });
+    // Install counts: buffered by the handlers, written every few seconds and once at the end.
+    let flusher = {
+        let registry = registry.clone();
+        let mut stopped = stop_worker.subscribe();
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(INSTALLS_FLUSH_EVERY);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = interval.tick() => {}
+                    _ = stopped.changed() => break,
+                }
+                registry.flush_installs().await;
+            }
+            registry.flush_installs().await;
+        })
+    };
     let local = listener.local_addr().context("reading the bound address")?;
     // "listening on http://<addr>" is a stable line: with `--bind 127.0.0.1:0` it tells the
     // port the system chose (tests and supervisors read it).
@@ -205,6 +225,7 @@ pub async fn serve(
         .context("serving HTTP")?;
     let _ = stop_worker.send(true);
     let _ = worker.await;
+    let _ = flusher.await;
     if let Some(c) = consumer {
         let _ = c.await;
     }

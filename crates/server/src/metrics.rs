@@ -58,6 +58,8 @@ pub struct Metrics {
     pool: Family<PoolLabels, Gauge>,
     auth_failures: Family<ReasonLabels, Counter>,
     git_refused: Family<ReasonLabels, Counter>,
+    packs_fetched: Counter,
+    catalogue_fetches: Counter,
 }
 
 impl Metrics {
@@ -83,7 +85,22 @@ impl Metrics {
             "git requests refused because too many upload-pack processes ran (in all, or for the address)",
             git_refused.clone(),
         );
+        // No labels at all: tenants, plugins and versions are per-tenant data (in `/v1/installs`).
+        let packs_fetched = Counter::default();
+        registry.register(
+            "git_packs_fetched",
+            "git fetches that downloaded a pack of a plugin (installs and updates), all tenants",
+            packs_fetched.clone(),
+        );
+        let catalogue_fetches = Counter::default();
+        registry.register(
+            "catalogue_fetches",
+            "catalogue fetches (marketplace.json and the tenant root), all tenants",
+            catalogue_fetches.clone(),
+        );
         Metrics {
+            packs_fetched,
+            catalogue_fetches,
             registry,
             requests,
             latency,
@@ -102,6 +119,14 @@ impl Metrics {
     pub fn git_refused(&self, busy: bool) {
         let reason = if busy { "busy" } else { "address" };
         self.git_refused.get_or_create(&ReasonLabels { reason }).inc();
+    }
+
+    pub fn pack_fetched(&self) {
+        self.packs_fetched.inc();
+    }
+
+    pub fn catalogue_fetched(&self) {
+        self.catalogue_fetches.inc();
     }
 
     /// The Prometheus text exposition, with the pool gauges read now.

@@ -377,6 +377,70 @@ both_backends!(claude_installs_a_folder_published_through_the_api, |db: TestDb| 
     s.stop().await;
 });
 
+/// A small plugin folder whose plugin.json declares `dependencies`.
+fn plugin_with_deps(root: &Path, name: &str, version: &str, dependencies: Value) {
+    let manifest = json!({"name": name, "version": version, "description": format!("{name} for the team"), "dependencies": dependencies});
+    let mut text = serde_json::to_string_pretty(&manifest).unwrap();
+    text.push('\n');
+    write(root, ".claude-plugin/plugin.json", text.as_bytes(), false);
+    write(
+        root,
+        &format!("commands/{name}.md"),
+        format!("---\ndescription: {name}\n---\nRun {name}.\n").as_bytes(),
+        false,
+    );
+    write(root, "bin/run.sh", b"#!/bin/sh\necho run\n", true);
+}
+
+both_backends!(claude_installs_a_plugin_with_its_dependencies, |db: TestDb| async move {
+    let Some(claude) = Claude::new() else { return };
+    let s = TestServer::start(db).await;
+    let t = s.tenant("acme").await;
+    let work = tempfile::tempdir().unwrap();
+    let hello = work.path().join("hello");
+    let needs = work.path().join("needs");
+    let ranged = work.path().join("needs-range");
+    plugin_with_deps(&hello, "hello", "1.0.0", json!([]));
+    plugin_with_deps(&needs, "needs", "1.0.0", json!(["hello"]));
+    plugin_with_deps(&ranged, "needs-range", "1.0.0", json!(["hello@^1.0.0"]));
+    for dir in [&hello, &needs, &ranged] {
+        blocking(|| cli_ok(&t, &["plugin", "publish", dir.to_str().unwrap()]));
+    }
+
+    // Installing `needs` installs `hello` with it, marked as pulled in by a dependency.
+    blocking(|| {
+        claude.marketplace_add(&t.root);
+        claude.install("needs@acme");
+    });
+    let records = claude.installed_plugins();
+    assert_eq!(records["plugins"]["hello@acme"][0]["auto"], true, "{records}");
+    assert_ne!(records["plugins"]["needs@acme"][0]["auto"], true, "{records}");
+    let (hello_dir, hello_version) = claude.installed("hello@acme");
+    assert_eq!(hello_version, "1.0.0");
+    assert_same_tree(&hello, &hello_dir);
+    assert_same_tree(&needs, &claude.installed("needs@acme").0);
+
+    // A dependency with a range: installed, `hello` stays the one dependency install.
+    blocking(|| claude.install("needs-range@acme"));
+    let records = claude.installed_plugins();
+    assert_eq!(records["plugins"]["hello@acme"][0]["auto"], true, "{records}");
+    assert_same_tree(&ranged, &claude.installed("needs-range@acme").0);
+    assert_same_tree(&hello, &claude.installed("hello@acme").0);
+
+    // The client's clones are counted as installs of the versions it fetched.
+    for slug in ["hello", "needs", "needs-range"] {
+        let (_, shown) = s.get_json(&format!("{}/v1/plugins/{slug}", t.root), &t.member).await;
+        let total = shown["installs"]["total"].as_u64().unwrap_or(0);
+        assert!(total >= 1, "{slug}: {}", shown["installs"]);
+        assert_eq!(
+            shown["installs"]["versions"][0]["version"], "1.0.0",
+            "{slug}: {}",
+            shown["installs"]
+        );
+    }
+    s.stop().await;
+});
+
 /// The comparison the tests above rely on notices a changed byte, a lost executable bit, a
 /// link turned into a file, and a missing file; it ignores the client's own markers.
 #[test]
@@ -406,3 +470,39 @@ fn tree_comparison_sees_bytes_modes_and_links() {
     assert!(differs(&|b| std::fs::remove_file(b.join("assets/empty.txt")).unwrap()));
     assert!(differs(&|b| write(b, "extra.txt", b"", false)));
 }
+
+both_backends!(
+    claude_resolves_a_dependency_range_through_the_version_tags,
+    |db: TestDb| async move {
+        let Some(claude) = Claude::new() else { return };
+        let s = TestServer::start(db).await;
+        let t = s.tenant("acme").await;
+        let work = tempfile::tempdir().unwrap();
+        let (hello1, hello2) = (work.path().join("hello-1"), work.path().join("hello-2"));
+        let ranged = work.path().join("needs-range");
+        plugin_with_deps(&hello1, "hello", "1.0.0", json!([]));
+        plugin_with_deps(&hello2, "hello", "2.0.0", json!([]));
+        // The object form: 2.1.328 keeps its `version` as a constraint (a string's `@^range` is
+        // dropped by its schema, so the catalogue's head would be installed).
+        plugin_with_deps(&ranged, "needs-range", "1.0.0", json!([{"name": "hello", "version": "^1.0.0"}]));
+        let mut commits = Vec::new();
+        for dir in [&hello1, &hello2, &ranged] {
+            blocking(|| cli_ok(&t, &["plugin", "publish", dir.to_str().unwrap()]));
+            let (_, shown) = s.get_json(&format!("{}/v1/plugins/hello", t.root), &t.member).await;
+            commits.push(shown["current"]["commit"].as_str().unwrap().to_string());
+        }
+        // The catalogue serves hello 2.0.0; the range resolves, through `hello--v1.0.0`, to 1.0.0.
+        blocking(|| {
+            claude.marketplace_add(&t.root);
+            claude.install("needs-range@acme");
+        });
+        let records = claude.installed_plugins();
+        let hello = &records["plugins"]["hello@acme"][0];
+        assert_eq!(hello["auto"], true, "{records}");
+        assert_eq!(hello["resolvedVersion"], "1.0.0", "{records}");
+        assert_eq!(hello["gitCommitSha"], commits[0].as_str(), "{records}");
+        assert_same_tree(&hello1, &claude.installed("hello@acme").0);
+        assert_same_tree(&ranged, &claude.installed("needs-range@acme").0);
+        s.stop().await;
+    }
+);

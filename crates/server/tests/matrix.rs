@@ -161,6 +161,7 @@ fn cases() -> Vec<Case> {
         case("GET", "/v1/usage", Member, "/v1/usage"),
         case("GET", "/v1/tenant", Member, "/v1/tenant"),
         json_body(case("PATCH", "/v1/tenant", Admin, "/v1/tenant"), json!({"visibility": "public"})),
+        case("GET", "/v1/installs", Member, "/v1/installs?days=7"),
         case("GET", "/v1/plugins", Member, "/v1/plugins"),
         json_body(
             case("POST", "/v1/plugins", Admin, "/v1/plugins"),

@@ -399,3 +399,36 @@ async fn the_cli_imports_a_mirror_and_shows_its_status() {
     assert!(clone.join("bin/run.sh").is_file(), "the last good copy is still served");
     s.stop().await;
 }
+
+/// A mirrored plugin whose dependencies this tenant cannot resolve still mirrors (Claude Code
+/// installs it from upstream), with warnings in the pull's audit row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mirror_with_unresolvable_dependencies_mirrors_with_warnings() {
+    let up = Upstream::start().await;
+    let work = up.create("tool");
+    plugin(&work, "1.0.0");
+    write(
+        &work,
+        ".claude-plugin/plugin.json",
+        br#"{"name": "upstream-tool", "version": "1.0.0", "dependencies": ["ghost", "lint@elsewhere"]}"#,
+        false,
+    );
+    up.commit_and_push(&work, "1.0.0", false);
+    let s = TestServer::start_with(TestDb::sqlite(), |c| {
+        c.mirror.allowed_hosts = vec!["127.0.0.1".into()];
+        c.mirror.timeout = Duration::from_secs(5);
+    })
+    .await;
+    let t = s.tenant("acme").await;
+    let (st, accepted) = post(&s, &t, "/v1/plugins/import", &json!({"url": up.url("tool")})).await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{accepted}");
+    let job = wait_job(&s, &t, accepted["job"]["id"].as_i64().unwrap()).await;
+    assert_eq!(job["state"], "done", "{job}");
+    let (_, p) = s.get_json(&format!("{}/v1/plugins/tool", t.root), &t.member).await;
+    assert_eq!(version_of(&p), "1.0.0", "{p}");
+    let (_, audit) = s.get_json(&format!("{}/v1/audit?action=mirror.pull", t.root), &t.admin).await;
+    let text = audit.to_string();
+    assert!(text.contains("no plugin `ghost`"), "{text}");
+    assert!(text.contains("allowCrossMarketplaceDependenciesOn"), "{text}");
+    s.stop().await;
+}

@@ -206,8 +206,8 @@ both_backends!(published_folder_is_served_byte_for_byte, |db: TestDb| async move
         assert_eq!(git(&["rev-parse", "--abbrev-ref", "HEAD"], Some(&dest)), "main");
         assert_eq!(
             git(&["tag", "--list"], Some(&dest)),
-            "v1.0.0",
-            "the served version's tag follows the commit"
+            "sample--v1.0.0\nv1.0.0",
+            "the served version's tags follow the commit"
         );
     }
 
@@ -232,7 +232,10 @@ both_backends!(published_folder_is_served_byte_for_byte, |db: TestDb| async move
     // Full clone: history kept, tags per version.
     let (_tmp, full) = clone(&git_url, &[], "protocol.version=2");
     assert_eq!(git(&["rev-list", "--count", "HEAD"], Some(&full)), "2");
-    assert_eq!(git(&["tag", "--list"], Some(&full)), "v1.0.0\nv1.1.0");
+    assert_eq!(
+        git(&["tag", "--list"], Some(&full)),
+        "sample--v1.0.0\nsample--v1.1.0\nv1.0.0\nv1.1.0"
+    );
     assert_eq!(tree(&full), tree(src.path()));
 
     // Fetch a pinned non-tip commit into a shallow clone (what Claude Code does for `sha`).

@@ -16,6 +16,7 @@
 
 pub mod audit;
 pub mod blobs;
+pub mod installs;
 pub mod mirrors;
 pub mod pieces;
 pub mod plugins;
@@ -347,6 +348,7 @@ pub mod prelude {
     pub use crate::Db;
     pub use crate::audit::AuditReads;
     pub use crate::blobs::BlobReads;
+    pub use crate::installs::InstallReads;
     pub use crate::mirrors::MirrorReads;
     pub use crate::pieces::PieceReads;
     pub use crate::plugins::PluginReads;
@@ -380,6 +382,12 @@ pub fn now_ms() -> i64 {
 }
 
 /// RFC 3339 (UTC, millisecond precision) for a stored time.
+/// The UTC day of a unix-millisecond time, `YYYY-MM-DD`.
+pub fn utc_day(ms: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000)).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day())
+}
+
 pub fn format_ms(ms: i64) -> String {
     let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     let t = t.replace_nanosecond((ms.rem_euclid(1000) as u32) * 1_000_000).unwrap_or(t);
@@ -407,6 +415,13 @@ mod tests {
     fn redacts_passwords() {
         assert_eq!(redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
         assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");
+    }
+
+    #[test]
+    fn days_are_utc() {
+        assert_eq!(utc_day(0), "1970-01-01");
+        assert_eq!(utc_day(1_764_633_599_999), "2025-12-01");
+        assert_eq!(utc_day(1_764_633_600_000), "2025-12-02");
     }
 
     #[test]

@@ -80,6 +80,49 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// Every row of every table, as text (`table: row` lines), to assert what is *not* stored.
+    pub async fn dump_all_rows(&self) -> String {
+        let store = self.store().await;
+        let pool = store.pool();
+        let backend = store.backend();
+        let tables: Vec<String> = match backend {
+            crate::Backend::Sqlite => {
+                sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+                    .fetch_all(pool)
+                    .await
+            }
+            crate::Backend::Postgres => {
+                sqlx::query_scalar("SELECT CAST(tablename AS TEXT) FROM pg_tables WHERE schemaname = current_schema()")
+                    .fetch_all(pool)
+                    .await
+            }
+        }
+        .expect("list tables");
+        let mut out = String::new();
+        for table in tables {
+            let sql = match backend {
+                crate::Backend::Sqlite => {
+                    let columns: Vec<String> = sqlx::query_scalar(&format!("SELECT name FROM pragma_table_info('{table}')"))
+                        .fetch_all(pool)
+                        .await
+                        .expect("columns");
+                    let quoted: Vec<String> = columns.iter().map(|c| format!("quote(\"{c}\")")).collect();
+                    format!("SELECT {} FROM \"{table}\"", quoted.join(" || ',' || "))
+                }
+                crate::Backend::Postgres => format!("SELECT CAST(row_to_json(t) AS TEXT) FROM \"{table}\" t"),
+            };
+            let rows: Vec<String> = sqlx::query_scalar(&sql).fetch_all(pool).await.expect("rows");
+            for row in rows {
+                out.push_str(&format!("{table}: {row}\n"));
+            }
+            out.push_str(&format!("{table}\n"));
+        }
+        store.close().await;
+        out
+    }
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
         if let Some((admin_url, name)) = self.drop_pg.take() {

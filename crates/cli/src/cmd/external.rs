@@ -113,6 +113,7 @@ pub async fn add_external(cli: &Cli, a: &AddExternal) -> Outcome {
         },
         contents: Vec::new(),
         blobs: PluginBlobs::default(),
+        dependencies: Vec::new(),
         source: Some(serde_json::Value::Object(source)),
         entry: Default::default(),
     };

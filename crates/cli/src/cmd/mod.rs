@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod ensure;
 pub mod external;
+pub mod installs;
 pub mod login;
 pub mod piece;
 pub mod plugin;

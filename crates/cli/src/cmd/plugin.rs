@@ -39,7 +39,7 @@ pub enum PluginCommand {
     /// List the tenant's plugins.
     #[command(after_help = "Example:\n  skill-pool plugin list --json")]
     List(JsonFlag),
-    /// Show one plugin: versions, contents, files, git URL.
+    /// Show one plugin: versions, contents, files, git URL, install counts.
     #[command(after_help = "Example:\n  skill-pool plugin show platform-tools")]
     Show {
         slug: String,
@@ -416,6 +416,12 @@ fn print_plugin(p: &Plugin) {
         println!("files:");
         for f in &p.files {
             println!("  {:<48} {:>10}  {}", f.path, human_size(f.size), f.mode);
+        }
+    }
+    if let Some(i) = &p.installs {
+        println!("installs  {} in all, {} in the last 30 days", i.total, i.last_30_days);
+        for v in &i.versions {
+            println!("  {:<14} {}", v.version, v.total);
         }
     }
     if p.versions.len() > 1 {

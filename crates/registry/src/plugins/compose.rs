@@ -23,6 +23,10 @@ impl Registry {
                     );
                 }
                 let mut entry = req.entry;
+                if !req.dependencies.is_empty() {
+                    // Kept verbatim in the entry, like any other field of an external listing.
+                    entry.insert("dependencies".into(), serde_json::Value::Array(req.dependencies));
+                }
                 if let Some(v) = req.version {
                     // Listed as given: Claude Code shows it (the upstream's plugin.json wins at install).
                     entry.insert("version".into(), serde_json::Value::String(v));
@@ -46,7 +50,15 @@ impl Registry {
                 }
                 let version = parse_optional_version(req.version.as_deref())?;
                 let draft = self
-                    .compose_draft(actor.tenant, slug, version, req.metadata, &req.contents, req.blobs)
+                    .compose_draft(
+                        actor.tenant,
+                        slug,
+                        version,
+                        req.metadata,
+                        &req.contents,
+                        req.blobs,
+                        &req.dependencies,
+                    )
                     .await?;
                 self.commit_draft(actor, draft, None).await
             }
@@ -110,7 +122,18 @@ impl Registry {
         check_metadata(&req.metadata)?;
         let version = parse_optional_version(req.version.as_deref())?;
         let draft = self
-            .compose_draft(actor.tenant, slug, version, req.metadata.clone(), &req.contents, req.blobs.clone())
+            .compose_draft(
+                actor.tenant,
+                slug.clone(),
+                version,
+                req.metadata.clone(),
+                &req.contents,
+                req.blobs.clone(),
+                &req.dependencies,
+            )
+            .await?;
+        // The checks of a publish, dependencies included (a refusal is shown beside its field).
+        self.check_dependencies(actor.tenant, &slug, SourcingMode::Internal, draft.manifest.as_ref())
             .await?;
         let mut files: Vec<PreviewFile> = draft
             .files
@@ -143,6 +166,7 @@ impl Registry {
     }
 
     /// Resolves content references and blobs into a draft (checks only; bodies of rendered files stored).
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn compose_draft(
         &self,
         tenant: TenantId,
@@ -151,6 +175,7 @@ impl Registry {
         metadata: PluginMetadata,
         contents: &[ContentRef],
         blobs_in: PluginBlobs,
+        dependencies: &[serde_json::Value],
     ) -> Result<Draft> {
         let mut pieces = Vec::new();
         let mut seen = std::collections::HashSet::new();
@@ -190,10 +215,12 @@ impl Registry {
             RegistryError::invalid_plugin(e.to_string()).with_field(field).with_source(e)
         })?;
         let version_text = version.as_ref().map(Version::to_string);
+        let plugin_json = manifest::render_plugin_json(slug.as_str(), version_text.as_deref(), &metadata, dependencies);
+        let manifest = serde_json::from_slice(&plugin_json).map_err(|e| RegistryError::Internal(e.to_string()))?;
         blob_files.push(UploadFile {
             path: ".claude-plugin/plugin.json".into(),
             mode: skill_pool_core::archive::FileMode::Regular,
-            data: manifest::render_plugin_json(slug.as_str(), version_text.as_deref(), &metadata),
+            data: plugin_json,
         });
         let (files, bodies) = self.prepare_files(blob_files).await?;
         Ok(Draft {
@@ -207,6 +234,7 @@ impl Registry {
             action: "plugin.compose",
             mode: SourcingMode::Internal,
             warnings: Vec::new(),
+            manifest: Some(manifest),
         })
     }
 
@@ -220,9 +248,9 @@ impl Registry {
         check_metadata(&metadata)?;
         match plugin.mode {
             SourcingMode::External => {
-                if req.contents.is_some() || req.blobs.is_some() || req.version.is_some() {
+                if req.contents.is_some() || req.blobs.is_some() || req.version.is_some() || req.dependencies.is_some() {
                     return Err(RegistryError::invalid_plugin(
-                        "an external plugin has no contents, blobs or version here",
+                        "an external plugin has no contents, blobs, dependencies or version here",
                     ));
                 }
                 let source = match &req.source {
@@ -248,7 +276,7 @@ impl Registry {
                     .and_then(|v| v.blobs.as_deref())
                     .and_then(|b| serde_json::from_str(b).ok());
                 let Some(old_blobs) = composed_blobs else {
-                    if req.contents.is_some() || req.blobs.is_some() || req.version.is_some() {
+                    if req.contents.is_some() || req.blobs.is_some() || req.version.is_some() || req.dependencies.is_some() {
                         return Err(RegistryError::Conflict(format!(
                             "plugin `{slug}` was published from a folder: change the folder and publish it again"
                         )));
@@ -288,8 +316,23 @@ impl Registry {
                         .transpose()?
                         .flatten(),
                 };
+                let dependencies = match req.dependencies {
+                    Some(d) => d,
+                    None => match &latest {
+                        Some(v) => self.declared_dependencies(actor.tenant, v.id).await?,
+                        None => Vec::new(),
+                    },
+                };
                 let draft = self
-                    .compose_draft(actor.tenant, slug, version, metadata, &contents, req.blobs.unwrap_or(old_blobs))
+                    .compose_draft(
+                        actor.tenant,
+                        slug,
+                        version,
+                        metadata,
+                        &contents,
+                        req.blobs.unwrap_or(old_blobs),
+                        &dependencies,
+                    )
                     .await?;
                 self.commit_draft(
                     actor,

@@ -5,6 +5,7 @@
 //! anything is written to disk.
 
 mod compose;
+mod deps;
 mod import;
 pub mod page;
 mod publish;
@@ -68,6 +69,8 @@ struct Draft {
     mode: SourcingMode,
     /// Remarks for the publisher (e.g. files kept as plain plugin files).
     warnings: Vec<String>,
+    /// `plugin.json` as written (its dependencies are checked before the transaction).
+    manifest: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// One file of a previewed plugin tree.
@@ -77,6 +80,11 @@ pub struct PreviewFile {
     pub size: u64,
     /// The pinned piece it comes from (`skill review 1.0.0`), none for the plugin's own files.
     pub from: Option<String>,
+}
+
+/// The version string Claude Code sees for a stored version.
+pub(crate) fn effective_version_of(v: &PluginVersionRow) -> String {
+    read::effective_version(v)
 }
 
 fn mount_for(kind: PieceKind, slug: &str) -> String {

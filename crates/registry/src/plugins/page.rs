@@ -16,6 +16,8 @@ pub struct PluginPage {
     /// The configuration the current version carries: inline blobs of a composition, or the
     /// files of a published folder read back (`hooks/hooks.json`, `.mcp.json`, `.lsp.json`, `monitors/monitors.json`).
     pub blobs: PluginBlobs,
+    /// The `dependencies` of the current version's `plugin.json`.
+    pub dependencies: Vec<serde_json::Value>,
     /// Composed from registered pieces (the composer edits it), not published from a folder.
     pub composed: bool,
     /// What each version changed against the one before, by version `seq` (the newest
@@ -132,6 +134,10 @@ impl Registry {
         }
         let latest = self.store().latest_plugin_version(tenant, row.id).await?;
         let composed = row.mode == SourcingMode::Internal && latest.as_ref().is_some_and(|v| v.blobs.is_some());
+        let dependencies = match &latest {
+            Some(v) => self.declared_dependencies(tenant, v.id).await?,
+            None => Vec::new(),
+        };
         let blobs = match latest {
             Some(v) => match v.blobs.as_deref().and_then(|b| serde_json::from_str::<PluginBlobs>(b).ok()) {
                 Some(b) => b,
@@ -147,6 +153,7 @@ impl Registry {
         Ok(PluginPage {
             plugin,
             newer,
+            dependencies,
             blobs,
             composed,
             changes,

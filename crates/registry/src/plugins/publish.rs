@@ -89,6 +89,7 @@ impl Registry {
             (m, g) => m.or(g),
         };
         let metadata = layout.manifest.as_ref().map(|m| metadata_from_manifest(&m.raw)).unwrap_or_default();
+        let manifest = layout.manifest.as_ref().map(|m| m.raw.clone());
 
         let mut pieces = Vec::new();
         let mut bodies = Vec::new();
@@ -132,6 +133,7 @@ impl Registry {
             action: "plugin.publish",
             mode: SourcingMode::Internal,
             warnings: layout.warnings,
+            manifest,
         };
         self.commit_draft(actor, draft, None).await
     }
@@ -181,6 +183,7 @@ impl Registry {
             action: "mirror.pull",
             mode: SourcingMode::Mirror,
             warnings,
+            manifest: layout.manifest.map(|m| m.raw),
         };
         // The plugin the pull started for (deleted or replaced meanwhile: nothing is written).
         self.commit_draft(actor, draft, Some(plugin_id)).await

@@ -54,6 +54,8 @@ impl Registry {
     pub async fn show_plugin(&self, actor: &Actor, slug: &str) -> Result<Plugin> {
         actor.require(Role::Member)?;
         let row = self.plugin_row(actor.tenant, slug).await?;
+        // What this process counted so far is in the answer (others flush on their own tick).
+        self.flush_installs().await;
         self.plugin_view(actor.tenant, &row, true).await
     }
 
@@ -120,6 +122,11 @@ impl Registry {
             files,
             git_url: (mode != SourcingMode::External).then(|| self.git_url(&tenant_slug, &row.slug)),
             mirror: mirror_status,
+            installs: if detailed && mode != SourcingMode::External {
+                Some(self.install_stats(tenant, row.id, &versions).await?)
+            } else {
+                None
+            },
             entry: crate::catalogue::json_object(row.catalogue_extra.as_deref()),
             external_source: row.external_source.as_deref().and_then(|s| serde_json::from_str(s).ok()),
             created_at: format_ms(row.created_at),

@@ -87,6 +87,10 @@ impl Registry {
     /// then materialises the repo.
     pub(super) async fn commit_draft(&self, actor: &Actor, draft: Draft, expect_plugin: Option<PluginId>) -> Result<PublishPluginResult> {
         let mut draft = draft;
+        let remarks = self
+            .check_dependencies(actor.tenant, &draft.slug, draft.mode, draft.manifest.as_ref())
+            .await?;
+        draft.warnings.extend(remarks);
         // Every metadata field is bounded (it goes into the public catalogue). A mirror's is
         // fitted with a warning (skill-pool does not own it); anything else is refused.
         if draft.mode == SourcingMode::Mirror {

@@ -217,6 +217,8 @@ pub struct Fields {
     pub mcp_servers: String,
     pub lsp_servers: String,
     pub monitors: String,
+    /// One dependency a line: `name`, `name@^1.0.0`, `name@marketplace`, or a JSON object.
+    pub dependencies: String,
     /// `kind:slug` → the version chosen ("" = latest).
     pub chosen: BTreeMap<String, String>,
 }
@@ -240,6 +242,7 @@ impl Fields {
             mcp_servers: f.get("mcp_servers").to_string(),
             lsp_servers: f.get("lsp_servers").to_string(),
             monitors: f.get("monitors").to_string(),
+            dependencies: f.get("dependencies").to_string(),
             chosen,
         }
     }
@@ -261,6 +264,12 @@ impl Fields {
             mcp_servers: pretty(&page.blobs.mcp_servers),
             lsp_servers: pretty(&page.blobs.lsp_servers),
             monitors: pretty(&page.blobs.monitors),
+            dependencies: page
+                .dependencies
+                .iter()
+                .map(|d| d.as_str().map(str::to_string).unwrap_or_else(|| d.to_string()))
+                .collect::<Vec<_>>()
+                .join("\n"),
             chosen: p
                 .contents
                 .iter()
@@ -326,6 +335,21 @@ impl Fields {
         })
     }
 
+    fn dependencies(&self) -> Result<Vec<serde_json::Value>, FieldError> {
+        self.dependencies
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(|line| {
+                if line.starts_with('{') {
+                    serde_json::from_str(line).map_err(|e| FieldError::new("dependencies", format!("`{line}` is not valid JSON: {e}")))
+                } else {
+                    Ok(serde_json::Value::String(line.to_string()))
+                }
+            })
+            .collect()
+    }
+
     fn create_request(&self) -> Result<CreatePlugin, FieldError> {
         Ok(CreatePlugin {
             slug: self.slug.clone(),
@@ -334,6 +358,7 @@ impl Fields {
             metadata: self.metadata(),
             contents: self.contents()?,
             blobs: self.blobs()?,
+            dependencies: self.dependencies()?,
             source: None,
             entry: serde_json::Map::new(),
         })
@@ -503,6 +528,7 @@ async fn submit(state: &AppState, form: Form, editing: Option<String>) -> Result
                         metadata: Some(req.metadata),
                         contents: Some(req.contents),
                         blobs: Some(req.blobs),
+                        dependencies: Some(req.dependencies),
                         source: None,
                     },
                 )

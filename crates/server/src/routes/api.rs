@@ -387,6 +387,23 @@ pub async fn update_tenant(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct InstallsQuery {
+    /// The window in UTC days, today included: 1–366, default 30.
+    pub days: Option<u32>,
+}
+
+#[utoipa::path(get, path = "/v1/installs", tag = "tenant", params(InstallsQuery), responses((status = 200, body = skill_pool_core::api::InstallSummary)))]
+pub async fn installs(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<InstallsQuery>,
+) -> Result<axum::Json<skill_pool_core::api::InstallSummary>, ApiError> {
+    Ok(axum::Json(
+        state.registry.install_summary(&caller.actor, q.days.unwrap_or(30)).await?,
+    ))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct AuditQuery {
     /// From `next_cursor` of the previous page.
     pub cursor: Option<String>,

@@ -116,12 +116,24 @@ pub async fn upload_pack(
         err.retry_after = Some(2);
         err
     })?;
-    let stream = upload_pack::upload_pack(&path, protocol(&headers), request, state.config.git.stream)
+    let protocol = protocol(&headers);
+    // An install is a fetch whose answer carries a pack: counted when the pack starts (before
+    // the client can finish), in memory only.
+    let mut install = upload_pack::pack_request_wants(&request).map(|wants| (wants, upload_pack::PackWatch::default()));
+    let stream = upload_pack::upload_pack(&path, protocol, request, state.config.git.stream)
         .await
         .map_err(skill_pool_registry::RegistryError::from)?;
+    let (registry, metrics, slug) = (state.registry.clone(), state.metrics.clone(), plugin_slug(&repo)?.to_string());
     // The slot lives as long as the answer's stream.
     let stream = stream.map(move |chunk| {
         let _held = &slot;
+        if let (Ok(bytes), Some((wants, watch))) = (&chunk, install.as_mut())
+            && watch.feed(protocol, bytes)
+        {
+            registry.record_pack_fetch(tenant.id, &slug, wants);
+            metrics.pack_fetched();
+            install = None;
+        }
         chunk
     });
     let mut res = Body::from_stream(stream).into_response();

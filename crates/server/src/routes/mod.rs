@@ -24,6 +24,7 @@ pub fn tenant_router(state: &AppState) -> Router<AppState> {
         .route("/v1/whoami", get(api::whoami))
         .route("/v1/usage", get(api::usage))
         .route("/v1/tenant", get(api::tenant_settings).patch(api::update_tenant))
+        .route("/v1/installs", get(api::installs))
         .route("/v1/plugins", get(api::list_plugins).post(api::create_plugin))
         .route("/v1/plugins/publish", post(api::publish_plugin))
         .route("/v1/plugins/import-catalogue", post(api::import_catalogue))

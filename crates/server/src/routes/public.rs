@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::{CatalogueAccess, Query, Tenant};
+use crate::extract::{CatalogueAccess, ClientAddr, Query, Tenant};
 
 fn accepts_gzip(headers: &HeaderMap) -> bool {
     headers
@@ -43,15 +43,27 @@ fn etag_matches(headers: &HeaderMap, etag: &str) -> bool {
 pub async fn catalogue(
     State(state): State<AppState>,
     CatalogueAccess { tenant }: CatalogueAccess,
+    ClientAddr(client): ClientAddr,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    catalogue_of(state, tenant, headers).await
+    catalogue_of(state, tenant, client, headers).await
 }
 
 /// The catalogue's bytes for a request already allowed to read them.
-async fn catalogue_of(state: AppState, tenant: crate::tenant::RoutedTenant, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn catalogue_of(
+    state: AppState,
+    tenant: crate::tenant::RoutedTenant,
+    client: Option<std::net::IpAddr>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let private = tenant.visibility == skill_pool_core::api::Visibility::Private;
     let rendered = state.registry.catalogue(tenant.id).await?;
+    // A distinct-clients count (in memory; only a salted hash is ever written).
+    if let Some(address) = client {
+        let agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
+        state.registry.record_catalogue_fetch(tenant.id, address, agent);
+        state.metrics.catalogue_fetched();
+    }
     let mut res = if etag_matches(&headers, &rendered.etag) {
         StatusCode::NOT_MODIFIED.into_response()
     } else if accepts_gzip(&headers) {
@@ -91,7 +103,8 @@ pub async fn root(state: State<AppState>, tenant: Tenant, parts: axum::http::req
     }
     let (State(state), Tenant(tenant)) = (state, tenant);
     crate::extract::public_access(&parts, &state, &tenant, crate::extract::Surface::Catalogue).await?;
-    catalogue_of(state, tenant, parts.headers).await
+    let client = crate::extract::client_addr(&parts);
+    catalogue_of(state, tenant, client, parts.headers).await
 }
 
 #[cfg(test)]

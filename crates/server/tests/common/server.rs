@@ -193,6 +193,12 @@ impl TestServer {
     }
 
     pub async fn stop(mut self) {
+        self.shut_down().await;
+    }
+
+    /// Stops the server and waits for it to end, keeping the database (and `registry`) for
+    /// reads of what the server wrote as it stopped.
+    pub async fn shut_down(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
