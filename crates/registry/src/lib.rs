@@ -10,6 +10,7 @@ pub mod catalogue;
 pub mod error;
 mod gc;
 pub mod limits;
+pub mod managed;
 pub mod mirrors;
 pub mod pieces;
 pub mod plugins;

@@ -209,6 +209,7 @@ fn cases() -> Vec<Case> {
         ),
         case("DELETE", "/v1/tokens/{id}", Admin, "/v1/tokens/1"),
         case("GET", "/v1/audit", Admin, "/v1/audit"),
+        case("GET", "/v1/managed-settings", Admin, "/v1/managed-settings"),
         case("GET", "/v1/{kind}", Member, "/v1/skills"),
         with_body(
             case("POST", "/v1/{kind}", Admin, "/v1/skills?slug=intruder"),
@@ -470,7 +471,12 @@ both_backends!(every_route_answers_every_credential_as_its_class_allows, |db: Te
             let res = req.send().await.unwrap();
             let status = res.status().as_u16();
             let text = res.text().await.unwrap_or_default();
-            let what = format!("private: {} {} with {who}: {status} {}", c.method, c.path, text.chars().take(200).collect::<String>());
+            let what = format!(
+                "private: {} {} with {who}: {status} {}",
+                c.method,
+                c.path,
+                text.chars().take(200).collect::<String>()
+            );
             assert!(status < 500, "{what}");
             // No byte of the tenant in these: assets, the sign-in page, the API description, and
             // the push refusal.

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod ensure;
 pub mod external;
 pub mod login;
+pub mod managed;
 pub mod piece;
 pub mod plugin;
 pub mod setup;
