@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use skill_pool_core::api::PieceKind;
 
-use crate::cmd::{JsonFlag, audit, auth, ensure, installs, login, piece, plugin, setup, tenant, token};
+use crate::cmd::{JsonFlag, audit, auth, ensure, installs, login, managed, piece, plugin, setup, tenant, token};
 use crate::failure::Outcome;
 
 #[derive(Debug, Parser)]
@@ -83,6 +83,9 @@ enum Command {
     /// Set up a developer's tools for the tenant of the login.
     #[command(subcommand)]
     Setup(setup::SetupCommand),
+    /// Claude Code managed settings for the tenant (admin): its marketplace, the allow-list and the required plugins.
+    #[command(after_help = MANAGED_HELP)]
+    ManagedSettings(managed::ManagedSettingsArgs),
     /// The tenant's audit log, newest first (admin).
     #[command(after_help = "Example:\n  skill-pool audit --action plugin. --since 2026-12-01 --limit 20 --json")]
     Audit(audit::AuditArgs),
@@ -101,6 +104,21 @@ enum Command {
         shell: clap_complete::Shell,
     },
 }
+
+const MANAGED_HELP: &str = "\
+Prints the fragment of managed-settings.json an administrator deploys to every machine (MDM):
+extraKnownMarketplaces declares the tenant's marketplace (autoUpdate on; for a private tenant
+with `headersHelper: skill-pool auth header`), strictKnownMarketplaces allows it and the
+--allow marketplaces only, and enabledPlugins enables the plugins whose install policy is
+required or auto-install (`skill-pool plugin policy`).
+
+Examples:
+  skill-pool managed-settings
+  skill-pool managed-settings --allow anthropics/claude-plugins-official
+  sudo skill-pool managed-settings --merge-into /etc/claude-code/managed-settings.json
+
+Where the file goes (macOS, Linux, Windows) and what Claude Code does with each key:
+docs/managed-settings.md";
 
 const ENSURE_HELP: &str = "\
 Skills go to .claude/skills/<slug>/, agents to .claude/agents/<slug>.md, commands to
@@ -158,6 +176,7 @@ async fn run(cli: Cli) -> Outcome {
         Command::Auth(c) => auth::run(&cli, c),
         Command::Setup(c) => setup::run(&cli, c).await,
         Command::Audit(a) => audit::run(&cli, a).await,
+        Command::ManagedSettings(a) => managed::run(&cli, a).await,
         Command::Ensure(a) => ensure::run(&cli, a).await,
         Command::Init(a) => ensure::init(&cli, a),
         Command::Completions { shell } => {

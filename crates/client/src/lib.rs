@@ -345,6 +345,12 @@ impl Client {
         self.json(self.request(Method::PATCH, "/v1/tenant").json(change)).await
     }
 
+    /// The managed-settings fragment of the tenant (admin), allowing the `allow` marketplaces too.
+    pub async fn managed_settings(&self, allow: &[String]) -> Result<serde_json::Value> {
+        let query: Vec<(&str, &str)> = allow.iter().map(|a| ("allow", a.as_str())).collect();
+        self.json(self.request(Method::GET, "/v1/managed-settings").query(&query)).await
+    }
+
     pub async fn whoami(&self) -> Result<WhoAmI> {
         self.json(self.request(Method::GET, "/v1/whoami")).await
     }

@@ -11,6 +11,7 @@ pub mod error;
 mod gc;
 pub mod installs;
 pub mod limits;
+pub mod managed;
 pub mod mirrors;
 pub mod pieces;
 pub mod plugins;

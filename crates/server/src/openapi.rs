@@ -11,7 +11,7 @@ use crate::routes::api;
     paths(
         api::whoami, api::usage, api::tenant_settings, api::update_tenant, api::installs, api::list_pieces, api::publish_piece, api::show_piece, api::piece_versions, api::piece_version,
         api::download_piece, api::archive_piece, api::list_plugins, api::show_plugin, api::create_plugin, api::update_plugin,
-        api::delete_plugin, api::purge_plugin_version, api::publish_plugin, api::import_catalogue, api::import_mirror, api::refresh_mirror, api::accept_mirror, api::serve_plugin, api::set_install_policy, api::job, api::list_tokens, api::create_token, api::revoke_token, api::audit,
+        api::delete_plugin, api::purge_plugin_version, api::publish_plugin, api::import_catalogue, api::import_mirror, api::refresh_mirror, api::accept_mirror, api::serve_plugin, api::set_install_policy, api::managed_settings, api::job, api::list_tokens, api::create_token, api::revoke_token, api::audit,
     ),
     components(schemas(skill_pool_core::api::ErrorBody)),
     modifiers(&BearerAuth),

@@ -210,6 +210,7 @@ fn cases() -> Vec<Case> {
         ),
         case("DELETE", "/v1/tokens/{id}", Admin, "/v1/tokens/1"),
         case("GET", "/v1/audit", Admin, "/v1/audit"),
+        case("GET", "/v1/managed-settings", Admin, "/v1/managed-settings"),
         case("GET", "/v1/{kind}", Member, "/v1/skills"),
         with_body(
             case("POST", "/v1/{kind}", Admin, "/v1/skills?slug=intruder"),

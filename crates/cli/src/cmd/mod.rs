@@ -8,6 +8,7 @@ pub mod ensure;
 pub mod external;
 pub mod installs;
 pub mod login;
+pub mod managed;
 pub mod piece;
 pub mod plugin;
 pub mod setup;

@@ -171,6 +171,73 @@ impl Settings {
         Ok(Change::Added)
     }
 
+    /// Merges a managed-settings fragment (`skill-pool managed-settings`) into this file, keeping
+    /// every other key: its marketplaces replace entries of the same name, its allow-list entries
+    /// are added to `strictKnownMarketplaces`, its plugins are enabled, and plugins of its
+    /// marketplaces that it no longer enables are removed from `enabledPlugins`. Returns one line
+    /// per change.
+    pub fn merge_managed(&self, fragment: &Value) -> Result<Vec<String>, SettingsError> {
+        let mut changes = Vec::new();
+        let top = self.top();
+        let mut marketplaces = Vec::new();
+        if let Some(Value::Object(extra)) = fragment.get("extraKnownMarketplaces") {
+            let markets = self.object_under(&top, "extraKnownMarketplaces", "extraKnownMarketplaces")?;
+            for (name, entry) in extra {
+                marketplaces.push(name.clone());
+                match markets.get(name) {
+                    None => {
+                        markets.append(name, to_input(entry));
+                        changes.push(format!("extraKnownMarketplaces.{name}: added"));
+                    }
+                    Some(prop) if prop.value().and_then(|v| v.to_serde_value()).as_ref() == Some(entry) => {}
+                    Some(prop) => {
+                        prop.set_value(to_input(entry));
+                        changes.push(format!("extraKnownMarketplaces.{name}: replaced"));
+                    }
+                }
+            }
+        }
+        if let Some(Value::Array(allow)) = fragment.get("strictKnownMarketplaces") {
+            let list = top
+                .array_value_or_create("strictKnownMarketplaces")
+                .ok_or_else(|| self.in_the_way("`strictKnownMarketplaces` is not an array; fix it by hand".into()))?;
+            let present: Vec<Value> = list.elements().iter().filter_map(|e| e.to_serde_value()).collect();
+            for entry in allow {
+                if !present.contains(entry) {
+                    list.append(to_input(entry));
+                    changes.push(format!("strictKnownMarketplaces: allowed {entry}"));
+                }
+            }
+        }
+        if let Some(Value::Object(plugins)) = fragment.get("enabledPlugins") {
+            let enabled = self.object_under(&top, "enabledPlugins", "enabledPlugins")?;
+            for prop in enabled.properties() {
+                let Some(id) = prop.name().and_then(|n| n.decoded_value().ok()) else {
+                    continue;
+                };
+                let ours = id.rsplit_once('@').is_some_and(|(_, m)| marketplaces.iter().any(|n| n == m));
+                if ours && !plugins.contains_key(&id) {
+                    prop.remove();
+                    changes.push(format!("enabledPlugins.{id}: removed (no longer required)"));
+                }
+            }
+            for (id, value) in plugins {
+                match enabled.get(id) {
+                    None => {
+                        enabled.append(id, to_input(value));
+                        changes.push(format!("enabledPlugins.{id}: enabled"));
+                    }
+                    Some(prop) if prop.value().and_then(|v| v.to_serde_value()).as_ref() == Some(value) => {}
+                    Some(prop) => {
+                        prop.set_value(to_input(value));
+                        changes.push(format!("enabledPlugins.{id}: enabled"));
+                    }
+                }
+            }
+        }
+        Ok(changes)
+    }
+
     pub fn has_marketplace(&self, name: &str, url: &str) -> bool {
         self.top()
             .object_value("extraKnownMarketplaces")

@@ -473,3 +473,19 @@ pub async fn audit(
         state.registry.search_audit(&caller.actor, &filter, before, limit).await?,
     ))
 }
+
+#[utoipa::path(get, path = "/v1/managed-settings", tag = "tenant",
+    params(("allow" = Option<Vec<String>>, Query, description = "another marketplace to allow (repeat): owner/repo, a git or catalogue URL, or a JSON source object")),
+    responses((status = 200, description = "the managed-settings fragment: extraKnownMarketplaces, strictKnownMarketplaces, enabledPlugins", body = Object)))]
+pub async fn managed_settings(
+    State(state): State<AppState>,
+    AdminCaller(caller): AdminCaller,
+    uri: axum::http::Uri,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    // `allow` repeats, which the plain query extractor cannot read into a list.
+    let allow: Vec<String> = url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+        .filter(|(k, _)| k == "allow")
+        .map(|(_, v)| v.into_owned())
+        .collect();
+    Ok(axum::Json(state.registry.managed_settings(&caller.actor, &allow).await?))
+}

@@ -42,6 +42,7 @@ pub fn tenant_router(state: &AppState) -> Router<AppState> {
         .route("/v1/tokens", get(api::list_tokens).post(api::create_token))
         .route("/v1/tokens/{id}", delete(api::revoke_token))
         .route("/v1/audit", get(api::audit))
+        .route("/v1/managed-settings", get(api::managed_settings))
         .route("/v1/{kind}", get(api::list_pieces).post(api::publish_piece))
         .route("/v1/{kind}/{slug}", get(api::show_piece))
         .route("/v1/{kind}/{slug}/versions", get(api::piece_versions))
