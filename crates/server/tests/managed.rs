@@ -8,7 +8,7 @@ mod common;
 
 use std::path::Path;
 
-use common::claude::Claude;
+use common::claude::{Claude, ManagedFile};
 use common::server::{TestServer, TestTenant, cli, tar_gz};
 use serde_json::{Value, json};
 use skill_pool_store::both_backends;
@@ -150,64 +150,6 @@ fn jsonc(text: &str) -> Value {
         .collect::<Vec<_>>()
         .join("\n");
     serde_json::from_str(&clean).unwrap_or_else(|e| panic!("{e}: {text}"))
-}
-
-/// Where Claude Code 2.1.328 reads managed settings on Linux: a fixed folder (the client has no
-/// override), so the test writes there, one test at a time across processes, and puts back
-/// what was there.
-const MANAGED_DIR: &str = "/etc/claude-code";
-
-struct ManagedFile {
-    path: std::path::PathBuf,
-    before: Option<Vec<u8>>,
-    created_dir: bool,
-    _lock: std::fs::File,
-}
-
-impl ManagedFile {
-    /// `None` (with the reason printed) when `/etc/claude-code` cannot be written (not root);
-    /// under `CI=true` that fails the test instead.
-    fn install(settings: &Value) -> Option<ManagedFile> {
-        let dir = Path::new(MANAGED_DIR);
-        let created_dir = !dir.exists();
-        if let Err(e) = std::fs::create_dir_all(dir).and_then(|_| {
-            let probe = dir.join(".skill-pool-probe");
-            std::fs::write(&probe, b"").and_then(|_| std::fs::remove_file(&probe))
-        }) {
-            if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
-                panic!("{MANAGED_DIR} is not writable under CI=true ({e}): run the real-client tests as root");
-            }
-            eprintln!("skipping: {MANAGED_DIR} is not writable ({e}); Claude Code reads managed settings only there on Linux");
-            return None;
-        }
-        let lock = std::fs::File::create(std::env::temp_dir().join("skill-pool-etc-claude-code.lock")).expect("lock file");
-        lock.lock().expect("lock /etc/claude-code");
-        let path = dir.join("managed-settings.json");
-        let before = std::fs::read(&path).ok();
-        std::fs::write(&path, serde_json::to_vec_pretty(settings).unwrap()).expect("write managed settings");
-        Some(ManagedFile {
-            path,
-            before,
-            created_dir,
-            _lock: lock,
-        })
-    }
-}
-
-impl Drop for ManagedFile {
-    fn drop(&mut self) {
-        match &self.before {
-            Some(bytes) => {
-                let _ = std::fs::write(&self.path, bytes);
-            }
-            None => {
-                let _ = std::fs::remove_file(&self.path);
-                if self.created_dir {
-                    let _ = std::fs::remove_dir(MANAGED_DIR);
-                }
-            }
-        }
-    }
 }
 
 both_backends!(claude_code_reads_the_managed_settings, |db: TestDb| async move {

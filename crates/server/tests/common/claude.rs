@@ -273,7 +273,8 @@ pub enum Entry {
 }
 
 /// Names that are not plugin content: Claude Code's own markers and git metadata.
-const IGNORED: &[&str] = &[".git", ".in_use", ".orphaned_at"];
+// `.links_materialized`: written into plugins the client installs by itself (managed settings).
+const IGNORED: &[&str] = &[".git", ".in_use", ".orphaned_at", ".links_materialized"];
 
 /// Every file and symbolic link under `dir` by relative path, leaving out [`IGNORED`] names at
 /// any depth. Directories are not entries (git, and so the client, keeps no empty ones).
@@ -338,6 +339,64 @@ pub fn assert_same_tree(published: &Path, installed: &Path) {
                 );
             }
             (w, g) => assert_eq!(w, g, "{path}: differs"),
+        }
+    }
+}
+
+/// Where Claude Code 2.1.328 reads managed settings on Linux: a fixed folder (the client has no
+/// override), so the test writes there, one test at a time across processes, and puts back
+/// what was there.
+pub const MANAGED_DIR: &str = "/etc/claude-code";
+
+pub struct ManagedFile {
+    path: std::path::PathBuf,
+    before: Option<Vec<u8>>,
+    created_dir: bool,
+    _lock: std::fs::File,
+}
+
+impl ManagedFile {
+    /// `None` (with the reason printed) when `/etc/claude-code` cannot be written (not root);
+    /// under `CI=true` that fails the test instead.
+    pub fn install(settings: &serde_json::Value) -> Option<ManagedFile> {
+        let dir = Path::new(MANAGED_DIR);
+        let created_dir = !dir.exists();
+        if let Err(e) = std::fs::create_dir_all(dir).and_then(|_| {
+            let probe = dir.join(".skill-pool-probe");
+            std::fs::write(&probe, b"").and_then(|_| std::fs::remove_file(&probe))
+        }) {
+            if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
+                panic!("{MANAGED_DIR} is not writable under CI=true ({e}): run the real-client tests as root");
+            }
+            eprintln!("skipping: {MANAGED_DIR} is not writable ({e}); Claude Code reads managed settings only there on Linux");
+            return None;
+        }
+        let lock = std::fs::File::create(std::env::temp_dir().join("skill-pool-etc-claude-code.lock")).expect("lock file");
+        lock.lock().expect("lock /etc/claude-code");
+        let path = dir.join("managed-settings.json");
+        let before = std::fs::read(&path).ok();
+        std::fs::write(&path, serde_json::to_vec_pretty(settings).unwrap()).expect("write managed settings");
+        Some(ManagedFile {
+            path,
+            before,
+            created_dir,
+            _lock: lock,
+        })
+    }
+}
+
+impl Drop for ManagedFile {
+    fn drop(&mut self) {
+        match &self.before {
+            Some(bytes) => {
+                let _ = std::fs::write(&self.path, bytes);
+            }
+            None => {
+                let _ = std::fs::remove_file(&self.path);
+                if self.created_dir {
+                    let _ = std::fs::remove_dir(MANAGED_DIR);
+                }
+            }
         }
     }
 }
