@@ -6,8 +6,6 @@
 
 mod common;
 
-use std::path::Path;
-
 use common::claude::{Claude, ManagedFile};
 use common::server::{TestServer, TestTenant, cli, tar_gz};
 use serde_json::{Value, json};
