@@ -303,6 +303,20 @@ fn every_registered_route_is_in_the_matrix() {
     assert!(stale.is_empty(), "matrix entries for routes that no longer exist: {stale:?}");
 }
 
+/// Calls the case's route under `base` with `token` as a bearer: (status, body).
+async fn call(http: &reqwest::Client, base: &str, c: &Case, token: Option<&str>) -> (u16, String) {
+    let mut req = http.request(Method::from_bytes(c.method.as_bytes()).unwrap(), format!("{base}{}", c.path));
+    if let Some(tok) = token {
+        req = req.bearer_auth(tok);
+    }
+    if let Some((ct, body)) = &c.body {
+        req = req.header("content-type", *ct).body(body.clone());
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    (status, res.text().await.unwrap_or_default())
+}
+
 /// What of the tenant a caller could change: compared before and after.
 async fn snapshot(s: &TestServer, root: &str, admin: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -404,17 +418,8 @@ both_backends!(every_route_answers_every_credential_as_its_class_allows, |db: Te
     ];
     for c in cases() {
         for (who, token) in credentials {
-            let base = if c.top_level { s.url.clone() } else { t.root.clone() };
-            let mut req = http.request(Method::from_bytes(c.method.as_bytes()).unwrap(), format!("{base}{}", c.path));
-            if let Some(tok) = token {
-                req = req.bearer_auth(tok);
-            }
-            if let Some((ct, body)) = &c.body {
-                req = req.header("content-type", *ct).body(body.clone());
-            }
-            let res = req.send().await.unwrap();
-            let status = res.status().as_u16();
-            let text = res.text().await.unwrap_or_default();
+            let base = if c.top_level { &s.url } else { &t.root };
+            let (status, text) = call(&http, base, &c, token).await;
             let what = format!(
                 "{} {} with {who}: {status} {}",
                 c.method,
@@ -462,16 +467,7 @@ both_backends!(every_route_answers_every_credential_as_its_class_allows, |db: Te
     let commit = listed["versions"][0]["commit"].as_str().expect("a commit id").to_string();
     for c in cases().iter().filter(|c| c.access == Access::Public && !c.top_level) {
         for (who, token) in credentials {
-            let mut req = http.request(Method::from_bytes(c.method.as_bytes()).unwrap(), format!("{}{}", t.root, c.path));
-            if let Some(tok) = token {
-                req = req.bearer_auth(tok);
-            }
-            if let Some((ct, body)) = &c.body {
-                req = req.header("content-type", *ct).body(body.clone());
-            }
-            let res = req.send().await.unwrap();
-            let status = res.status().as_u16();
-            let text = res.text().await.unwrap_or_default();
+            let (status, text) = call(&http, &t.root, c, token).await;
             let what = format!(
                 "private: {} {} with {who}: {status} {}",
                 c.method,

@@ -14,18 +14,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use common::claude::{Claude, assert_same_tree};
-use common::server::{TestServer, tls_dir, workspace_bin};
+use common::server::{TestServer, tls_dir, workspace_bin, write_file};
 use serde_json::{Value, json};
 use skill_pool_store::both_backends;
 use skill_pool_store::testing::TestDb;
-
-fn write(root: &Path, path: &str, data: &[u8], executable: bool) {
-    use std::os::unix::fs::PermissionsExt;
-    let p = root.join(path);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(&p, data).unwrap();
-    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(if executable { 0o755 } else { 0o644 })).unwrap();
-}
 
 /// `skill-pool <args>` as the developer: their HOME, the machine's trust store.
 fn sp(home: &Path, args: &[&str]) -> std::process::Output {
@@ -78,7 +70,7 @@ both_backends!(
         // A plugin, published by an admin with the CLI (over https, trusting the machine's store).
         let src = tempfile::tempdir().unwrap();
         let dir = src.path().join("secret-tool");
-        write(
+        write_file(
             &dir,
             ".claude-plugin/plugin.json",
             json!({"name": "secret-tool", "version": "1.0.0", "description": "internal only"})
@@ -86,19 +78,19 @@ both_backends!(
                 .as_bytes(),
             false,
         );
-        write(
+        write_file(
             &dir,
             "commands/deploy.md",
             b"---\ndescription: Deploy\n---\nDeploy the service.\n",
             false,
         );
-        write(
+        write_file(
             &dir,
             "skills/runbook/SKILL.md",
             b"---\nname: runbook\ndescription: The runbook\n---\nFollow it.\n",
             false,
         );
-        write(&dir, "skills/runbook/scripts/check.sh", b"#!/bin/sh\necho ok\n", true);
+        write_file(&dir, "skills/runbook/scripts/check.sh", b"#!/bin/sh\necho ok\n", true);
         let out = common::server::cli(&t, &t.admin, &["plugin", "publish", dir.to_str().unwrap()]);
         assert!(out.status.success(), "publish over https: {}", text(&out));
 
@@ -151,9 +143,17 @@ both_backends!(
         claude.set_env("ANTHROPIC_BASE_URL", "http://127.0.0.1:9");
         claude.set_env("ANTHROPIC_API_KEY", "sk-test-not-a-key");
         claude.set_env("CLAUDE_CODE_MAX_RETRIES", "0");
-        let _ = claude.run(&["-p", "hello"]);
+        // The session start's marketplace work runs in the background and a `-p` that fails at
+        // once can end before it; this makes the session wait for it (measured on 2.1.328).
+        claude.set_env("CLAUDE_CODE_SYNC_PLUGIN_INSTALL", "1");
+        let start = claude.run(&["-p", "hello"]);
         let known = std::fs::read_to_string(claude.plugins_dir().join("known_marketplaces.json")).unwrap_or_default();
-        assert!(known.contains("\"acme\""), "the session start did not add the marketplace: {known}");
+        assert!(
+            known.contains("\"acme\""),
+            "the session start did not add the marketplace: {known}\n{}{}",
+            start.stdout,
+            start.stderr
+        );
 
         // Install: git clones over https, answered by the credential helper.
         claude.install("secret-tool@acme");

@@ -13,18 +13,10 @@ use std::path::Path;
 use std::process::Command;
 
 use common::claude::{Claude, ManagedFile, assert_same_tree};
-use common::server::{TestServer, TestTenant, cli, tls_dir, workspace_bin};
+use common::server::{TestServer, TestTenant, cli, tls_dir, workspace_bin, write_file};
 use serde_json::{Value, json};
 use skill_pool_store::both_backends;
 use skill_pool_store::testing::TestDb;
-
-fn write(root: &Path, path: &str, data: &[u8], executable: bool) {
-    use std::os::unix::fs::PermissionsExt;
-    let p = root.join(path);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(&p, data).unwrap();
-    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(if executable { 0o755 } else { 0o644 })).unwrap();
-}
 
 fn ok(out: std::process::Output, what: &str) -> String {
     assert!(
@@ -37,7 +29,7 @@ fn ok(out: std::process::Output, what: &str) -> String {
 }
 
 fn publish(t: &TestTenant, dir: &Path, name: &str) {
-    write(
+    write_file(
         dir,
         ".claude-plugin/plugin.json",
         json!({"name": name, "version": "1.0.0", "description": format!("{name} for everyone")})
@@ -45,13 +37,13 @@ fn publish(t: &TestTenant, dir: &Path, name: &str) {
             .as_bytes(),
         false,
     );
-    write(
+    write_file(
         dir,
         "commands/status.md",
         format!("---\ndescription: Status\n---\n{name} status.\n").as_bytes(),
         false,
     );
-    write(dir, "scripts/check.sh", b"#!/bin/sh\necho ok\n", true);
+    write_file(dir, "scripts/check.sh", b"#!/bin/sh\necho ok\n", true);
     ok(cli(t, &t.admin, &["plugin", "publish", dir.to_str().unwrap()]), "publish");
 }
 

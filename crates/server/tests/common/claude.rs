@@ -143,6 +143,9 @@ impl Claude {
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
+        // Not while another test (of any process on this machine) has its managed settings in
+        // /etc/claude-code, which this client would read too.
+        let _shared = managed_settings_lock(false);
         let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot run {}: {e}", self.bin.display()));
         // Drain both pipes while waiting, so a chatty command cannot block on a full pipe.
         let drain = |mut r: Box<dyn Read + Send>| {
@@ -371,8 +374,7 @@ impl ManagedFile {
             eprintln!("skipping: {MANAGED_DIR} is not writable ({e}); Claude Code reads managed settings only there on Linux");
             return None;
         }
-        let lock = std::fs::File::create(std::env::temp_dir().join("skill-pool-etc-claude-code.lock")).expect("lock file");
-        lock.lock().expect("lock /etc/claude-code");
+        let lock = managed_settings_lock(true).expect("lock /etc/claude-code");
         let path = dir.join("managed-settings.json");
         let before = std::fs::read(&path).ok();
         std::fs::write(&path, serde_json::to_vec_pretty(settings).unwrap()).expect("write managed settings");
@@ -385,8 +387,35 @@ impl ManagedFile {
     }
 }
 
+/// Set while this process holds the managed-settings lock exclusively (its own clients then run
+/// under it instead of waiting for it).
+static MANAGED_HERE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The machine-wide lock on /etc/claude-code: exclusive for a test that writes its managed
+/// settings, shared for every client command of the others (across processes and checkouts).
+fn managed_settings_lock(exclusive: bool) -> Option<std::fs::File> {
+    use std::sync::atomic::Ordering;
+    if !exclusive && MANAGED_HERE.load(Ordering::SeqCst) {
+        return None;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(std::env::temp_dir().join("skill-pool-etc-claude-code.lock"))
+        .ok()?;
+    if exclusive {
+        file.lock().ok()?;
+        MANAGED_HERE.store(true, Ordering::SeqCst);
+    } else {
+        file.lock_shared().ok()?;
+    }
+    Some(file)
+}
+
 impl Drop for ManagedFile {
     fn drop(&mut self) {
+        MANAGED_HERE.store(false, std::sync::atomic::Ordering::SeqCst);
         match &self.before {
             Some(bytes) => {
                 let _ = std::fs::write(&self.path, bytes);

@@ -314,3 +314,12 @@ pub fn noise(len: usize, seed: u64) -> Vec<u8> {
         })
         .collect()
 }
+
+/// Writes `data` to `root/path` (folders made), executable or not: a plugin folder to publish.
+pub fn write_file(root: &Path, path: &str, data: &[u8], executable: bool) {
+    use std::os::unix::fs::PermissionsExt;
+    let p = root.join(path);
+    std::fs::create_dir_all(p.parent().expect("a parent folder")).expect("create folders");
+    std::fs::write(&p, data).expect("write file");
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(if executable { 0o755 } else { 0o644 })).expect("chmod");
+}
