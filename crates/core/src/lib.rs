@@ -19,6 +19,7 @@ pub mod names;
 pub mod role;
 pub mod slug;
 pub mod version;
+pub mod zip;
 
 pub use error_code::ErrorCode;
 pub use role::Role;

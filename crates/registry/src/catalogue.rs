@@ -134,10 +134,15 @@ impl Registry {
                     None => continue,
                 },
                 _ => match latest.get(&p.id) {
-                    Some(v) => (
-                        git_source(&self.git_url(&tenant_row.slug, &p.slug), &v.commit_id),
-                        v.version.clone(),
-                    ),
+                    Some(v) => {
+                        let archive = if tenant_row.serve_as == skill_pool_core::api::ServeAs::Archive {
+                            self.archive_source(tenant, &tenant_row.slug, p, v).await?
+                        } else {
+                            None
+                        };
+                        let source = archive.unwrap_or_else(|| git_source(&self.git_url(&tenant_row.slug, &p.slug), &v.commit_id));
+                        (source, v.version.clone())
+                    }
                     // Nothing served yet (e.g. a mirror before its first pull).
                     None => continue,
                 },

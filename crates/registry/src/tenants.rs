@@ -126,6 +126,9 @@ impl Registry {
             }
             other => other.map(str::to_string),
         };
+        if change.serve_as == Some(skill_pool_core::api::ServeAs::Archive) {
+            self.check_archivable(actor.tenant).await?;
+        }
         let mut tx = self.store().write().await?;
         let before = tx
             .tenant_by_id(actor.tenant)
@@ -162,6 +165,8 @@ impl Registry {
         .await?;
         tx.commit().await?;
         self.forget_tenant(actor.tenant);
+        // This process serves the new entries at once (others within a second).
+        self.invalidate_catalogue(actor.tenant);
         let row = self.tenant_row(actor.tenant).await?;
         tracing::info!(tenant = %row.slug, visibility = row.visibility.as_str(), serve_as = row.serve_as.as_str(), "tenant settings changed");
         Ok(self.settings_view(&row))

@@ -182,7 +182,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 };
                 registry.update_tenant(&Actor::operator(tenant.id), change).await?;
             }
-            println!("created {} tenant {} ({})", visibility.as_str(), tenant.slug, tenant.display_name);
+            let private = if visibility == Visibility::Private { ", private" } else { "" };
+            println!("created tenant {} ({}){private}", tenant.slug, tenant.display_name);
             Ok(())
         }
         Some(Command::Tenant(TenantCommand::Set {

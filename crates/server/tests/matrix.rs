@@ -134,6 +134,7 @@ fn cases() -> Vec<Case> {
             Public,
             "/.claude-plugin/marketplace.json",
         ),
+        case("GET", "/archives/{plugin}/{file}", Public, "/archives/p/1.0.0.zip"),
         case(
             "GET",
             "/git/plugins/{repo}/info/refs",

@@ -396,6 +396,7 @@ impl Registry {
         .await?;
         self.invalidate_catalogue(actor.tenant);
         self.remove_repo(actor.tenant, plugin.id).await;
+        self.remove_archives(actor.tenant, plugin.id).await;
         self.collect_blobs(candidates).await.map_err(|e| {
             RegistryError::Internal(format!(
                 "plugin `{slug}` was deleted, but deleting its file bodies failed ({e}): run `skill-pool-server gc` to delete them"

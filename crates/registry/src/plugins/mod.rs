@@ -4,6 +4,7 @@
 //! Every content change is a new immutable plugin version whose commit id is computed before
 //! anything is written to disk.
 
+pub mod archives;
 mod compose;
 mod deps;
 mod import;

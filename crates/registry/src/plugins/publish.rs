@@ -61,6 +61,15 @@ impl Registry {
         actor.require(Role::Admin)?;
         let given_version = parse_optional_version(version)?;
         let files = self.unpack_upload(tar_gz).await?;
+        let links: Vec<String> = files
+            .iter()
+            .filter(|f| f.mode == skill_pool_core::archive::FileMode::Symlink)
+            .map(|f| f.path.clone())
+            .collect();
+        if !links.is_empty() && self.tenant_row(actor.tenant).await?.serve_as == skill_pool_core::api::ServeAs::Archive {
+            let name = slug.map(str::to_string).unwrap_or_else(|| "this plugin".to_string());
+            return Err(super::archives::symlink_refusal(&name, &links));
+        }
         // Reading every piece's frontmatter is CPU work too: off the async runtime.
         let layout = tokio::task::spawn_blocking(move || layout::classify(files)).await?;
         let layout = layout.map_err(layout_error)?;

@@ -141,6 +141,7 @@ impl Registry {
         if plugin.mode == SourcingMode::Mirror {
             let _ = tokio::fs::remove_dir_all(self.mirror_cache_path(actor.tenant, plugin.id)).await;
         }
+        self.remove_archives(actor.tenant, plugin.id).await;
         self.rebuild_repo(actor.tenant, plugin).await?;
         let blobs_deleted = self.collect_blobs(candidates).await.map_err(|e| {
             RegistryError::Internal(format!(

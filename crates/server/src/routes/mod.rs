@@ -15,6 +15,7 @@ pub fn tenant_router(state: &AppState) -> Router<AppState> {
     let public = Router::new()
         .route("/", get(public::root))
         .route("/.claude-plugin/marketplace.json", get(public::catalogue))
+        .route("/archives/{plugin}/{file}", get(public::archive))
         .route("/git/plugins/{repo}/info/refs", get(git::info_refs))
         .route("/git/plugins/{repo}/git-upload-pack", post(git::upload_pack))
         .route("/git/plugins/{repo}/git-receive-pack", post(git::receive_pack))

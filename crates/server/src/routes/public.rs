@@ -107,6 +107,44 @@ pub async fn root(state: State<AppState>, tenant: Tenant, parts: axum::http::req
     catalogue_of(state, tenant, client, parts.headers).await
 }
 
+/// `GET <T>/archives/<plugin>/<version>.zip`: a version's zip for `archive` sources, rendered
+/// once and served as a static file. Authorised like the catalogue (Claude Code sends the
+/// catalogue's headers to same-origin archive downloads).
+pub async fn archive(
+    State(state): State<AppState>,
+    CatalogueAccess { tenant }: CatalogueAccess,
+    crate::extract::Path((plugin, file)): crate::extract::Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let served = state.registry.archive(tenant.id, &plugin, &file).await?;
+    let etag = format!("\"{}\"", &served.sha256[..32]);
+    let mut res = if etag_matches(&headers, &etag) {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        let bytes = tokio::fs::read(&served.path).await.map_err(|e| {
+            ApiError::from(skill_pool_registry::RegistryError::Internal(format!(
+                "reading {}: {e}",
+                served.path.display()
+            )))
+        })?;
+        let mut res = bytes.into_response();
+        res.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(served.size));
+        res
+    };
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/zip"));
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        h.insert(header::ETAG, v);
+    }
+    let cache = if tenant.visibility == skill_pool_core::api::Visibility::Private {
+        "private, max-age=31536000, immutable"
+    } else {
+        "public, max-age=31536000, immutable"
+    };
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    Ok(res)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
