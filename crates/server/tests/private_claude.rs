@@ -4,7 +4,9 @@
 //! and `claude plugin install` clones through git's credential helper — with no token in any
 //! URL or any file the client keeps. The server speaks TLS itself, with the test CA of
 //! `scripts/test-ca.sh` (trusted by the machine: git reads only the OS store), on
-//! `https://skill-pool.test:<port>`. On SQLite and PostgreSQL.
+//! `https://skill-pool.test:<port>`. A private tenant serving archives needs no git helper at all:
+//! the client sends the catalogue's header to same-origin archive downloads. On SQLite and
+//! PostgreSQL.
 
 #![allow(clippy::disallowed_methods)] // drives real programs (git, the binaries, Claude Code) as a user would
 
@@ -180,6 +182,71 @@ both_backends!(
         }
         let catalogue = std::fs::read_to_string(claude.plugins_dir().join("marketplaces/acme")).unwrap_or_default();
         assert!(!catalogue.contains('@') || !catalogue.contains("sp_"), "{catalogue}");
+        s.stop().await;
+    }
+);
+
+both_backends!(
+    claude_code_downloads_a_private_tenants_archives_with_the_catalogue_header_alone,
+    |db: TestDb| async move {
+        let Some(tls) = tls_dir() else { return };
+        let Some(mut claude) = Claude::new() else { return };
+        let Some(s) = TestServer::start_tls(db, |_| {}).await else { return };
+        let t = s.tenant("acme").await;
+        let src = tempfile::tempdir().unwrap();
+        let dir = src.path().join("zipped");
+        write_file(
+            &dir,
+            ".claude-plugin/plugin.json",
+            json!({"name": "zipped", "version": "2.0.0", "description": "served as a zip"})
+                .to_string()
+                .as_bytes(),
+            false,
+        );
+        write_file(&dir, "commands/ship.md", b"---\ndescription: Ship\n---\nShip it.\n", false);
+        write_file(&dir, "scripts/ship.sh", b"#!/bin/sh\necho shipped\n", true);
+        let out = common::server::cli(&t, &t.admin, &["plugin", "publish", dir.to_str().unwrap()]);
+        assert!(out.status.success(), "publish: {}", text(&out));
+        let out = common::server::cli(&t, &t.admin, &["tenant", "set", "--visibility", "private", "--serve-as", "archive"]);
+        assert!(out.status.success(), "tenant set: {}", text(&out));
+        let (_, created) = s
+            .post_json(
+                &format!("{}/v1/tokens", t.root),
+                &t.admin,
+                &json!({"name": "laptop", "role": "reader"}),
+            )
+            .await;
+        let reader = created["secret"].as_str().unwrap().to_string();
+        // The archive itself needs the credential too.
+        let (_, cat) = s.get_json(&t.root, &reader).await;
+        let archive = cat["plugins"][0]["source"]["url"].as_str().unwrap().to_string();
+        assert!(archive.starts_with(&format!("{}/archives/", t.root)), "{cat}");
+        assert_eq!(s.http.get(&archive).send().await.unwrap().status(), 401);
+
+        claude.set_env("NODE_EXTRA_CA_CERTS", tls.join("ca.crt").display().to_string());
+        claude.prepend_path(workspace_bin("skill-pool").parent().unwrap());
+        let home = claude.home().to_path_buf();
+        let out = sp(&home, &["login", "--url", &t.root, "--token", &reader]);
+        assert!(out.status.success(), "login: {}", text(&out));
+        // No git credential helper at all: the archive download carries the catalogue's header.
+        let out = sp(&home, &["setup", "claude", "--no-git"]);
+        assert!(out.status.success(), "setup claude: {}", text(&out));
+        assert!(!home.join(".gitconfig").exists());
+        claude.set_env("ANTHROPIC_BASE_URL", "http://127.0.0.1:9");
+        claude.set_env("ANTHROPIC_API_KEY", "sk-test-not-a-key");
+        claude.set_env("CLAUDE_CODE_MAX_RETRIES", "0");
+        claude.set_env("CLAUDE_CODE_SYNC_PLUGIN_INSTALL", "1");
+        let start = claude.run(&["-p", "hello"]);
+        let known = std::fs::read_to_string(claude.plugins_dir().join("known_marketplaces.json")).unwrap_or_default();
+        assert!(known.contains("\"acme\""), "{known}\n{}{}", start.stdout, start.stderr);
+        claude.install("zipped@acme");
+        let (installed, version) = claude.installed("zipped@acme");
+        assert_eq!(version, "2.0.0");
+        assert_same_tree(&dir, &installed);
+        assert!(
+            files_containing(&home.join(".claude"), &reader).is_empty(),
+            "no token in Claude Code's files"
+        );
         s.stop().await;
     }
 );
