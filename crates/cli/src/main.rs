@@ -25,7 +25,8 @@ use crate::failure::Outcome;
     about = "Publish Claude Code skills, agents, commands and plugins to a skill-pool server",
     long_about = "Publish Claude Code skills, agents, commands and plugins to a skill-pool server.\n\n\
         The server and token come from --url/--token (given before the subcommand, or to `login`), else \
-        SKILL_POOL_URL/SKILL_POOL_TOKEN, else what `skill-pool login` saved. The URL is a tenant root, e.g. https://pool.example.com/t/acme.\n\n\
+        SKILL_POOL_URL/SKILL_POOL_TOKEN, else what `skill-pool login` saved, else the machine-wide login an administrator \
+        deployed (/etc/skill-pool/config.toml, or the file SKILL_POOL_SYSTEM_CONFIG names). The URL is a tenant root, e.g. https://pool.example.com/t/acme.\n\n\
         Exit codes: 0 done, 1 failed (the reason on stderr), 2 usage error."
 )]
 struct Cli {
