@@ -305,8 +305,8 @@ fn every_registered_route_is_in_the_matrix() {
 }
 
 /// Calls the case's route under `base` with `token` as a bearer: (status, body).
-async fn call(http: &reqwest::Client, base: &str, c: &Case, token: Option<&str>) -> (u16, String) {
-    let mut req = http.request(Method::from_bytes(c.method.as_bytes()).unwrap(), format!("{base}{}", c.path));
+async fn call(http: &reqwest::Client, base: &str, c: &Case, path: &str, token: Option<&str>) -> (u16, String) {
+    let mut req = http.request(Method::from_bytes(c.method.as_bytes()).unwrap(), format!("{base}{path}"));
     if let Some(tok) = token {
         req = req.bearer_auth(tok);
     }
@@ -420,7 +420,7 @@ both_backends!(every_route_answers_every_credential_as_its_class_allows, |db: Te
     for c in cases() {
         for (who, token) in credentials {
             let base = if c.top_level { &s.url } else { &t.root };
-            let (status, text) = call(&http, base, &c, token).await;
+            let (status, text) = call(&http, base, &c, c.path, token).await;
             let what = format!(
                 "{} {} with {who}: {status} {}",
                 c.method,
@@ -453,22 +453,32 @@ both_backends!(every_route_answers_every_credential_as_its_class_allows, |db: Te
     let after = snapshot(&s, &t.root, &t.admin).await;
     assert_eq!(before, after, "a caller without the right changed the tenant");
 
-    // Private: the public surface needs a token of the tenant (any role); the tenant's bytes
-    // (its plugin `p`, the skill `greet`, commit ids) never reach anyone else.
+    // Private (and serving archives, so that the zip exists): the public surface needs a token
+    // of the tenant (any role); the tenant's bytes (its plugin `p`, the skill `greet`, commit
+    // ids, the zip) never reach anyone else.
     let res = s
         .http
         .patch(format!("{}/v1/tenant", t.root))
         .bearer_auth(&t.admin)
-        .json(&json!({"visibility": "private"}))
+        .json(&json!({"visibility": "private", "serve_as": "archive"}))
         .send()
         .await
         .unwrap();
     assert!(res.status().is_success());
     let (_, listed) = s.get_json(&format!("{}/v1/plugins/p", t.root), &t.admin).await;
     let commit = listed["versions"][0]["commit"].as_str().expect("a commit id").to_string();
+    let zip = format!(
+        "/archives/p/{}.zip",
+        listed["current"]["effective_version"].as_str().expect("a version")
+    );
     for c in cases().iter().filter(|c| c.access == Access::Public && !c.top_level) {
         for (who, token) in credentials {
-            let (status, text) = call(&http, &t.root, c, token).await;
+            let path = if c.template.starts_with("/archives/") {
+                zip.as_str()
+            } else {
+                c.path
+            };
+            let (status, text) = call(&http, &t.root, c, path, token).await;
             let what = format!(
                 "private: {} {} with {who}: {status} {}",
                 c.method,
@@ -492,6 +502,9 @@ both_backends!(every_route_answers_every_credential_as_its_class_allows, |db: Te
                 assert_eq!(status, 303, "{what}");
             } else if allowed {
                 assert!(status != 401 && status != 403, "{what}");
+                if c.template.starts_with("/archives/") {
+                    assert_eq!(status, 200, "the zip is there for its readers: {what}");
+                }
                 continue;
             } else {
                 assert_eq!(status, 401, "{what}");
