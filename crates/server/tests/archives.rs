@@ -119,6 +119,9 @@ both_backends!(
         assert_eq!(again.bytes().await.unwrap(), body);
         let cached = s.http.get(&url).header("if-none-match", &etag).send().await.unwrap();
         assert_eq!(cached.status(), 304);
+        // Each download (not the 304) is an install of 1.0.0.
+        let (_, shown) = s.get_json(&format!("{}/v1/plugins/tool", t.root), &t.member).await;
+        assert_eq!(shown["installs"]["total"], 2, "{shown}");
         // Unknown versions and plugins: 404.
         assert_eq!(
             s.http

@@ -121,14 +121,21 @@ pub async fn archive(
     let mut res = if etag_matches(&headers, &etag) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        let bytes = tokio::fs::read(&served.path).await.map_err(|e| {
+        // Streamed from the file: a large zip costs no memory per download.
+        let file = tokio::fs::File::open(&served.path).await.map_err(|e| {
             ApiError::from(skill_pool_registry::RegistryError::Internal(format!(
                 "reading {}: {e}",
                 served.path.display()
             )))
         })?;
-        let mut res = bytes.into_response();
+        let mut res = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file)).into_response();
         res.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(served.size));
+        // A download is an install of the version (the file is named by its commit), counted
+        // like a git fetch that gets a pack.
+        if let Some(commit) = served.path.file_stem().and_then(|s| s.to_str()) {
+            state.registry.record_pack_fetch(tenant.id, &plugin, &[commit.to_string()]);
+            state.metrics.pack_fetched();
+        }
         res
     };
     let h = res.headers_mut();
