@@ -38,7 +38,7 @@ PROFILE=${PROFILE:-release}
 CACHE=${SKILL_POOL_CACHE:-$HOME/.cache/skill-pool}
 HARNESS_SRC=${BENCH_HARNESS:-$ROOT/../shared/bench}
 export BENCH_WORK=${BENCH_WORK:-$CACHE/bench/work}
-OUT=${BENCH_OUT:-$CACHE/bench/out}/$(date -u +%Y%m%dT%H%M%SZ)$([ "$QUICK" = 1 ] && echo -quick)
+OUT=${BENCH_OUT:-$CACHE/bench/out}/$(date -u +%Y%m%dT%H%M%SZ)$([ "$QUICK" = 1 ] && echo -quick || true)
 started_at=$SECONDS
 
 log() { printf '[bench %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
