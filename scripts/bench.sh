@@ -27,6 +27,7 @@
 #   SCALE_LEVELS        [10 1000 10000; QUICK: 10 100]   SCALE_BUDGET_S [1800; QUICK: 60] loading time bound
 #   PUBLISH_REPS [3; QUICK: 1]   PUBLISH_SMALL_N [1000; QUICK: 20]   LAT_RUNS [20; QUICK: 5]
 #   QUIET_WAIT          the harness's wait for a quiet machine per measurement [300; QUICK: 0]
+#   BENCH_KEEP_DATA [0] 1 = keep the servers' data dirs after a successful run (kept after a failed one)
 # Output: <out>/ratios.md (the table; its path is the last line printed), <out>/all (run-all.sh's
 # summary.md and raw files), <out>/*.json|tsv (latency, publish, scale), <out>/*.log (servers, steps).
 set -euo pipefail
@@ -105,7 +106,12 @@ cleanup() {
     [ -n "$helper_pid" ] && kill -TERM "$helper_pid" 2>/dev/null && wait "$helper_pid" 2>/dev/null
     stop_server
     [ "$anchor_started" = 1 ] && "$H/anchor-server.sh" stop >> "$OUT/anchor.log" 2>&1
-    [ "$rc" != 0 ] && log "failed (exit $rc) after $((SECONDS - started_at)) s; logs in $OUT"
+    if [ "$rc" != 0 ]; then
+        log "failed (exit $rc) after $((SECONDS - started_at)) s; logs and data in $OUT"
+    elif [ "${BENCH_KEEP_DATA:-0}" != 1 ]; then
+        # the servers' data dirs (GBs after a full scale run); the results stay
+        rm -rf "$OUT/server-data" "$OUT/publish-data" "$OUT/publish-work" "$OUT/scale-data" "$OUT/scale-work"
+    fi
     return 0
 }
 trap cleanup EXIT
