@@ -78,11 +78,8 @@ fn bearer(header: &header::HeaderValue) -> Option<String> {
 /// with any user name).
 fn basic_password(header: &header::HeaderValue) -> Option<String> {
     use base64::Engine;
-    let encoded = header
-        .to_str()
-        .ok()?
-        .strip_prefix("Basic ")
-        .or_else(|| header.to_str().ok()?.strip_prefix("basic "))?;
+    let value = header.to_str().ok()?;
+    let encoded = value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic "))?;
     let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
     let text = String::from_utf8(decoded).ok()?;
     let (_, password) = text.split_once(':')?;

@@ -163,10 +163,7 @@ both_backends!(claude_code_reads_the_managed_settings, |db: TestDb| async move {
     // A headless session start against a dead model endpoint: what adds a marketplace
     // declared in settings. The client fetches managed plugins in the background, cut short
     // when `-p` exits; CLAUDE_CODE_SYNC_PLUGIN_INSTALL makes the session wait for them.
-    claude.set_env("ANTHROPIC_BASE_URL", "http://127.0.0.1:9");
-    claude.set_env("ANTHROPIC_API_KEY", "sk-ant-test-dummy");
-    claude.set_env("CLAUDE_CODE_MAX_RETRIES", "0");
-    claude.set_env("CLAUDE_CODE_SYNC_PLUGIN_INSTALL", "1");
+    claude.for_headless_sessions();
     let other_root = other.root.clone();
     let root = t.root.clone();
     tokio::task::spawn_blocking(move || {

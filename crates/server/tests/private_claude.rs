@@ -142,12 +142,7 @@ both_backends!(
 
         // A session start adds the declared marketplace, with the header from the helper (the
         // model endpoint is dead: only the start-up work matters).
-        claude.set_env("ANTHROPIC_BASE_URL", "http://127.0.0.1:9");
-        claude.set_env("ANTHROPIC_API_KEY", "sk-test-not-a-key");
-        claude.set_env("CLAUDE_CODE_MAX_RETRIES", "0");
-        // The session start's marketplace work runs in the background and a `-p` that fails at
-        // once can end before it; this makes the session wait for it (measured on 2.1.328).
-        claude.set_env("CLAUDE_CODE_SYNC_PLUGIN_INSTALL", "1");
+        claude.for_headless_sessions();
         let start = claude.run(&["-p", "hello"]);
         let known = std::fs::read_to_string(claude.plugins_dir().join("known_marketplaces.json")).unwrap_or_default();
         assert!(
@@ -232,10 +227,7 @@ both_backends!(
         let out = sp(&home, &["setup", "claude", "--no-git"]);
         assert!(out.status.success(), "setup claude: {}", text(&out));
         assert!(!home.join(".gitconfig").exists());
-        claude.set_env("ANTHROPIC_BASE_URL", "http://127.0.0.1:9");
-        claude.set_env("ANTHROPIC_API_KEY", "sk-test-not-a-key");
-        claude.set_env("CLAUDE_CODE_MAX_RETRIES", "0");
-        claude.set_env("CLAUDE_CODE_SYNC_PLUGIN_INSTALL", "1");
+        claude.for_headless_sessions();
         let start = claude.run(&["-p", "hello"]);
         let known = std::fs::read_to_string(claude.plugins_dir().join("known_marketplaces.json")).unwrap_or_default();
         assert!(known.contains("\"acme\""), "{known}\n{}{}", start.stdout, start.stderr);

@@ -124,10 +124,7 @@ both_backends!(the_private_marketplace_guide_works_word_for_word, |db: TestDb| a
 
     // 6. The developer starts Claude Code (twice: the first session fetches the managed
     //    plugins, the next records them). No token typed, none saved by the developer.
-    claude.set_env("ANTHROPIC_BASE_URL", "http://127.0.0.1:9");
-    claude.set_env("ANTHROPIC_API_KEY", "sk-ant-test-dummy");
-    claude.set_env("CLAUDE_CODE_MAX_RETRIES", "0");
-    claude.set_env("CLAUDE_CODE_SYNC_PLUGIN_INSTALL", "1");
+    claude.for_headless_sessions();
     let home = claude.home().to_path_buf();
     let published = src.path().join("platform-tools");
     tokio::task::spawn_blocking(move || {

@@ -100,6 +100,17 @@ impl Claude {
         self.env.push((key.to_string(), value.into()));
     }
 
+    /// Makes `claude -p …` a headless session start: the model endpoint is dead (only the
+    /// start-up work matters: adding declared marketplaces, fetching managed plugins), nothing is
+    /// retried, and the session waits for its plugin work instead of ending before it
+    /// (measured on 2.1.328: without `CLAUDE_CODE_SYNC_PLUGIN_INSTALL` it runs in the background).
+    pub fn for_headless_sessions(&mut self) {
+        self.set_env("ANTHROPIC_BASE_URL", "http://127.0.0.1:9");
+        self.set_env("ANTHROPIC_API_KEY", "sk-ant-test-dummy");
+        self.set_env("CLAUDE_CODE_MAX_RETRIES", "0");
+        self.set_env("CLAUDE_CODE_SYNC_PLUGIN_INSTALL", "1");
+    }
+
     /// Puts `dir` before `PATH` for every later command (e.g. where `skill-pool` is).
     pub fn prepend_path(&mut self, dir: &Path) {
         self.path_prefix.push(dir.to_path_buf());
