@@ -3,6 +3,7 @@
 //! fast-import` ([`repo`]) and served with `git upload-pack --stateless-rpc` ([`upload_pack`]),
 //! always through one hardened command builder.
 
+pub mod answers;
 mod command;
 mod error;
 pub mod fetch;
@@ -17,4 +18,9 @@ pub use error::GitError;
 /// Where a plugin's bare repository lives under the data directory.
 pub fn repo_path(data_dir: &Path, tenant_id: i64, plugin_id: i64) -> PathBuf {
     data_dir.join("repos").join(tenant_id.to_string()).join(format!("{plugin_id}.git"))
+}
+
+/// Where the pack cache ([`answers::PackCache`]) keeps its files under the data directory.
+pub fn pack_cache_root(data_dir: &Path) -> PathBuf {
+    data_dir.join("pack-cache")
 }

@@ -225,7 +225,11 @@ impl BareRepo {
 
         let marks_file = self.path.join("skill-pool-marks");
         let marks_arg = format!("--export-marks={}", marks_file.display());
+        // One pack per write, never loose objects (fast-import's default below 100 objects):
+        // upload-pack then reuses the compressed objects instead of deflating each anew.
         let args = [
+            "-c",
+            "fastimport.unpackLimit=0",
             "fast-import",
             "--quiet",
             "--force",

@@ -1,7 +1,7 @@
 //! Serving smart HTTP: `git upload-pack --stateless-rpc`, protocol v0 and v2, with filters and
 //! wants of any reachable object allowed (what Claude Code's pinned-sha and partial clones need).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::process::Stdio;
 use std::sync::Arc;
@@ -13,10 +13,11 @@ use bytes::Bytes;
 use futures_util::Stream;
 use tokio::io::AsyncWriteExt;
 use tokio::process::{ChildStdout, Command};
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::io::ReaderStream;
 
 use crate::GitError;
+use crate::answers::PackCache;
 use crate::command::{git, run};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +82,18 @@ pub async fn advertise_refs(repo: &Path, protocol: Protocol) -> Result<Bytes, Gi
     }
     body.extend_from_slice(&out);
     Ok(Bytes::from(body))
+}
+
+/// Answers a small request (`ls-refs`) whole, for the answer cache. An error (git refused the
+/// request) is an `Err`: the caller runs the streamed path, which gives the client git's own answer.
+pub async fn answer_small(repo: &Path, protocol: Protocol, request: Bytes) -> Result<Bytes, GitError> {
+    let out = run(
+        upload_pack_command(repo, protocol, false),
+        "upload-pack --stateless-rpc".into(),
+        Some(request.to_vec()),
+    )
+    .await?;
+    Ok(Bytes::from(out))
 }
 
 /// Checks that `body` is a well-formed sequence of pkt-lines (what every git client sends to
@@ -213,11 +226,14 @@ fn millis_since(epoch: Instant) -> u64 {
 /// git runs in its own process group, and the whole group (upload-pack and the pack-objects it
 /// starts) is killed when the stream is dropped before its end (the client went away), when
 /// the client takes no output for `limits.idle` (it stalled), or after `limits.total`.
+/// With `record`, the answer is also written to the pack cache as it streams, and kept there
+/// when git succeeded and the client took all of it.
 pub async fn upload_pack(
     repo: &Path,
     protocol: Protocol,
     request: Bytes,
     limits: StreamLimits,
+    record: Option<Record>,
 ) -> Result<impl Stream<Item = std::io::Result<Bytes>> + Send + 'static, GitError> {
     let mut cmd = upload_pack_command(repo, protocol, false);
     cmd.stdin(Stdio::piped());
@@ -242,6 +258,9 @@ pub async fn upload_pack(
     let waiting = Arc::new(AtomicBool::new(false));
     let stopped = Arc::new(AtomicBool::new(false));
     let repo_name = repo.display().to_string();
+    let (status_tx, status_rx) = oneshot::channel::<bool>();
+    let complete = Arc::new(AtomicBool::new(false));
+    let recorder = record.and_then(|record| record.start(status_rx, complete.clone()));
     {
         let progress = progress.clone();
         let waiting = waiting.clone();
@@ -256,11 +275,21 @@ pub async fn upload_pack(
             };
             let done = async { (child.wait().await, stderr_text.await) };
             tokio::pin!(done);
+            // Tells the pack cache's writer whether git succeeded (dropped unsent: it did not).
+            let mut status_tx = Some(status_tx);
+            let mut report = |status: &std::io::Result<std::process::ExitStatus>| {
+                if let (Some(tx), Ok(s)) = (status_tx.take(), status)
+                    && s.success()
+                {
+                    let _ = tx.send(true);
+                }
+            };
             let mut tick = tokio::time::interval(limits.idle.min(Duration::from_secs(1)).max(Duration::from_millis(50)));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let reason = loop {
                 tokio::select! {
                     (status, text) = &mut done => {
+                        report(&status);
                         match status {
                             Ok(s) if s.success() => {}
                             Ok(s) => tracing::warn!(repo = %repo_name, status = %s, stderr = %String::from_utf8_lossy(&text).trim(), "upload-pack failed"),
@@ -273,7 +302,8 @@ pub async fn upload_pack(
                             break "the client went away";
                         }
                         // The stream ended normally: git exits by itself.
-                        let _ = (&mut done).await;
+                        let (status, _) = (&mut done).await;
+                        report(&status);
                         return;
                     }
                     _ = tick.tick() => {
@@ -302,7 +332,63 @@ pub async fn upload_pack(
         progress,
         waiting,
         stopped,
+        recorder,
+        complete,
     })
+}
+
+/// Where an answer is recorded for the pack cache.
+pub struct Record {
+    pub cache: Arc<PackCache>,
+    pub path: PathBuf,
+}
+
+impl Record {
+    /// Starts the writer: chunks go through the returned sender; the file is kept when the
+    /// stream was complete (`complete`) and git succeeded (`status`), else removed.
+    fn start(self, status: oneshot::Receiver<bool>, complete: Arc<AtomicBool>) -> Option<mpsc::UnboundedSender<Bytes>> {
+        let tmp = match self.cache.temp_for(&self.path) {
+            Ok(tmp) => tmp,
+            Err(e) => {
+                tracing::warn!(path = %self.path.display(), error = %e, "the pack cache's folder cannot be made");
+                return None;
+            }
+        };
+        let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
+        tokio::spawn(async move {
+            let max = self.cache.max_entry();
+            let mut size = 0u64;
+            let mut whole = true;
+            match tokio::fs::File::create(&tmp).await {
+                Ok(mut file) => {
+                    while let Some(chunk) = rx.recv().await {
+                        size += chunk.len() as u64;
+                        if size > max || file.write_all(&chunk).await.is_err() {
+                            whole = false;
+                            break;
+                        }
+                    }
+                    drop(rx);
+                    whole = whole && file.flush().await.is_ok();
+                }
+                Err(e) => {
+                    tracing::warn!(path = %tmp.display(), error = %e, "the pack cache cannot be written");
+                    return;
+                }
+            }
+            let kept = whole && complete.load(Ordering::Acquire) && status.await.unwrap_or(false);
+            let cache = self.cache.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                if kept {
+                    cache.admit(&tmp, &self.path, size);
+                } else {
+                    let _ = std::fs::remove_file(&tmp);
+                }
+            })
+            .await;
+        });
+        Some(tx)
+    }
 }
 
 /// Kills the process group `pgid` (git and every helper it started).
@@ -321,6 +407,10 @@ struct PackStream {
     progress: Arc<AtomicU64>,
     waiting: Arc<AtomicBool>,
     stopped: Arc<AtomicBool>,
+    /// The pack cache's writer, while the answer is recorded.
+    recorder: Option<mpsc::UnboundedSender<Bytes>>,
+    /// Set when the whole answer went through (what the writer needs to keep it).
+    complete: Arc<AtomicBool>,
 }
 
 impl Stream for PackStream {
@@ -331,8 +421,20 @@ impl Stream for PackStream {
         self.progress.store(millis_since(self.epoch), Ordering::Relaxed);
         let poll = Pin::new(&mut self.inner).poll_next(cx);
         self.waiting.store(poll.is_pending(), Ordering::Relaxed);
+        match &poll {
+            Poll::Ready(Some(Ok(chunk))) => {
+                if let Some(tx) = &self.recorder
+                    && tx.send(chunk.clone()).is_err()
+                {
+                    self.recorder = None;
+                }
+            }
+            Poll::Ready(Some(Err(_))) => self.recorder = None,
+            _ => {}
+        }
         if let Poll::Ready(None) = poll {
             if self.stopped.load(Ordering::Relaxed) {
+                self.recorder = None;
                 // git was stopped: end with an error so the connection is closed, not a
                 // response that looks complete.
                 return Poll::Ready(Some(Err(std::io::Error::new(
@@ -342,6 +444,8 @@ impl Stream for PackStream {
             }
             // Finished: drop the sender without sending, so git is left to exit by itself.
             self.cancel = None;
+            self.complete.store(true, Ordering::Release);
+            self.recorder = None;
         }
         poll
     }

@@ -127,6 +127,10 @@ async fn history_matches_pure_ids_and_is_idempotent() {
     assert!(tree.contains("\"with space/and \\\"quote\\\".md\""), "{tree}");
     assert_eq!(git(&path, &["cat-file", "-p", "main:a/inner.txt"]), "version 2\n");
     git(&path, &["fsck", "--strict"]);
+    // Packed, never loose (upload-pack reuses packed objects; loose ones it deflates per fetch).
+    let counted = git(&path, &["count-objects", "-v"]);
+    assert!(counted.lines().any(|l| l == "count: 0"), "{counted}");
+    assert!(counted.lines().any(|l| l == "packs: 2"), "one pack per write: {counted}");
 
     // Real git computes the same tree for the same files (checked via write-tree on an index).
     let work = tmp.path().join("work");

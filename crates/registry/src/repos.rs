@@ -35,7 +35,7 @@ impl Registry {
     /// Makes sure the plugin's repo serves its latest version; returns the repo path, or
     /// `NotFound` when the plugin has nothing to serve.
     pub async fn ensure_repo(&self, tenant: TenantId, plugin: &PluginRow) -> Result<PathBuf> {
-        self.materialise(tenant, plugin, false).await
+        Ok(self.materialise(tenant, plugin, false).await?.0)
     }
 
     /// Rebuilds the plugin's repo from nothing (after a purge): the new repo holds the objects
@@ -46,10 +46,18 @@ impl Registry {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&plugin.id);
-        self.materialise(tenant, plugin, true).await
+        self.forget_packs(tenant, plugin.id);
+        Ok(self.materialise(tenant, plugin, true).await?.0)
     }
 
-    async fn materialise(&self, tenant: TenantId, plugin: &PluginRow, fresh: bool) -> Result<PathBuf> {
+    /// Drops the plugin's answers in the pack cache (its history was rewritten, or it is gone).
+    fn forget_packs(&self, tenant: TenantId, plugin_id: PluginId) {
+        let root = skill_pool_git::pack_cache_root(&self.config().data_dir);
+        skill_pool_git::answers::forget_plugin(&root, tenant.get(), plugin_id.get());
+    }
+
+    /// The repo and the head commit it serves.
+    async fn materialise(&self, tenant: TenantId, plugin: &PluginRow, fresh: bool) -> Result<(PathBuf, String)> {
         let latest = self
             .store()
             .latest_plugin_version(tenant, plugin.id)
@@ -57,12 +65,12 @@ impl Registry {
             .ok_or_else(|| RegistryError::NotFound(format!("plugin `{}` has no published version", plugin.slug)))?;
         let path = self.repo_path(tenant, plugin.id);
         if !fresh && self.is_verified(plugin.id, &latest.commit_id) {
-            return Ok(path);
+            return Ok((path, latest.commit_id));
         }
         let lock = self.repo_lock(plugin.id);
         let _guard = lock.lock().await;
         if !fresh && self.is_verified(plugin.id, &latest.commit_id) {
-            return Ok(path);
+            return Ok((path, latest.commit_id));
         }
         let expected: ObjectId = latest
             .commit_id
@@ -87,7 +95,7 @@ impl Registry {
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .insert(plugin.id, latest.commit_id.clone());
-                return Ok(path);
+                return Ok((path, latest.commit_id));
             }
             Err(e) => return Err(e),
         };
@@ -183,7 +191,7 @@ impl Registry {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(plugin.id, latest.commit_id.clone());
-        Ok(path)
+        Ok((path, latest.commit_id))
     }
 
     /// The history the database describes, oldest first.
@@ -244,6 +252,7 @@ impl Registry {
             let _ = tokio::fs::remove_dir_all(leftover).await;
         }
         let _ = tokio::fs::remove_dir_all(self.mirror_cache_path(tenant, plugin_id)).await;
+        self.forget_packs(tenant, plugin_id);
         if let Err(e) = tokio::fs::remove_dir_all(&path).await
             && e.kind() != std::io::ErrorKind::NotFound
         {
@@ -253,14 +262,36 @@ impl Registry {
 
     /// The served plugin for a git request: internal (or mirrored) plugins with a version only.
     pub async fn git_repo_for(&self, tenant: TenantId, plugin_slug: &str) -> Result<PathBuf> {
+        Ok(self.served_repo(tenant, plugin_slug).await?.path)
+    }
+
+    /// The served plugin for a git request, with the head commit the database says it serves
+    /// (what the answer caches are keyed by) and the ids that name its pack cache folder.
+    pub async fn served_repo(&self, tenant: TenantId, plugin_slug: &str) -> Result<ServedRepo> {
         let plugin = self.plugin_row(tenant, plugin_slug).await?;
         if plugin.mode == skill_pool_core::api::SourcingMode::External {
             return Err(RegistryError::NotFound(format!(
                 "plugin `{plugin_slug}` is external: clone it from its upstream"
             )));
         }
-        self.ensure_repo(tenant, &plugin).await
+        let (path, head) = self.materialise(tenant, &plugin, false).await?;
+        Ok(ServedRepo {
+            path,
+            head,
+            tenant_id: tenant.get(),
+            plugin_id: plugin.id.get(),
+        })
     }
+}
+
+/// A plugin's repository as a git request gets it.
+#[derive(Debug, Clone)]
+pub struct ServedRepo {
+    pub path: PathBuf,
+    /// The commit `main` points at (hex).
+    pub head: String,
+    pub tenant_id: i64,
+    pub plugin_id: i64,
 }
 
 /// Takes an exclusive lock on `path` (created if needed), off the async runtime; released when

@@ -122,6 +122,11 @@ pub struct ServeArgs {
     /// A clone is stopped after this long in any case.
     #[arg(long, env = "SKILL_POOL_GIT_MAX_SECS", default_value_t = 600, value_name = "SECS")]
     pub git_max_secs: u64,
+    /// Disk space for cached answers to first fetches (the pack of a `git clone`, kept per head
+    /// commit under `<data-dir>/pack-cache` and replayed without running git); the least
+    /// recently used go first. `0` turns the cache off.
+    #[arg(long, env = "SKILL_POOL_GIT_PACK_CACHE_SIZE", default_value = "1GiB", value_parser = parse_size_or_zero, value_name = "SIZE")]
+    pub git_pack_cache_size: u64,
     /// Failed authentications (wrong or revoked tokens) allowed per client address and minute;
     /// past it, `429` without checking the token. 0: no limit.
     #[arg(long, env = "SKILL_POOL_AUTH_FAILURES_PER_MIN", default_value_t = 30, value_name = "N")]
@@ -152,6 +157,14 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("`{s}` is out of range"))
 }
 
+/// [`parse_size`], or `0` (off).
+pub fn parse_size_or_zero(s: &str) -> Result<u64, String> {
+    if s.trim().trim_end_matches(|c: char| c.is_ascii_alphabetic()) == "0" {
+        return Ok(0);
+    }
+    parse_size(s)
+}
+
 /// Bounds on connections (see `listener`).
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectionLimits {
@@ -176,6 +189,8 @@ pub struct GitLimits {
     pub max_concurrent: usize,
     pub max_per_address: usize,
     pub stream: skill_pool_git::upload_pack::StreamLimits,
+    /// Bytes of the pack cache on disk; 0: no pack cache.
+    pub pack_cache_bytes: u64,
 }
 
 impl Default for GitLimits {
@@ -184,6 +199,7 @@ impl Default for GitLimits {
             max_concurrent: 32,
             max_per_address: 8,
             stream: Default::default(),
+            pack_cache_bytes: 1 << 30,
         }
     }
 }
@@ -286,6 +302,7 @@ impl ServerConfig {
                     idle: std::time::Duration::from_secs(args.git_idle_timeout_secs.max(1)),
                     total: std::time::Duration::from_secs(args.git_max_secs.max(1)),
                 },
+                pack_cache_bytes: args.git_pack_cache_size,
             },
             auth_failures_per_min: args.auth_failures_per_min,
             // Checked when the arguments are parsed (`check_cidrs`).
@@ -348,5 +365,8 @@ mod tests {
         assert_eq!(parse_size("1048576"), Ok(1 << 20));
         assert!(parse_size("12 parsecs").is_err());
         assert!(parse_size("0").is_err());
+        assert_eq!(super::parse_size_or_zero("0"), Ok(0));
+        assert_eq!(super::parse_size_or_zero("0MiB"), Ok(0));
+        assert_eq!(super::parse_size_or_zero("2GiB"), Ok(2 << 30));
     }
 }

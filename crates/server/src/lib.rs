@@ -39,6 +39,10 @@ pub struct AppState {
     limiter: Option<Arc<ratelimit::Limiter>>,
     auth_failures: Arc<ratelimit::FailureLimiter>,
     git_slots: Arc<gitslots::GitSlots>,
+    /// Ref advertisements and `ls-refs` answers, per head (`skill_pool_git::answers`).
+    git_answers: Arc<skill_pool_git::answers::SmallAnswers>,
+    /// Packs of first fetches on disk; `None` when turned off.
+    pack_cache: Option<Arc<skill_pool_git::answers::PackCache>>,
     tenant_router: Router,
 }
 
@@ -107,6 +111,17 @@ pub fn app(registry: Registry, config: ServerConfig) -> Router {
         limiter,
         auth_failures: Arc::new(ratelimit::FailureLimiter::new(config.auth_failures_per_min)),
         git_slots: gitslots::GitSlots::new(config.git.max_concurrent, config.git.max_per_address),
+        git_answers: Arc::new(skill_pool_git::answers::SmallAnswers::new(16_384, 64 << 20)),
+        pack_cache: (config.git.pack_cache_bytes > 0).then(|| {
+            let cache =
+                skill_pool_git::answers::PackCache::new(skill_pool_git::pack_cache_root(&config.data_dir), config.git.pack_cache_bytes);
+            // What earlier runs left is counted (and bounded) in the background.
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                let scanning = cache.clone();
+                runtime.spawn_blocking(move || scanning.scan());
+            }
+            cache
+        }),
         tenant_router: Router::new(),
     };
     let tenant_router = routes::tenant_router(&state)

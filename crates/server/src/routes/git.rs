@@ -12,7 +12,9 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use skill_pool_core::ErrorCode;
+use skill_pool_git::answers::{self, Shape, SmallAnswers};
 use skill_pool_git::upload_pack::{self, Protocol};
+use tokio_util::io::ReaderStream;
 
 use crate::error::ApiError;
 use crate::extract::{ClientAddr, GitAccess, Path, Query};
@@ -66,10 +68,24 @@ pub async fn info_refs(
             ));
         }
     }
-    let path = state.registry.git_repo_for(tenant.id, plugin_slug(&repo)?).await?;
-    let body = upload_pack::advertise_refs(&path, protocol(&headers))
-        .await
-        .map_err(skill_pool_registry::RegistryError::from)?;
+    let served = state.registry.served_repo(tenant.id, plugin_slug(&repo)?).await?;
+    let protocol = protocol(&headers);
+    // The same for every request until the head moves: answered from memory after the first.
+    let key = SmallAnswers::key(
+        &served.path,
+        &served.head,
+        if protocol == Protocol::V2 { "info/refs v2" } else { "info/refs v0" },
+    );
+    let body = match state.git_answers.get(&key) {
+        Some(body) => body,
+        None => {
+            let body = upload_pack::advertise_refs(&served.path, protocol)
+                .await
+                .map_err(skill_pool_registry::RegistryError::from)?;
+            state.git_answers.put(key, body.clone());
+            body
+        }
+    };
     let mut res = body.into_response();
     no_cache(&mut res, upload_pack::content_type_advertisement());
     Ok(res)
@@ -83,7 +99,7 @@ pub async fn upload_pack(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let path = state.registry.git_repo_for(tenant.id, plugin_slug(&repo)?).await?;
+    let served = state.registry.served_repo(tenant.id, plugin_slug(&repo)?).await?;
     let raw = axum::body::to_bytes(body, MAX_REQUEST_BYTES)
         .await
         .map_err(|_| ApiError::too_large("the git request is too large"))?;
@@ -101,7 +117,54 @@ pub async fn upload_pack(
         raw
     };
     upload_pack::check_request(&request).map_err(|e| ApiError::bad_request(format!("not a git upload-pack request: {e}")))?;
-    let slot = state.git_slots.take(client).map_err(|refused| {
+    let protocol = protocol(&headers);
+    let slug = plugin_slug(&repo)?.to_string();
+    // Answers that depend on the head alone are replayed: `ls-refs` from memory, the pack of a
+    // first fetch from disk (recorded below the first time). No git process, so no slot.
+    let mut record = None;
+    match answers::shape(protocol, &request) {
+        Some(Shape::LsRefs(shape)) => {
+            let key = SmallAnswers::key(&served.path, &served.head, &shape);
+            if let Some(body) = state.git_answers.get(&key) {
+                return Ok(git_result(Body::from(body), None));
+            }
+            // git refusing the request (an error) goes through the streamed path below.
+            let slot = take_slot(&state, client)?;
+            let answered = upload_pack::answer_small(&served.path, protocol, request.clone()).await;
+            drop(slot);
+            if let Ok(body) = answered {
+                state.git_answers.put(key, body.clone());
+                return Ok(git_result(Body::from(body), None));
+            }
+        }
+        Some(Shape::FirstFetch(shape)) => {
+            if let Some(cache) = &state.pack_cache {
+                let at = cache.entry_path(served.tenant_id, served.plugin_id, &served.head, &shape);
+                if let Some(pack) = cache.open(&at).await {
+                    let stream = ReaderStream::with_capacity(pack.file, 64 * 1024);
+                    let stream = count_install(&state, tenant.id, slug, protocol, &request, stream, ());
+                    return Ok(git_result(Body::from_stream(stream), Some(pack.size)));
+                }
+                record = Some(upload_pack::Record {
+                    cache: cache.clone(),
+                    path: at,
+                });
+            }
+        }
+        None => {}
+    }
+    let slot = take_slot(&state, client)?;
+    let stream = upload_pack::upload_pack(&served.path, protocol, request.clone(), state.config.git.stream, record)
+        .await
+        .map_err(skill_pool_registry::RegistryError::from)?;
+    // The slot lives as long as the answer's stream.
+    let stream = count_install(&state, tenant.id, slug, protocol, &request, stream, slot);
+    Ok(git_result(Body::from_stream(stream), None))
+}
+
+/// A git process slot for `client`, or the answer that says why not.
+fn take_slot(state: &AppState, client: Option<std::net::IpAddr>) -> Result<gitslots::GitSlot, ApiError> {
+    state.git_slots.take(client).map_err(|refused| {
         state.metrics.git_refused(refused == gitslots::Refused::Busy);
         let mut err = match refused {
             gitslots::Refused::Busy => ApiError::new(
@@ -115,30 +178,47 @@ pub async fn upload_pack(
         };
         err.retry_after = Some(2);
         err
-    })?;
-    let protocol = protocol(&headers);
-    // An install is a fetch whose answer carries a pack: counted when the pack starts (before
-    // the client can finish), in memory only.
-    let mut install = upload_pack::pack_request_wants(&request).map(|wants| (wants, upload_pack::PackWatch::default()));
-    let stream = upload_pack::upload_pack(&path, protocol, request, state.config.git.stream)
-        .await
-        .map_err(skill_pool_registry::RegistryError::from)?;
-    let (registry, metrics, slug) = (state.registry.clone(), state.metrics.clone(), plugin_slug(&repo)?.to_string());
-    // The slot lives as long as the answer's stream.
-    let stream = stream.map(move |chunk| {
-        let _held = &slot;
+    })
+}
+
+/// An upload-pack answer with its headers (a cached pack's length is known).
+fn git_result(body: Body, length: Option<u64>) -> Response {
+    let mut res = body.into_response();
+    no_cache(&mut res, upload_pack::content_type_result());
+    if let Some(len) = length {
+        res.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    }
+    res
+}
+
+/// Counts an install when the answer to a fetch that asked for a pack starts carrying it
+/// (before the client can finish), in memory only; `held` lives as long as the stream.
+fn count_install<S, H>(
+    state: &AppState,
+    tenant: skill_pool_store::TenantId,
+    slug: String,
+    protocol: Protocol,
+    request: &[u8],
+    stream: S,
+    held: H,
+) -> impl futures_util::Stream<Item = std::io::Result<bytes::Bytes>> + Send + 'static
+where
+    S: futures_util::Stream<Item = std::io::Result<bytes::Bytes>> + Send + 'static,
+    H: Send + 'static,
+{
+    let mut install = upload_pack::pack_request_wants(request).map(|wants| (wants, upload_pack::PackWatch::default()));
+    let (registry, metrics) = (state.registry.clone(), state.metrics.clone());
+    stream.map(move |chunk| {
+        let _held = &held;
         if let (Ok(bytes), Some((wants, watch))) = (&chunk, install.as_mut())
             && watch.feed(protocol, bytes)
         {
-            registry.record_pack_fetch(tenant.id, &slug, wants);
+            registry.record_pack_fetch(tenant, &slug, wants);
             metrics.pack_fetched();
             install = None;
         }
         chunk
-    });
-    let mut res = Body::from_stream(stream).into_response();
-    no_cache(&mut res, upload_pack::content_type_result());
-    Ok(res)
+    })
 }
 
 /// A gzip body, inflated to at most [`MAX_REQUEST_BYTES`].
