@@ -29,6 +29,8 @@ pub struct HistoryVersion {
 
 pub struct BareRepo {
     path: PathBuf,
+    /// Made by this `open_or_init` and not written yet: no objects, no refs.
+    fresh: std::sync::atomic::AtomicBool,
 }
 
 const MAIN: &str = "refs/heads/main";
@@ -38,7 +40,10 @@ const MAX_PACKS: usize = 16;
 impl BareRepo {
     /// Opens the bare repository at `path`, creating it (HEAD → `main`) when missing.
     pub async fn open_or_init(path: &Path) -> Result<BareRepo, GitError> {
-        let repo = BareRepo { path: path.to_path_buf() };
+        let mut repo = BareRepo {
+            path: path.to_path_buf(),
+            fresh: false.into(),
+        };
         if !path.exists() {
             if let Some(parent) = path.parent() {
                 tokio::fs::create_dir_all(parent).await.map_err(|source| GitError::Io {
@@ -47,8 +52,22 @@ impl BareRepo {
                 })?;
             }
             let path_str = path.to_string_lossy().into_owned();
-            let args = ["init", "--bare", "--quiet", "--initial-branch=main", path_str.as_str()];
+            // No template: no sample hooks or description to write (hooks never run anyway).
+            let args = [
+                "init",
+                "--bare",
+                "--quiet",
+                "--initial-branch=main",
+                "--template=",
+                path_str.as_str(),
+            ];
             run(git(None, &args), describe(&args), None).await?;
+            repo.fresh = true.into();
+            return Ok(repo);
+        }
+        // What git itself checks for a git directory (HEAD, objects, refs), read without running
+        // git: a healthy served repo (HEAD → main, bare) costs no process to open.
+        if is_healthy_bare(path).await {
             return Ok(repo);
         }
         let args = ["rev-parse", "--is-bare-repository"];
@@ -132,17 +151,29 @@ impl BareRepo {
     /// Makes `main` hold exactly `versions` (oldest first) and the tags they name; returns the
     /// head commit. Versions already in the repo (a prefix of the history) are not rewritten.
     pub async fn write_history(&self, versions: &[HistoryVersion], bodies: &dyn BodySource) -> Result<ObjectId, GitError> {
+        let head = self.head_commit().await?;
+        self.write_history_at(head, versions, bodies).await
+    }
+
+    /// [`BareRepo::write_history`] when the caller has just read the head (`head_commit`).
+    pub async fn write_history_at(
+        &self,
+        head: Option<ObjectId>,
+        versions: &[HistoryVersion],
+        bodies: &dyn BodySource,
+    ) -> Result<ObjectId, GitError> {
         let Some(last) = versions.last() else {
             return Err(GitError::BadTree("a history needs one version at least".into()));
         };
         // Resume after the version `main` already points at (the usual case: one new version).
-        let head = self.head_commit().await?;
         let start = match head.and_then(|h| versions.iter().position(|v| v.expected == h)) {
             Some(i) => i + 1,
             None => 0,
         };
         let wanted: HashSet<ObjectId> = versions[start..].iter().flat_map(|v| v.files.iter().map(|f| f.blob)).collect();
-        let missing = self.missing(&wanted).await?;
+        // A repo made just now holds nothing: every body is written without asking.
+        let fresh = self.fresh.swap(false, std::sync::atomic::Ordering::Relaxed);
+        let missing = if fresh { wanted } else { self.missing(&wanted).await? };
 
         let mut stream: Vec<u8> = Vec::new();
         let mut marks: HashMap<ObjectId, usize> = HashMap::new();
@@ -240,6 +271,7 @@ impl BareRepo {
         run(git(Some(&self.path), &args), "fast-import".into(), Some(stream)).await?;
         let exported = tokio::fs::read_to_string(&marks_file).await.unwrap_or_default();
         let _ = tokio::fs::remove_file(&marks_file).await;
+        let mut last_checked = false;
         for line in exported.lines() {
             let Some((mark, id)) = line.split_once(' ') else { continue };
             let Some(index) = mark
@@ -249,27 +281,34 @@ impl BareRepo {
             else {
                 continue;
             };
-            if let Some(v) = versions.get(index)
-                && id != v.expected.to_hex()
-            {
+            if let Some(v) = versions.get(index) {
+                if id != v.expected.to_hex() {
+                    return Err(GitError::Mismatch {
+                        index,
+                        expected: v.expected.to_hex(),
+                        actual: id.to_string(),
+                    });
+                }
+                last_checked |= index + 1 == versions.len();
+            }
+        }
+        // fast-import wrote the last commit on `main` and its id was checked above; only a
+        // history already written (a `reset` of `main`) is read back.
+        if !last_checked {
+            let head = self.head_commit().await?;
+            if head != Some(last.expected) {
                 return Err(GitError::Mismatch {
-                    index,
-                    expected: v.expected.to_hex(),
-                    actual: id.to_string(),
+                    index: versions.len() - 1,
+                    expected: last.expected.to_hex(),
+                    actual: head.map(|h| h.to_hex()).unwrap_or_else(|| "nothing".into()),
                 });
             }
         }
-        let head = self.head_commit().await?;
-        if head != Some(last.expected) {
-            return Err(GitError::Mismatch {
-                index: versions.len() - 1,
-                expected: last.expected.to_hex(),
-                actual: head.map(|h| h.to_hex()).unwrap_or_else(|| "nothing".into()),
-            });
+        // Refs of another history can only be there when this one did not resume from `main`
+        // (and a repo made just now has none).
+        if start == 0 && !fresh {
+            self.prune_refs(versions).await?;
         }
-        self.prune_refs(versions).await?;
-        let args = ["symbolic-ref", "HEAD", MAIN];
-        run(git(Some(&self.path), &args), describe(&args), None).await?;
         self.repack_if_needed().await;
         Ok(last.expected)
     }
@@ -323,6 +362,19 @@ impl BareRepo {
             }
         }
     }
+}
+
+/// A bare repository whose HEAD names `main`, with its object and ref folders: read from the
+/// files, as git's own check does. Anything else is left to git (which repairs or refuses).
+async fn is_healthy_bare(path: &Path) -> bool {
+    let head = tokio::fs::read_to_string(path.join("HEAD")).await.unwrap_or_default();
+    if head.trim_end() != format!("ref: {MAIN}") {
+        return false;
+    }
+    let config = tokio::fs::read_to_string(path.join("config")).await.unwrap_or_default();
+    let bare = config.lines().any(|l| l.trim().replace(' ', "") == "bare=true");
+    bare && tokio::fs::metadata(path.join("objects")).await.is_ok_and(|m| m.is_dir())
+        && tokio::fs::metadata(path.join("refs")).await.is_ok_and(|m| m.is_dir())
 }
 
 /// Lets `write!` append to a byte buffer.

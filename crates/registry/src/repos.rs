@@ -168,7 +168,7 @@ impl Registry {
             let started = std::time::Instant::now();
             let history = self.history(tenant, plugin, &versions).await?;
             let bodies = Blobs(self.store().blobs().clone());
-            let written = match repo.write_history(&history, &bodies).await {
+            let written = match repo.write_history_at(head, &history, &bodies).await {
                 Ok(head) => head,
                 Err(e) => {
                     // A corrupt cache: start from an empty repo once.
