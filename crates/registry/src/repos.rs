@@ -166,7 +166,9 @@ impl Registry {
             tracing::info!(plugin = %plugin.slug, commit = %expected, versions = versions.len(), ms = started.elapsed().as_millis() as u64, "repo rebuilt from nothing");
         } else if head != Some(expected) || tags_missing {
             let started = std::time::Instant::now();
-            let history = self.history(tenant, plugin, &versions).await?;
+            // The versions up to the head are in the repo: their trees are not needed again.
+            let known = head.and_then(|h| versions.iter().position(|v| v.commit_id == h.to_hex()));
+            let history = self.history_from(tenant, plugin, &versions, known.map_or(0, |i| i + 1)).await?;
             let bodies = Blobs(self.store().blobs().clone());
             let written = match repo.write_history_at(head, &history, &bodies).await {
                 Ok(head) => head,
@@ -175,6 +177,7 @@ impl Registry {
                     tracing::warn!(plugin = %plugin.slug, error = %e, "writing history failed, rebuilding the repo from scratch");
                     let _ = tokio::fs::remove_dir_all(&path).await;
                     let repo = BareRepo::open_or_init(&path).await?;
+                    let history = self.history(tenant, plugin, &versions).await?;
                     repo.write_history(&history, &bodies).await?
                 }
             };
@@ -196,11 +199,27 @@ impl Registry {
 
     /// The history the database describes, oldest first.
     async fn history(&self, tenant: TenantId, plugin: &PluginRow, versions: &[PluginVersionRow]) -> Result<Vec<HistoryVersion>> {
+        self.history_from(tenant, plugin, versions, 0).await
+    }
+
+    /// The history, with the trees of the versions from `from` on only (those before are in the
+    /// repo already: `write_history` resumes after its head and needs their ids and tags alone).
+    async fn history_from(
+        &self,
+        tenant: TenantId,
+        plugin: &PluginRow,
+        versions: &[PluginVersionRow],
+        from: usize,
+    ) -> Result<Vec<HistoryVersion>> {
         let mut history = Vec::with_capacity(versions.len());
-        for v in versions {
-            let files = self.store().plugin_version_tree(tenant, v.id).await?;
+        for (i, v) in versions.iter().enumerate() {
+            let files = if i >= from {
+                tree_files(&self.store().plugin_version_tree(tenant, v.id).await?)?
+            } else {
+                Vec::new()
+            };
             history.push(HistoryVersion {
-                files: tree_files(&files)?,
+                files,
                 time_secs: v.created_at / 1000,
                 message: plugin_version_message(&plugin.slug, v.seq, v.version.as_deref()),
                 tags: v

@@ -210,17 +210,7 @@ impl Tx {
         .bind(new.created_by)
         .fetch_one(self.conn())
         .await?;
-        for f in files {
-            sqlx::query("INSERT INTO piece_files (version_id, path, mode, size, sha256, git_oid) VALUES ($1, $2, $3, $4, $5, $6)")
-                .bind(id)
-                .bind(&f.path)
-                .bind(f.mode.as_str())
-                .bind(f.size)
-                .bind(&f.sha256)
-                .bind(&f.git_oid)
-                .execute(self.conn())
-                .await?;
-        }
+        insert_files(self.conn(), "piece_files (version_id", id, files).await?;
         Ok(PieceVersionId(id))
     }
 
@@ -244,4 +234,34 @@ impl Tx {
             .await?;
         Ok(done.rows_affected() > 0)
     }
+}
+
+/// Rows of files per statement: 6 parameters each, well below SQLite's and PostgreSQL's limits.
+const FILES_PER_INSERT: usize = 500;
+
+/// Inserts the file rows of one version in a few multi-row statements (not a round trip per
+/// file). `table` names the table and its owner column: `piece_files (version_id`.
+pub(crate) async fn insert_files(conn: &mut sqlx::AnyConnection, table: &str, owner: i64, files: &[FileRow]) -> Result<()> {
+    for chunk in files.chunks(FILES_PER_INSERT) {
+        let mut sql = format!("INSERT INTO {table}, path, mode, size, sha256, git_oid) VALUES ");
+        for i in 0..chunk.len() {
+            let n = i * 6;
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("(${}, ${}, ${}, ${}, ${}, ${})", n + 1, n + 2, n + 3, n + 4, n + 5, n + 6));
+        }
+        let mut query = sqlx::query(&sql);
+        for f in chunk {
+            query = query
+                .bind(owner)
+                .bind(&f.path)
+                .bind(f.mode.as_str())
+                .bind(f.size)
+                .bind(&f.sha256)
+                .bind(&f.git_oid);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
 }

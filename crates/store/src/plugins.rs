@@ -383,20 +383,7 @@ impl Tx {
                 .execute(self.conn())
                 .await?;
         }
-        for f in files {
-            sqlx::query(
-                "INSERT INTO plugin_version_files (plugin_version_id, path, mode, size, sha256, git_oid) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(version.id)
-            .bind(&f.path)
-            .bind(f.mode.as_str())
-            .bind(f.size)
-            .bind(&f.sha256)
-            .bind(&f.git_oid)
-            .execute(self.conn())
-            .await?;
-        }
+        crate::pieces::insert_files(self.conn(), "plugin_version_files (plugin_version_id", version.id, files).await?;
         Ok(version)
     }
 }
