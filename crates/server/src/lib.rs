@@ -90,6 +90,7 @@ fn registry_with_queue(store: Store, config: &ServerConfig, queue: Option<skill_
             max_upload_bytes: config.max_upload_bytes,
             mirror: config.mirror.clone(),
             limits: config.tenant_limits,
+            catalogue_cache_bytes: config.catalogue_cache_bytes,
         },
         queue,
     )
