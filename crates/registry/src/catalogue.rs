@@ -1,6 +1,11 @@
 //! The tenant's `marketplace.json`: rendered once per change, served many times. The rendered
 //! bytes, their gzip form and a strong ETag are cached per tenant and revalidated against the
-//! tenant's `catalogue_rev` (one cheap query, at most once a second).
+//! tenant's `catalogue_rev` (one cheap query, at most once a second; between 1 and 10 seconds of age
+//! the cached answer is served at once while one background query revalidates it, so a busy
+//! catalogue never waits for the database, and a change made by another server process is served
+//! at most [`SERVE_STALE_FOR`] later). The cache is bounded by
+//! the bytes it holds (`RegistryConfig::catalogue_cache_bytes`): past it, the catalogues used
+//! least recently are dropped (and rendered again when asked for).
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -16,6 +21,12 @@ use crate::{Registry, RegistryError, Result};
 use skill_pool_store::prelude::*;
 
 const REVALIDATE_AFTER: Duration = Duration::from_secs(1);
+/// Until this age a cached catalogue is served while it is revalidated in the background; past
+/// it, the request waits for the check. A change made by this process drops its entry at once.
+pub const SERVE_STALE_FOR: Duration = Duration::from_secs(10);
+
+/// The default bound of the catalogue cache (the bytes of every cached catalogue together).
+pub const DEFAULT_CACHE_BYTES: u64 = 64 << 20;
 
 /// A rendered catalogue.
 #[derive(Debug)]
@@ -25,71 +36,182 @@ pub struct RenderedCatalogue {
     pub gzip: bytes::Bytes,
     /// Strong ETag, quoted.
     pub etag: String,
+    /// The same ETag as shared bytes: a response header is made from it without a copy.
+    pub etag_bytes: bytes::Bytes,
     /// The catalogue as a value, for the HTML page.
     pub catalogue: Catalogue,
+}
+
+impl RenderedCatalogue {
+    /// What it costs the cache: its bytes, the JSON again for the parsed value (about as big),
+    /// and a fixed overhead.
+    pub fn weight(&self) -> usize {
+        2 * self.json.len() + self.gzip.len() + self.etag.len() + 512
+    }
 }
 
 struct Cached {
     rendered: Arc<RenderedCatalogue>,
     checked: Instant,
+    /// The cache's use counter at the last hit: the smallest is the least recently used.
+    used: u64,
+    /// A background revalidation is under way (one at a time per tenant).
+    revalidating: bool,
 }
 
 #[derive(Default)]
+struct Entries {
+    map: HashMap<TenantId, Cached>,
+    /// Sum of the entries' weights.
+    bytes: usize,
+    /// Bumped on every hit and insert.
+    uses: u64,
+}
+
 pub(crate) struct CatalogueCache {
-    entries: Mutex<HashMap<TenantId, Cached>>,
+    entries: Mutex<Entries>,
+    max_bytes: usize,
+}
+
+impl CatalogueCache {
+    pub(crate) fn new(max_bytes: u64) -> CatalogueCache {
+        CatalogueCache {
+            entries: Mutex::new(Entries::default()),
+            max_bytes: usize::try_from(max_bytes).unwrap_or(usize::MAX),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The cached catalogue and when it was last checked, counted as a use.
+    fn get(&self, tenant: TenantId) -> Option<(Arc<RenderedCatalogue>, Instant)> {
+        let mut entries = self.lock();
+        entries.uses += 1;
+        let uses = entries.uses;
+        let cached = entries.map.get_mut(&tenant)?;
+        cached.used = uses;
+        Some((cached.rendered.clone(), cached.checked))
+    }
+
+    /// Stores `rendered` as checked now, then drops the least recently used entries while the
+    /// cache holds more than its bound (down to 7/8 of it, so that the sort is rare).
+    fn put(&self, tenant: TenantId, rendered: Arc<RenderedCatalogue>) {
+        let mut entries = self.lock();
+        entries.uses += 1;
+        let used = entries.uses;
+        let weight = rendered.weight();
+        let cached = Cached {
+            rendered,
+            checked: Instant::now(),
+            used,
+            revalidating: false,
+        };
+        if let Some(old) = entries.map.insert(tenant, cached) {
+            entries.bytes -= old.rendered.weight();
+        }
+        entries.bytes += weight;
+        if entries.bytes <= self.max_bytes {
+            return;
+        }
+        let target = self.max_bytes - self.max_bytes / 8;
+        let mut by_use: Vec<(u64, TenantId)> = entries.map.iter().map(|(id, c)| (c.used, *id)).collect();
+        by_use.sort_unstable();
+        for (_, id) in by_use {
+            if entries.bytes <= target {
+                break;
+            }
+            if let Some(old) = entries.map.remove(&id) {
+                entries.bytes -= old.rendered.weight();
+            }
+        }
+    }
+
+    /// Whether the caller may revalidate `tenant` in the background (no one else is).
+    fn claim_revalidation(&self, tenant: TenantId) -> bool {
+        let mut entries = self.lock();
+        match entries.map.get_mut(&tenant) {
+            Some(c) if !c.revalidating => {
+                c.revalidating = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn end_revalidation(&self, tenant: TenantId) {
+        if let Some(c) = self.lock().map.get_mut(&tenant) {
+            c.revalidating = false;
+        }
+    }
+
+    fn remove(&self, tenant: TenantId) {
+        let mut entries = self.lock();
+        if let Some(old) = entries.map.remove(&tenant) {
+            entries.bytes -= old.rendered.weight();
+        }
+    }
+
+    /// (entries, bytes) held now.
+    #[cfg(test)]
+    fn usage(&self) -> (usize, usize) {
+        let entries = self.lock();
+        (entries.map.len(), entries.bytes)
+    }
 }
 
 impl Registry {
     /// The tenant's catalogue, from the cache when it is current.
     pub async fn catalogue(&self, tenant: TenantId) -> Result<Arc<RenderedCatalogue>> {
         let cache = &self.inner.catalogues;
-        let cached = {
-            let entries = cache.entries.lock().unwrap_or_else(|p| p.into_inner());
-            entries.get(&tenant).map(|c| (c.rendered.clone(), c.checked))
-        };
-        if let Some((rendered, checked)) = &cached
-            && checked.elapsed() < REVALIDATE_AFTER
-        {
-            return Ok(rendered.clone());
+        let cached = cache.get(tenant);
+        if let Some((rendered, checked)) = &cached {
+            let age = checked.elapsed();
+            if age < REVALIDATE_AFTER {
+                return Ok(rendered.clone());
+            }
+            if age < SERVE_STALE_FOR {
+                if cache.claim_revalidation(tenant) {
+                    let registry = self.clone();
+                    let stale = rendered.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = registry.revalidate_catalogue(tenant, Some(stale)).await {
+                            tracing::debug!(tenant = %tenant, error = %e, "revalidating a cached catalogue failed");
+                            registry.inner.catalogues.end_revalidation(tenant);
+                        }
+                    });
+                }
+                return Ok(rendered.clone());
+            }
         }
-        let rev = self
-            .store()
-            .catalogue_rev(tenant)
-            .await?
-            .ok_or_else(|| RegistryError::NotFound("tenant not found".into()))?;
-        if let Some((rendered, _)) = cached
+        self.revalidate_catalogue(tenant, cached.map(|(rendered, _)| rendered)).await
+    }
+
+    /// Checks `cached` against the tenant's `catalogue_rev` and renders it again if it changed.
+    async fn revalidate_catalogue(&self, tenant: TenantId, cached: Option<Arc<RenderedCatalogue>>) -> Result<Arc<RenderedCatalogue>> {
+        let cache = &self.inner.catalogues;
+        let rev = match self.store().catalogue_rev(tenant).await? {
+            Some(rev) => rev,
+            None => {
+                cache.remove(tenant);
+                return Err(RegistryError::NotFound("tenant not found".into()));
+            }
+        };
+        if let Some(rendered) = cached
             && rendered.rev == rev
         {
-            let mut entries = cache.entries.lock().unwrap_or_else(|p| p.into_inner());
-            entries.insert(
-                tenant,
-                Cached {
-                    rendered: rendered.clone(),
-                    checked: Instant::now(),
-                },
-            );
+            cache.put(tenant, rendered.clone());
             return Ok(rendered);
         }
         let rendered = Arc::new(self.render_catalogue(tenant, rev).await?);
-        let mut entries = cache.entries.lock().unwrap_or_else(|p| p.into_inner());
-        entries.insert(
-            tenant,
-            Cached {
-                rendered: rendered.clone(),
-                checked: Instant::now(),
-            },
-        );
+        cache.put(tenant, rendered.clone());
         Ok(rendered)
     }
 
     /// Drops the cached catalogue after a change made by this process.
     pub(crate) fn invalidate_catalogue(&self, tenant: TenantId) {
-        self.inner
-            .catalogues
-            .entries
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&tenant);
+        self.inner.catalogues.remove(tenant);
     }
 
     pub(crate) async fn tenant_slug(&self, tenant: TenantId) -> Result<String> {
@@ -170,6 +292,7 @@ impl Registry {
             rev,
             json: json.into(),
             gzip: gzip.into(),
+            etag_bytes: bytes::Bytes::copy_from_slice(etag.as_bytes()),
             etag,
             catalogue,
         })
@@ -181,5 +304,64 @@ pub(crate) fn json_object(text: Option<&str>) -> serde_json::Map<String, serde_j
     match text.map(serde_json::from_str) {
         Some(Ok(serde_json::Value::Object(m))) => m,
         _ => serde_json::Map::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rendered(size: usize) -> Arc<RenderedCatalogue> {
+        Arc::new(RenderedCatalogue {
+            rev: 1,
+            json: vec![b' '; size].into(),
+            gzip: vec![0; size / 10].into(),
+            etag: "\"e\"".into(),
+            etag_bytes: bytes::Bytes::from_static(b"\"e\""),
+            catalogue: Catalogue {
+                name: "t".into(),
+                owner: Owner {
+                    name: "t".into(),
+                    email: None,
+                    url: None,
+                },
+                description: None,
+                plugins: Vec::new(),
+                renames: Default::default(),
+            },
+        })
+    }
+
+    #[test]
+    fn the_cache_is_bounded_by_bytes_and_drops_the_least_recently_used() {
+        let one = rendered(10_000).weight();
+        // Room for ten catalogues.
+        let cache = CatalogueCache::new((10 * one) as u64);
+        let t = TenantId::for_tests;
+        for id in 0..10 {
+            cache.put(t(id), rendered(10_000));
+        }
+        assert_eq!(cache.usage(), (10, 10 * one));
+        // Tenant 0 is used again: the least recently used is now tenant 1.
+        assert!(cache.get(t(0)).is_some());
+        cache.put(t(10), rendered(10_000));
+        let (entries, bytes) = cache.usage();
+        assert!(bytes <= 10 * one, "{bytes} > {}", 10 * one);
+        assert!((8..11).contains(&entries), "{entries}");
+        assert!(cache.get(t(0)).is_some(), "the recently used one stays");
+        assert!(cache.get(t(10)).is_some(), "the new one stays");
+        assert!(cache.get(t(1)).is_none(), "the least recently used one went first");
+        // Replacing an entry and removing one keep the byte count exact.
+        cache.put(t(10), rendered(20_000));
+        cache.remove(t(0));
+        let expected: usize = {
+            let e = cache.lock();
+            e.map.values().map(|c| c.rendered.weight()).sum()
+        };
+        assert_eq!(cache.usage().1, expected);
+        // A catalogue larger than the whole bound is served but not kept.
+        let small = CatalogueCache::new(100);
+        small.put(t(1), rendered(10_000));
+        assert_eq!(small.usage(), (0, 0));
     }
 }

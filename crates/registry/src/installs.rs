@@ -39,7 +39,7 @@ struct PackKey {
     wants: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct ClientKey {
     tenant: TenantId,
     day: String,
@@ -47,10 +47,57 @@ struct ClientKey {
     user_agent: String,
 }
 
+/// A client key seen without its owned strings, so that a repeat client is found in the set
+/// without allocating (`HashSet::contains` through `Borrow<dyn ClientKeyView>`).
+trait ClientKeyView {
+    fn view(&self) -> (TenantId, &str, IpAddr, &str);
+}
+
+impl ClientKeyView for ClientKey {
+    fn view(&self) -> (TenantId, &str, IpAddr, &str) {
+        (self.tenant, &self.day, self.address, &self.user_agent)
+    }
+}
+
+impl ClientKeyView for (TenantId, &str, IpAddr, &str) {
+    fn view(&self) -> (TenantId, &str, IpAddr, &str) {
+        *self
+    }
+}
+
+impl std::hash::Hash for dyn ClientKeyView + '_ {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.view().hash(state);
+    }
+}
+
+impl PartialEq for dyn ClientKeyView + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.view() == other.view()
+    }
+}
+
+impl Eq for dyn ClientKeyView + '_ {}
+
+// Hashed as its view, so that both forms of a key hash alike.
+impl std::hash::Hash for ClientKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.view().hash(state);
+    }
+}
+
+impl<'a> std::borrow::Borrow<dyn ClientKeyView + 'a> for ClientKey {
+    fn borrow(&self) -> &(dyn ClientKeyView + 'a) {
+        self
+    }
+}
+
 #[derive(Default)]
 struct Pending {
     packs: HashMap<PackKey, u64>,
     clients: HashSet<ClientKey>,
+    /// The UTC day of the last catalogue fetch, as a day number and as text (formatted once a day).
+    day: (i64, String),
 }
 
 impl Pending {
@@ -98,18 +145,31 @@ impl Registry {
     /// Counts a catalogue fetch by a client (its address and user agent stay in memory until
     /// the next flush, which keeps only a salted hash of them).
     pub fn record_catalogue_fetch(&self, tenant: TenantId, address: IpAddr, user_agent: &str) {
-        let key = ClientKey {
-            tenant,
-            day: utc_day(now_ms()),
-            address,
-            user_agent: user_agent.chars().take(256).collect(),
-        };
+        // At most 256 characters of the user agent are kept.
+        let user_agent = user_agent.char_indices().nth(256).map_or(user_agent, |(i, _)| &user_agent[..i]);
+        let now = now_ms();
         let buffer = &self.inner.installs;
         let mut pending = buffer.pending.lock().unwrap_or_else(|p| p.into_inner());
-        if !pending.clients.contains(&key) && pending.len() >= MAX_PENDING {
+        let pending = &mut *pending;
+        let day_number = now.div_euclid(DAY_MS);
+        if pending.day.0 != day_number || pending.day.1.is_empty() {
+            pending.day = (day_number, utc_day(now));
+        }
+        // A repeat client (the common case) costs a lookup, no allocation.
+        let seen = (tenant, pending.day.1.as_str(), address, user_agent);
+        if pending.clients.contains(&seen as &dyn ClientKeyView) {
+            return;
+        }
+        if pending.packs.len() + pending.clients.len() >= MAX_PENDING {
             buffer.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
+        let key = ClientKey {
+            tenant,
+            day: pending.day.1.clone(),
+            address,
+            user_agent: user_agent.to_string(),
+        };
         pending.clients.insert(key);
     }
 
@@ -281,4 +341,32 @@ fn client_hash(salt: &str, c: &ClientKey) -> String {
         h.update(part.as_bytes());
     }
     hex::encode(h.finalize())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_key_is_found_by_its_borrowed_view() {
+        let tenant = TenantId::for_tests(7);
+        let address: IpAddr = "192.0.2.1".parse().unwrap();
+        let mut set = HashSet::new();
+        set.insert(ClientKey {
+            tenant,
+            day: "2026-12-07".into(),
+            address,
+            user_agent: "claude-code/2.1".into(),
+        });
+        let same = (tenant, "2026-12-07", address, "claude-code/2.1");
+        assert!(set.contains(&same as &dyn ClientKeyView));
+        for other in [
+            (TenantId::for_tests(8), "2026-12-07", address, "claude-code/2.1"),
+            (tenant, "2026-12-08", address, "claude-code/2.1"),
+            (tenant, "2026-12-07", "192.0.2.2".parse().unwrap(), "claude-code/2.1"),
+            (tenant, "2026-12-07", address, "curl/8"),
+        ] {
+            assert!(!set.contains(&other as &dyn ClientKeyView), "{other:?}");
+        }
+    }
 }

@@ -46,6 +46,9 @@ pub struct RegistryConfig {
     pub mirror: mirrors::MirrorSettings,
     /// Catalogue size limit and per-tenant quotas.
     pub limits: limits::TenantLimits,
+    /// Bound of the in-memory cache of rendered catalogues, all tenants together
+    /// ([`catalogue::DEFAULT_CACHE_BYTES`]); the least recently used are dropped past it.
+    pub catalogue_cache_bytes: u64,
 }
 
 /// The use cases, over one store and one data directory. Cheap to clone.
@@ -82,13 +85,14 @@ impl Registry {
     /// As [`Registry::new`], with jobs on a shared Redis queue instead of in-process.
     pub fn with_queue(store: Store, config: RegistryConfig, queue: Option<queue::RedisQueue>) -> Registry {
         let pull_slots = config.mirror.concurrency.max(1);
+        let catalogues = catalogue::CatalogueCache::new(config.catalogue_cache_bytes);
         Registry {
             inner: Arc::new(Inner {
                 store,
                 config,
                 repo_locks: Mutex::new(HashMap::new()),
                 verified_repos: Mutex::new(HashMap::new()),
-                catalogues: catalogue::CatalogueCache::default(),
+                catalogues,
                 tenants: tenants::TenantCache::default(),
                 pulls: Mutex::new(HashMap::new()),
                 pull_locks: Mutex::new(HashMap::new()),

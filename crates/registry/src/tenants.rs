@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
@@ -29,41 +29,46 @@ pub struct Bootstrap {
 /// visible at once, by slug and by id.
 #[derive(Default)]
 pub(crate) struct TenantCache {
-    by_slug: Mutex<HashMap<String, (TenantRow, Instant)>>,
-    by_id: Mutex<HashMap<TenantId, (TenantRow, Instant)>>,
+    by_slug: Mutex<HashMap<String, (Arc<TenantRow>, Instant)>>,
+    by_id: Mutex<HashMap<TenantId, (Arc<TenantRow>, Instant)>>,
 }
 
 const TENANT_TTL: Duration = Duration::from_secs(10);
 
 impl TenantCache {
-    fn get<K: std::hash::Hash + Eq>(map: &Mutex<HashMap<K, (TenantRow, Instant)>>, key: &K) -> Option<TenantRow> {
+    fn get<K: std::hash::Hash + Eq + std::borrow::Borrow<Q>, Q: std::hash::Hash + Eq + ?Sized>(
+        map: &Mutex<HashMap<K, (Arc<TenantRow>, Instant)>>,
+        key: &Q,
+    ) -> Option<Arc<TenantRow>> {
         let map = map.lock().unwrap_or_else(|p| p.into_inner());
         map.get(key).filter(|(_, at)| at.elapsed() < TENANT_TTL).map(|(row, _)| row.clone())
     }
 
-    fn put(&self, row: &TenantRow) {
+    fn put(&self, row: Arc<TenantRow>) {
         let now = Instant::now();
         self.by_slug
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(row.slug.clone(), (row.clone(), now));
-        self.by_id
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(row.id, (row.clone(), now));
+        self.by_id.lock().unwrap_or_else(|p| p.into_inner()).insert(row.id, (row, now));
     }
 }
 
 impl Registry {
     /// The tenant with this slug (cached briefly), for routing a request.
     pub async fn tenant_by_slug(&self, slug: &str) -> Result<Option<TenantRow>> {
+        Ok(self.route_tenant(slug).await?.map(|row| TenantRow::clone(&row)))
+    }
+
+    /// As [`Registry::tenant_by_slug`], shared: what routing a request needs, without copying the row.
+    pub async fn route_tenant(&self, slug: &str) -> Result<Option<Arc<TenantRow>>> {
         let cache = &self.inner.tenants;
-        if let Some(row) = TenantCache::get(&cache.by_slug, &slug.to_string()) {
+        if let Some(row) = TenantCache::get(&cache.by_slug, slug) {
             return Ok(Some(row));
         }
-        let row = self.store().tenant_by_slug(slug).await?;
+        let row = self.store().tenant_by_slug(slug).await?.map(Arc::new);
         if let Some(row) = &row {
-            cache.put(row);
+            cache.put(row.clone());
         }
         Ok(row)
     }
@@ -72,14 +77,14 @@ impl Registry {
     pub(crate) async fn tenant_row(&self, tenant: TenantId) -> Result<TenantRow> {
         let cache = &self.inner.tenants;
         if let Some(row) = TenantCache::get(&cache.by_id, &tenant) {
-            return Ok(row);
+            return Ok(TenantRow::clone(&row));
         }
         let row = self
             .store()
             .tenant_by_id(tenant)
             .await?
             .ok_or_else(|| RegistryError::NotFound("tenant not found".into()))?;
-        cache.put(&row);
+        cache.put(Arc::new(row.clone()));
         Ok(row)
     }
 

@@ -20,6 +20,7 @@ async fn registry(db: &TestDb) -> Registry {
             max_upload_bytes: 1 << 20,
             mirror: Default::default(),
             limits: Default::default(),
+            catalogue_cache_bytes: skill_pool_registry::catalogue::DEFAULT_CACHE_BYTES,
         },
     )
 }

@@ -86,6 +86,10 @@ pub struct ServeArgs {
     /// (Claude Code reads at most 5 MiB).
     #[arg(long, env = "SKILL_POOL_MAX_CATALOGUE_BYTES", default_value = "4MiB", value_parser = parse_size, value_name = "SIZE")]
     pub max_catalogue_bytes: u64,
+    /// Memory for rendered catalogues (JSON and gzip), all tenants together; past it the least
+    /// recently used are dropped and rendered again when asked for.
+    #[arg(long, env = "SKILL_POOL_CATALOGUE_CACHE_BYTES", default_value = "64MiB", value_parser = parse_size, value_name = "SIZE")]
+    pub catalogue_cache_bytes: u64,
     /// Per-tenant quota: bytes of distinct file bodies stored (unset: none).
     #[arg(long, env = "SKILL_POOL_QUOTA_BYTES", value_parser = parse_size, value_name = "SIZE")]
     pub quota_bytes: Option<u64>,
@@ -245,6 +249,8 @@ pub struct ServerConfig {
     pub max_json_bytes: u64,
     /// Catalogue size and per-tenant quotas.
     pub tenant_limits: skill_pool_registry::limits::TenantLimits,
+    /// Bound of the rendered-catalogue cache (bytes, all tenants).
+    pub catalogue_cache_bytes: u64,
     pub limits: ConnectionLimits,
     pub git: GitLimits,
     pub auth_failures_per_min: u32,
@@ -290,6 +296,7 @@ impl ServerConfig {
                 max_plugins: args.quota_plugins,
                 max_versions: args.quota_versions,
             },
+            catalogue_cache_bytes: args.catalogue_cache_bytes,
             limits: ConnectionLimits {
                 max_connections: args.max_connections.max(1),
                 header_timeout: std::time::Duration::from_secs(args.header_timeout_secs.max(1)),
@@ -342,6 +349,7 @@ impl ServerConfig {
             max_upload_bytes: 64 << 20,
             max_json_bytes: 8 << 20,
             tenant_limits: Default::default(),
+            catalogue_cache_bytes: skill_pool_registry::catalogue::DEFAULT_CACHE_BYTES,
             limits: ConnectionLimits::default(),
             git: GitLimits::default(),
             auth_failures_per_min: 30,

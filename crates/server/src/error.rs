@@ -3,11 +3,9 @@
 //! and the catalogue, an HTML page for a browser (`/marketplace`, a page asked for as HTML),
 //! and plain text for git (git prints a `text/plain` body to its user as `remote: …`).
 //! Handlers return [`ApiError`]; its response carries the error in an extension and the
-//! [`render_errors`] middleware writes the body. Axum's own 404/405 come out the same way.
+//! [`render_errors`] (called by the edge layer, `crate::edge`) writes the body. Axum's own 404/405 come out the same way.
 
-use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use skill_pool_core::ErrorCode;
 use skill_pool_core::api::ErrorBody;
@@ -147,18 +145,10 @@ impl ErrorFormat {
     }
 }
 
-/// Writes the error body (with the request id) of every error response, in the format the
-/// request's client reads.
-pub async fn render_errors(req: Request, next: Next) -> Response {
-    let request_id = req
-        .headers()
-        .get(REQUEST_ID_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    let format = ErrorFormat::for_request(req.uri().path(), req.headers());
-    let base = crate::tenant::tenant_base(req.uri().path()).to_string();
-    let mut res = next.run(req).await;
+/// Writes the error body (with the request id) of an error response, in the format the
+/// request's client reads (`format`, from the request: [`ErrorFormat::for_request`]); any other
+/// response is passed through. Called by the edge layer (`crate::edge`) on every answer.
+pub fn render_errors(mut res: Response, format: ErrorFormat, request_id: &str, base: &str) -> Response {
     let error = match res.extensions_mut().remove::<ApiError>() {
         Some(e) => e,
         None if res.status() == StatusCode::METHOD_NOT_ALLOWED => {
@@ -169,7 +159,7 @@ pub async fn render_errors(req: Request, next: Next) -> Response {
         }
         None => return res,
     };
-    let (content_type, bytes) = render(format, &error, &request_id, &base);
+    let (content_type, bytes) = render(format, &error, request_id, base);
     let (mut parts, _) = res.into_parts();
     parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     parts.headers.remove(header::CONTENT_LENGTH);

@@ -2,6 +2,7 @@
 //! endpoint, the portal (HTML), health and metrics. Handlers parse, make one `registry` call, and render.
 
 pub mod config;
+mod edge;
 pub mod error;
 mod extract;
 mod gitslots;
@@ -22,17 +23,27 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use skill_pool_registry::{Registry, RegistryConfig};
 use skill_pool_store::{BlobStore, Store, StoreOptions};
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
 
 pub use config::{ServeArgs, ServerConfig, StorageArgs};
 
 /// How often buffered install counts are written.
 const INSTALLS_FLUSH_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Shared by every handler.
+/// Shared by every handler. One `Arc`: axum clones the state several times per request (each
+/// layer, handler and `State` extractor), so a clone is one counter, not one per field.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`AppState`] shares.
+#[derive(Clone)]
+pub struct Shared {
     pub registry: Registry,
     pub config: Arc<ServerConfig>,
     metrics: Arc<metrics::Metrics>,
@@ -94,6 +105,7 @@ fn registry_with_queue(store: Store, config: &ServerConfig, queue: Option<skill_
             max_upload_bytes: config.max_upload_bytes,
             mirror: config.mirror.clone(),
             limits: config.tenant_limits,
+            catalogue_cache_bytes: config.catalogue_cache_bytes,
         },
         queue,
     )
@@ -104,7 +116,7 @@ pub fn app(registry: Registry, config: ServerConfig) -> Router {
     let config = Arc::new(config);
     let metrics = Arc::new(metrics::Metrics::new());
     let limiter = (config.rate_limit_per_min > 0).then(|| Arc::new(ratelimit::Limiter::new(config.rate_limit_per_min)));
-    let state = AppState {
+    let shared = Shared {
         registry,
         config: config.clone(),
         metrics: metrics.clone(),
@@ -124,30 +136,21 @@ pub fn app(registry: Registry, config: ServerConfig) -> Router {
         }),
         tenant_router: Router::new(),
     };
+    let state = AppState(Arc::new(shared.clone()));
     let tenant_router = routes::tenant_router(&state)
-        .layer(axum::middleware::from_fn_with_state(metrics.clone(), metrics::track))
-        .with_state(state.clone());
-    let state = AppState { tenant_router, ..state };
+        .layer(metrics::TrackLayer(metrics.clone()))
+        .with_state(state);
+    let state = AppState(Arc::new(Shared { tenant_router, ..shared }));
     Router::new()
         .route("/healthz", get(routes::ops::healthz))
         .route("/readyz", get(routes::ops::readyz))
         .route("/metrics", get(routes::ops::metrics))
-        .route_layer(axum::middleware::from_fn_with_state(metrics, metrics::track))
+        .route_layer(metrics::TrackLayer(metrics))
         .fallback(tenant::dispatch)
         .with_state(state)
         .layer(DefaultBodyLimit::disable())
-        .layer(axum::middleware::from_fn(error::render_errors))
-        .layer(axum::middleware::from_fn(portal::security_headers))
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
-            let request_id = req
-                .headers()
-                .get(error::REQUEST_ID_HEADER)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
-            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %request_id)
-        }))
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        // Request id, tracing span, error bodies, security headers: one layer (`edge.rs`).
+        .layer(edge::EdgeLayer)
 }
 
 /// Runs the server on `listener` until `shutdown` resolves, then drains connections.

@@ -4,18 +4,23 @@
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 
-use axum::extract::{ConnectInfo, Request, State};
-use axum::middleware::Next;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, Request};
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
-use crate::AppState;
 use crate::error::ApiError;
 
 pub struct Limiter {
     inner: DefaultKeyedRateLimiter<IpAddr>,
+    /// Checks so far: the size of the key map is looked at every `SWEEP_EVERY` checks only
+    /// (counting it locks every shard of the map).
+    checks: std::sync::atomic::AtomicU64,
 }
+
+const SWEEP_EVERY: u64 = 1024;
 
 impl Limiter {
     pub fn new(per_minute: u32) -> Limiter {
@@ -23,6 +28,7 @@ impl Limiter {
         let burst = NonZeroU32::new((per_minute / 4).max(1)).unwrap_or(NonZeroU32::MIN);
         Limiter {
             inner: RateLimiter::keyed(Quota::per_minute(rate).allow_burst(burst)),
+            checks: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -32,7 +38,8 @@ impl Limiter {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             wait.as_secs() + 1
         })?;
-        if self.inner.len() > 100_000 {
+        let n = self.checks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if n.is_multiple_of(SWEEP_EVERY) && self.inner.len() > 100_000 {
             self.inner.retain_recent();
         }
         Ok(())
@@ -88,21 +95,57 @@ impl FailureLimiter {
     }
 }
 
-pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    if let Some(limiter) = &state.limiter {
-        let addr = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-        if let Some(addr) = addr
-            && let Err(wait) = limiter.check(addr)
-        {
-            let mut err = ApiError::new(
-                skill_pool_core::ErrorCode::RateLimited,
-                format!("too many requests from this address: try again in {wait} s"),
-            );
-            err.retry_after = Some(wait);
-            return err.into_response();
+/// The public surface's rate limit as a layer: past the limit, `429` with `Retry-After`
+/// without calling the route.
+#[derive(Clone)]
+pub struct LimitLayer(pub Option<Arc<Limiter>>);
+
+impl<S> tower::Layer<S> for LimitLayer {
+    type Service = Limit<S>;
+    fn layer(&self, inner: S) -> Limit<S> {
+        Limit {
+            inner,
+            limiter: self.0.clone(),
         }
     }
-    next.run(req).await
+}
+
+#[derive(Clone)]
+pub struct Limit<S> {
+    inner: S,
+    limiter: Option<Arc<Limiter>>,
+}
+
+impl<S> tower::Service<Request> for Limit<S>
+where
+    S: tower::Service<Request, Response = Response, Error = std::convert::Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future = futures_util::future::Either<std::future::Ready<Result<Response, std::convert::Infallible>>, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        if let Some(limiter) = &self.limiter {
+            let addr = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+            if let Some(addr) = addr
+                && let Err(wait) = limiter.check(addr)
+            {
+                let mut err = ApiError::new(
+                    skill_pool_core::ErrorCode::RateLimited,
+                    format!("too many requests from this address: try again in {wait} s"),
+                );
+                err.retry_after = Some(wait);
+                return futures_util::future::Either::Left(std::future::ready(Ok(err.into_response())));
+            }
+        }
+        // Called on the service our caller polled ready; no box, no clone.
+        futures_util::future::Either::Right(self.inner.call(req))
+    }
 }
 
 #[cfg(test)]

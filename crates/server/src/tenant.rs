@@ -56,23 +56,25 @@ fn host_tenant<'a>(host: &'a str, base_domain: &str) -> Option<&'a str> {
 
 pub async fn dispatch(State(state): State<AppState>, mut req: Request) -> Response {
     // Two Host headers could route one request to two tenants at two layers: refuse it.
-    if req.headers().get_all(header::HOST).iter().count() > 1 {
+    let mut hosts = req.headers().get_all(header::HOST).iter();
+    let host = hosts.next();
+    if hosts.next().is_some() {
         return ApiError::bad_request("the request has more than one Host header").into_response();
     }
-    let path = req.uri().path().to_string();
-    let host = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_ascii_lowercase);
-    let by_host = match (&state.config.base_domain, &host) {
-        (Some(base), Some(host)) => host_tenant(host, base).map(str::to_string),
+    // `<tenant>.<base-domain>`: lower-cased only when it is not already (no copy otherwise).
+    let by_host: Option<std::borrow::Cow<'_, str>> = match (&state.config.base_domain, host.and_then(|h| h.to_str().ok())) {
+        (Some(base), Some(host)) if host.bytes().any(|b| b.is_ascii_uppercase()) => {
+            host_tenant(&host.to_ascii_lowercase(), base).map(|s| std::borrow::Cow::Owned(s.to_string()))
+        }
+        (Some(base), Some(host)) => host_tenant(host, base).map(std::borrow::Cow::Borrowed),
         _ => None,
     };
-    let (slug, rest, base) = if let Some(slug) = by_host {
-        (slug, path.clone(), String::new())
-    } else if let Some((slug, rest)) = split_tenant_path(&path) {
-        (slug.to_string(), rest.to_string(), format!("/t/{slug}"))
+    let path = req.uri().path();
+    // The slug, and where the tenant-relative path starts when the path has a `/t/<slug>` prefix.
+    let (slug, prefix): (std::borrow::Cow<'_, str>, Option<usize>) = if let Some(slug) = by_host {
+        (slug, None)
+    } else if let Some((slug, _)) = split_tenant_path(path) {
+        (std::borrow::Cow::Borrowed(slug), Some(3 + slug.len()))
     } else {
         let default = match &state.config.default_tenant {
             Some(d) => Some(d.clone()),
@@ -82,27 +84,41 @@ pub async fn dispatch(State(state): State<AppState>, mut req: Request) -> Respon
             },
         };
         match default {
-            Some(d) => (d, path.clone(), String::new()),
+            Some(d) => (std::borrow::Cow::Owned(d), None),
             None => return ApiError::not_found("no tenant exists yet: create one with `skill-pool-server tenant create`").into_response(),
         }
     };
-    let tenant = match state.registry.tenant_by_slug(&slug).await {
+    let tenant = match state.registry.route_tenant(&slug).await {
         Ok(Some(t)) => t,
         Ok(None) => return ApiError::not_found(format!("tenant `{slug}` not found")).into_response(),
         Err(e) => return ApiError::from(e).into_response(),
     };
-    let new_uri = match req.uri().query() {
-        Some(q) => format!("{rest}?{q}"),
-        None => rest,
+    drop(slug);
+    let base = match prefix {
+        // `/t/<slug>/rest?query` → `/rest?query`: the one case where the URI changes.
+        Some(end) => {
+            let uri = req.uri();
+            let path = uri.path();
+            let rest = if path.len() > end { &path[end..] } else { "/" };
+            let mut new_uri = String::with_capacity(rest.len() + uri.query().map_or(0, |q| q.len() + 1));
+            new_uri.push_str(rest);
+            if let Some(q) = uri.query() {
+                new_uri.push('?');
+                new_uri.push_str(q);
+            }
+            let base = path[..end].to_string();
+            match Uri::try_from(new_uri) {
+                Ok(uri) => *req.uri_mut() = uri,
+                Err(_) => return ApiError::bad_request("malformed request path").into_response(),
+            }
+            base
+        }
+        None => String::new(),
     };
-    match new_uri.parse::<Uri>() {
-        Ok(uri) => *req.uri_mut() = uri,
-        Err(_) => return ApiError::bad_request("malformed request path").into_response(),
-    }
     req.extensions_mut().insert(RoutedTenant {
         id: tenant.id,
-        slug: tenant.slug,
-        display_name: tenant.display_name,
+        slug: tenant.slug.clone(),
+        display_name: tenant.display_name.clone(),
         base,
         visibility: tenant.visibility,
     });

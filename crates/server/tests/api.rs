@@ -632,6 +632,100 @@ both_backends!(routing_errors_health_and_openapi, |db: TestDb| async move {
     s.stop().await;
 });
 
+both_backends!(catalogue_headers_and_request_ids, |db: TestDb| async move {
+    let s = TestServer::start(db).await;
+    let t = s.tenant("acme").await;
+    let url = format!("{}/.claude-plugin/marketplace.json", t.root);
+    let header = |res: &reqwest::Response, name: &str| res.headers().get(name).map(|v| v.to_str().unwrap().to_string());
+    // gzip, as Claude Code asks (a client that leaves the body and its headers as they came).
+    let raw = reqwest::Client::builder().no_gzip().build().unwrap();
+    let gz = raw
+        .get(&url)
+        .header("accept-encoding", "gzip, compress, deflate, br")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gz.status(), StatusCode::OK);
+    assert_eq!(header(&gz, "content-type").as_deref(), Some("application/json"));
+    assert_eq!(header(&gz, "content-encoding").as_deref(), Some("gzip"));
+    assert_eq!(header(&gz, "cache-control").as_deref(), Some("no-cache"));
+    assert_eq!(header(&gz, "vary").as_deref(), Some("Accept, Accept-Encoding"));
+    assert_eq!(header(&gz, "x-content-type-options").as_deref(), Some("nosniff"));
+    let etag = header(&gz, "etag").expect("an ETag");
+    assert!(etag.len() == 34 && etag.starts_with('"') && etag.ends_with('"'), "{etag}");
+    let gz_id = header(&gz, "x-request-id").expect("a request id");
+    let length: usize = header(&gz, "content-length").unwrap().parse().unwrap();
+    assert_eq!(gz.bytes().await.unwrap().len(), length);
+    // Plain JSON: the same ETag, no encoding.
+    let plain = raw.get(&url).header("accept-encoding", "identity").send().await.unwrap();
+    assert_eq!(plain.status(), StatusCode::OK);
+    assert_eq!(header(&plain, "content-encoding"), None);
+    assert_eq!(header(&plain, "etag").as_deref(), Some(etag.as_str()));
+    assert_eq!(header(&plain, "vary").as_deref(), Some("Accept, Accept-Encoding"));
+    let plain_id = header(&plain, "x-request-id").expect("a request id");
+    let body: Value = plain.json().await.unwrap();
+    assert_eq!(body["name"], "acme");
+    // If-None-Match: 304 with the ETag and the caching headers, no body.
+    let not_modified = s.http.get(&url).header("if-none-match", &etag).send().await.unwrap();
+    assert_eq!(not_modified.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(header(&not_modified, "etag").as_deref(), Some(etag.as_str()));
+    assert_eq!(header(&not_modified, "cache-control").as_deref(), Some("no-cache"));
+    let not_modified_id = header(&not_modified, "x-request-id").expect("a request id");
+    assert!(not_modified.bytes().await.unwrap().is_empty());
+    // Request ids are unique per request.
+    let mut ids = std::collections::HashSet::new();
+    for id in [gz_id, plain_id, not_modified_id] {
+        assert!(!id.is_empty());
+        assert!(ids.insert(id.clone()), "{id} repeated");
+    }
+    // An error carries its request id in the body and in the header, the same one.
+    for _ in 0..3 {
+        let res = s
+            .http
+            .get(format!("{}/v1/nothing-here", t.root))
+            .bearer_auth(&t.admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::NOT_FOUND);
+        let id = header(&res, "x-request-id").expect("a request id");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["request_id"].as_str(), Some(id.as_str()), "{body}");
+        assert!(ids.insert(id.clone()), "{id} repeated");
+    }
+    // A client's own request id is kept, in the header and in the error body (JSON, HTML, text).
+    let res = s
+        .http
+        .get(format!("{}/v1/nothing-here", t.root))
+        .header("x-request-id", "client-chosen-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(header(&res, "x-request-id").as_deref(), Some("client-chosen-1"));
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["request_id"], "client-chosen-1");
+    let res = s
+        .http
+        .get(format!("{}/t/nope/marketplace", s.url))
+        .header("accept", "text/html")
+        .header("x-request-id", "client-chosen-2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert!(header(&res, "content-security-policy").is_some());
+    assert!(res.text().await.unwrap().contains("client-chosen-2"));
+    let res = s
+        .http
+        .get(format!("{}/git/plugins/missing.git/info/refs", t.root))
+        .send()
+        .await
+        .unwrap();
+    let id = header(&res, "x-request-id").expect("a request id");
+    assert!(res.text().await.unwrap().contains(&format!("request {id})")));
+    s.stop().await;
+});
+
 #[tokio::test]
 async fn host_based_tenant_routing() {
     let s = TestServer::start_with(TestDb::sqlite(), |c| c.base_domain = Some("pool.test".into())).await;

@@ -13,9 +13,7 @@ mod session;
 
 use askama::Template;
 use axum::Router;
-use axum::extract::Request;
 use axum::http::{HeaderValue, header};
-use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 
@@ -30,8 +28,7 @@ pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; 
 
 /// Security headers on every HTML answer (pages and error pages): a CSP without inline
 /// script, no framing, no MIME sniffing, no referrer to other sites.
-pub async fn security_headers(req: Request, next: Next) -> Response {
-    let mut res = next.run(req).await;
+pub fn security_headers(res: &mut Response) {
     let html = res
         .headers()
         .get(header::CONTENT_TYPE)
@@ -44,7 +41,6 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
         h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
         h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     }
-    res
 }
 
 /// The portal's routes, below a tenant root.

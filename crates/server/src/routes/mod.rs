@@ -19,7 +19,7 @@ pub fn tenant_router(state: &AppState) -> Router<AppState> {
         .route("/git/plugins/{repo}/info/refs", get(git::info_refs))
         .route("/git/plugins/{repo}/git-upload-pack", post(git::upload_pack))
         .route("/git/plugins/{repo}/git-receive-pack", post(git::receive_pack))
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), crate::ratelimit::limit));
+        .route_layer(crate::ratelimit::LimitLayer(state.limiter.clone()));
     let v1 = Router::new()
         .route("/v1/openapi.json", get(crate::openapi::document))
         .route("/v1/whoami", get(api::whoami))
@@ -50,7 +50,7 @@ pub fn tenant_router(state: &AppState) -> Router<AppState> {
         .route("/v1/{kind}/{slug}/versions/{version}", get(api::piece_version))
         .route("/v1/{kind}/{slug}/versions/{version}/download", get(api::download_piece))
         .route("/v1/{kind}/{slug}/versions/{version}/archive", post(api::archive_piece));
-    let portal = crate::portal::routes().route_layer(axum::middleware::from_fn_with_state(state.clone(), crate::ratelimit::limit));
+    let portal = crate::portal::routes().route_layer(crate::ratelimit::LimitLayer(state.limiter.clone()));
     public
         .merge(portal)
         .merge(v1)

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::{CatalogueAccess, ClientAddr, Query, Tenant};
+use crate::extract::{CatalogueAccess, Query, Tenant};
 
 fn accepts_gzip(headers: &HeaderMap) -> bool {
     headers
@@ -40,21 +40,25 @@ fn etag_matches(headers: &HeaderMap, etag: &str) -> bool {
     })
 }
 
-pub async fn catalogue(
-    State(state): State<AppState>,
-    CatalogueAccess { tenant }: CatalogueAccess,
-    ClientAddr(client): ClientAddr,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    catalogue_of(state, tenant, client, headers).await
+/// `GET <T>/.claude-plugin/marketplace.json`. The request is taken whole (no extractor copies
+/// its headers or the routed tenant): this is the hottest route.
+pub async fn catalogue(State(state): State<AppState>, req: axum::extract::Request) -> Result<Response, ApiError> {
+    let (mut parts, _) = req.into_parts();
+    let tenant = parts
+        .extensions
+        .remove::<crate::tenant::RoutedTenant>()
+        .ok_or_else(|| ApiError::not_found("no tenant addressed"))?;
+    crate::extract::public_access(&parts, &state, &tenant, crate::extract::Surface::Catalogue).await?;
+    let client = crate::extract::client_addr(&parts);
+    catalogue_of(&state, &tenant, client, &parts.headers).await
 }
 
 /// The catalogue's bytes for a request already allowed to read them.
 async fn catalogue_of(
-    state: AppState,
-    tenant: crate::tenant::RoutedTenant,
+    state: &AppState,
+    tenant: &crate::tenant::RoutedTenant,
     client: Option<std::net::IpAddr>,
-    headers: HeaderMap,
+    headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
     let private = tenant.visibility == skill_pool_core::api::Visibility::Private;
     let rendered = state.registry.catalogue(tenant.id).await?;
@@ -64,18 +68,23 @@ async fn catalogue_of(
         state.registry.record_catalogue_fetch(tenant.id, address, agent);
         state.metrics.catalogue_fetched();
     }
-    let mut res = if etag_matches(&headers, &rendered.etag) {
-        StatusCode::NOT_MODIFIED.into_response()
-    } else if accepts_gzip(&headers) {
-        let mut res = rendered.gzip.clone().into_response();
-        res.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-        res
+    let (status, body, gzip) = if etag_matches(headers, &rendered.etag) {
+        (StatusCode::NOT_MODIFIED, axum::body::Body::empty(), false)
+    } else if accepts_gzip(headers) {
+        (StatusCode::OK, axum::body::Body::from(rendered.gzip.clone()), true)
     } else {
-        rendered.json.clone().into_response()
+        (StatusCode::OK, axum::body::Body::from(rendered.json.clone()), false)
     };
+    let mut res = Response::new(body);
+    *res.status_mut() = status;
     let h = res.headers_mut();
+    h.reserve(10);
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    if let Ok(etag) = HeaderValue::from_str(&rendered.etag) {
+    if gzip {
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    // Shared bytes, no copy.
+    if let Ok(etag) = HeaderValue::from_maybe_shared(rendered.etag_bytes.clone()) {
         h.insert(header::ETAG, etag);
     }
     if private {
@@ -104,7 +113,7 @@ pub async fn root(state: State<AppState>, tenant: Tenant, parts: axum::http::req
     let (State(state), Tenant(tenant)) = (state, tenant);
     crate::extract::public_access(&parts, &state, &tenant, crate::extract::Surface::Catalogue).await?;
     let client = crate::extract::client_addr(&parts);
-    catalogue_of(state, tenant, client, parts.headers).await
+    catalogue_of(&state, &tenant, client, &parts.headers).await
 }
 
 /// `GET <T>/archives/<plugin>/<version>.zip`: a version's zip for `archive` sources, rendered
