@@ -51,17 +51,13 @@ impl BareRepo {
                     source,
                 })?;
             }
-            let path_str = path.to_string_lossy().into_owned();
-            // No template: no sample hooks or description to write (hooks never run anyway).
-            let args = [
-                "init",
-                "--bare",
-                "--quiet",
-                "--initial-branch=main",
-                "--template=",
-                path_str.as_str(),
-            ];
-            run(git(None, &args), describe(&args), None).await?;
+            // What `git init --bare --initial-branch=main --template=` makes, written directly
+            // (a git process costs more than the whole write): the folders, the config, and HEAD
+            // last, so that a folder left half-made is not taken for a repository.
+            init_bare(path).await.map_err(|source| GitError::Io {
+                command: format!("init (creating {})", path.display()),
+                source,
+            })?;
             repo.fresh = true.into();
             return Ok(repo);
         }
@@ -110,6 +106,17 @@ impl BareRepo {
 
     /// The commit `main` points at, `None` when the branch does not exist yet.
     pub async fn head_commit(&self) -> Result<Option<ObjectId>, GitError> {
+        if self.fresh.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(None);
+        }
+        // The ref as fast-import writes it (a loose file), read without a process; anything
+        // else (packed refs, a symbolic ref, garbage) is left to git. Whether the commit object
+        // is there is checked by the write that follows (`write_history_at`).
+        if let Ok(text) = tokio::fs::read_to_string(self.path.join(MAIN)).await
+            && let Ok(id) = text.trim_end().parse::<ObjectId>()
+        {
+            return Ok(Some(id));
+        }
         let args = ["rev-parse", "--verify", "--quiet", "refs/heads/main^{commit}"];
         match run(git(Some(&self.path), &args), describe(&args), None).await {
             Ok(out) => Ok(Some(String::from_utf8_lossy(&out).trim().parse()?)),
@@ -173,7 +180,23 @@ impl BareRepo {
         let wanted: HashSet<ObjectId> = versions[start..].iter().flat_map(|v| v.files.iter().map(|f| f.blob)).collect();
         // A repo made just now holds nothing: every body is written without asking.
         let fresh = self.fresh.swap(false, std::sync::atomic::Ordering::Relaxed);
-        let missing = if fresh { wanted } else { self.missing(&wanted).await? };
+        let missing = if fresh {
+            wanted
+        } else {
+            // The head commit is asked about too: a ref whose commit is gone is a broken repo.
+            let mut asked = wanted;
+            asked.extend(head);
+            let mut missing = self.missing(&asked).await?;
+            if let Some(h) = head
+                && missing.remove(&h)
+            {
+                return Err(GitError::NotARepo {
+                    path: self.path.display().to_string(),
+                    reason: format!("main points at {h}, which the repository does not hold"),
+                });
+            }
+            missing
+        };
 
         let mut stream: Vec<u8> = Vec::new();
         let mut marks: HashMap<ObjectId, usize> = HashMap::new();
@@ -362,6 +385,19 @@ impl BareRepo {
             }
         }
     }
+}
+
+/// Makes an empty bare repository at `path` (HEAD → `main`), as `git init --bare` does.
+async fn init_bare(path: &Path) -> std::io::Result<()> {
+    for dir in ["objects/info", "objects/pack", "refs/heads", "refs/tags"] {
+        tokio::fs::create_dir_all(path.join(dir)).await?;
+    }
+    tokio::fs::write(
+        path.join("config"),
+        "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = true\n",
+    )
+    .await?;
+    tokio::fs::write(path.join("HEAD"), format!("ref: {MAIN}\n")).await
 }
 
 /// A bare repository whose HEAD names `main`, with its object and ref folders: read from the

@@ -199,6 +199,16 @@ async fn rewrites_a_stale_or_foreign_history() {
     let err = fresh.write_history(&wrong, &bodies).await.unwrap_err();
     assert!(err.to_string().contains("expected"), "{err}");
 
+    // A `main` whose commit is gone (a damaged repo) is reported, so the caller rebuilds.
+    let damaged = tmp.path().join("damaged.git");
+    let repo = BareRepo::open_or_init(&damaged).await.unwrap();
+    repo.write_history(&versions[..1], &bodies).await.unwrap();
+    std::fs::write(damaged.join("refs/heads/main"), format!("{}\n", ObjectId::from_bytes([9; 20]))).unwrap();
+    let reopened = BareRepo::open_or_init(&damaged).await.unwrap();
+    assert_eq!(reopened.head_commit().await.unwrap(), Some(ObjectId::from_bytes([9; 20])));
+    let err = reopened.write_history(&versions, &bodies).await.unwrap_err();
+    assert!(err.to_string().contains("does not hold"), "{err}");
+
     // A directory that is not a repository is refused.
     let junk = tmp.path().join("junk.git");
     std::fs::create_dir(&junk).unwrap();

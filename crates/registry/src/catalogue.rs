@@ -66,6 +66,9 @@ struct Entries {
     bytes: usize,
     /// Bumped on every hit and insert.
     uses: u64,
+    /// Per tenant: the JSON length of its last rendering and the changes made since (what a
+    /// publish's room check estimates from without rendering; a few bytes per tenant).
+    sizes: HashMap<TenantId, (usize, usize)>,
 }
 
 pub(crate) struct CatalogueCache {
@@ -108,9 +111,11 @@ impl CatalogueCache {
             used,
             revalidating: false,
         };
+        let json_len = cached.rendered.json.len();
         if let Some(old) = entries.map.insert(tenant, cached) {
             entries.bytes -= old.rendered.weight();
         }
+        entries.sizes.insert(tenant, (json_len, 0));
         entries.bytes += weight;
         if entries.bytes <= self.max_bytes {
             return;
@@ -151,6 +156,24 @@ impl CatalogueCache {
         if let Some(old) = entries.map.remove(&tenant) {
             entries.bytes -= old.rendered.weight();
         }
+    }
+
+    /// Drops the tenant's catalogue after a change, counting the change for [`Self::size_estimate`].
+    fn changed(&self, tenant: TenantId) {
+        self.remove(tenant);
+        if let Some((_, changes)) = self.lock().sizes.get_mut(&tenant) {
+            *changes += 1;
+        }
+    }
+
+    /// The catalogue's JSON length: the cached rendering's, else the last rendering's plus
+    /// `per_change` for every change since; `None` when it was never rendered.
+    fn size_estimate(&self, tenant: TenantId, per_change: usize) -> Option<usize> {
+        let entries = self.lock();
+        if let Some(cached) = entries.map.get(&tenant) {
+            return Some(cached.rendered.json.len());
+        }
+        entries.sizes.get(&tenant).map(|(len, changes)| len + changes * per_change)
     }
 
     /// (entries, bytes) held now.
@@ -211,7 +234,17 @@ impl Registry {
 
     /// Drops the cached catalogue after a change made by this process.
     pub(crate) fn invalidate_catalogue(&self, tenant: TenantId) {
-        self.inner.catalogues.remove(tenant);
+        self.inner.catalogues.changed(tenant);
+    }
+
+    /// The catalogue's JSON length without rendering it when that is cheap: an estimate that
+    /// counts `per_change` bytes for every change since the last rendering (an entry is rarely
+    /// bigger). Rendered for real when the estimate comes within half of `exact_above`'s margin.
+    pub(crate) async fn catalogue_len(&self, tenant: TenantId, per_change: usize, exact_above: u64) -> Result<u64> {
+        match self.inner.catalogues.size_estimate(tenant, per_change) {
+            Some(len) if (len as u64) < exact_above => Ok(len as u64),
+            _ => Ok(self.catalogue(tenant).await?.json.len() as u64),
+        }
     }
 
     pub(crate) async fn tenant_slug(&self, tenant: TenantId) -> Result<String> {
@@ -363,5 +396,20 @@ mod tests {
         let small = CatalogueCache::new(100);
         small.put(t(1), rendered(10_000));
         assert_eq!(small.usage(), (0, 0));
+    }
+
+    #[test]
+    fn the_size_is_estimated_from_the_last_rendering_and_the_changes_since() {
+        let cache = CatalogueCache::new(1 << 20);
+        let t = TenantId::for_tests;
+        assert_eq!(cache.size_estimate(t(1), 600), None, "never rendered");
+        cache.put(t(1), rendered(5_000));
+        assert_eq!(cache.size_estimate(t(1), 600), Some(5_000));
+        cache.changed(t(1));
+        cache.changed(t(1));
+        assert_eq!(cache.size_estimate(t(1), 600), Some(6_200), "two changes of at most 600 bytes");
+        // Evicted or not, a new rendering starts the count again.
+        cache.put(t(1), rendered(5_300));
+        assert_eq!(cache.size_estimate(t(1), 600), Some(5_300));
     }
 }

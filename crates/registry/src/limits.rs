@@ -96,7 +96,9 @@ impl Registry {
     /// would pass its limit. (An approximation: an updated entry counts as added.)
     pub(crate) async fn check_catalogue_room(&self, tenant: TenantId, entry_bytes: usize) -> Result<()> {
         let max = self.limits().max_catalogue_bytes;
-        let current = self.catalogue(tenant).await?.json.len() as u64;
+        // A publish in a row of many must not render the whole catalogue each time: far from
+        // the limit an estimate does (the last rendering plus a generous entry per change since).
+        let current = self.catalogue_len(tenant, entry_bytes.max(2048), max / 2).await?;
         let after = current + entry_bytes as u64;
         if after > max {
             return Err(RegistryError::CatalogueTooLarge(format!(

@@ -10,15 +10,37 @@ use skill_pool_git::repo::{BareRepo, BodySource, HistoryVersion};
 use skill_pool_store::plugins::{PluginRow, PluginVersionRow};
 use skill_pool_store::{BlobStore, PluginId, TenantId};
 
-use crate::tree::tree_files;
+use std::collections::HashMap;
+
+use crate::tree::{Bodies, tree_files};
 use crate::{Registry, RegistryError, Result};
 use skill_pool_store::prelude::*;
 
-struct Blobs(BlobStore);
+/// Bodies for a repo write: from the blob store, or from memory when the publish that just
+/// committed still holds them (no read back and no second hash of what it hashed already).
+struct Blobs {
+    store: BlobStore,
+    known: Option<(Bodies, HashMap<String, usize>)>,
+}
+
+impl Blobs {
+    fn new(store: BlobStore, known: Option<&Bodies>) -> Blobs {
+        let known = known.map(|b| {
+            let index = b.list().iter().enumerate().map(|(i, (address, _))| (address.clone(), i)).collect();
+            (b.clone(), index)
+        });
+        Blobs { store, known }
+    }
+}
 
 impl BodySource for Blobs {
     fn read(&self, sha256: &str) -> std::io::Result<Vec<u8>> {
-        self.0.get(sha256)
+        if let Some((bodies, index)) = &self.known
+            && let Some(i) = index.get(sha256)
+        {
+            return Ok(bodies.list()[*i].1.clone());
+        }
+        self.store.get(sha256)
     }
 }
 
@@ -35,7 +57,12 @@ impl Registry {
     /// Makes sure the plugin's repo serves its latest version; returns the repo path, or
     /// `NotFound` when the plugin has nothing to serve.
     pub async fn ensure_repo(&self, tenant: TenantId, plugin: &PluginRow) -> Result<PathBuf> {
-        Ok(self.materialise(tenant, plugin, false).await?.0)
+        Ok(self.materialise(tenant, plugin, false, None).await?.0)
+    }
+
+    /// [`Registry::ensure_repo`] right after a publish, with the bodies it holds in memory.
+    pub(crate) async fn ensure_repo_with(&self, tenant: TenantId, plugin: &PluginRow, bodies: &Bodies) -> Result<PathBuf> {
+        Ok(self.materialise(tenant, plugin, false, Some(bodies)).await?.0)
     }
 
     /// Rebuilds the plugin's repo from nothing (after a purge): the new repo holds the objects
@@ -47,7 +74,7 @@ impl Registry {
             .unwrap_or_else(|p| p.into_inner())
             .remove(&plugin.id);
         self.forget_packs(tenant, plugin.id);
-        Ok(self.materialise(tenant, plugin, true).await?.0)
+        Ok(self.materialise(tenant, plugin, true, None).await?.0)
     }
 
     /// Drops the plugin's answers in the pack cache (its history was rewritten, or it is gone).
@@ -57,7 +84,7 @@ impl Registry {
     }
 
     /// The repo and the head commit it serves.
-    async fn materialise(&self, tenant: TenantId, plugin: &PluginRow, fresh: bool) -> Result<(PathBuf, String)> {
+    async fn materialise(&self, tenant: TenantId, plugin: &PluginRow, fresh: bool, known: Option<&Bodies>) -> Result<(PathBuf, String)> {
         let latest = self
             .store()
             .latest_plugin_version(tenant, plugin.id)
@@ -145,7 +172,9 @@ impl Registry {
             let history = self.history(tenant, plugin, &versions).await?;
             let staging = path.with_extension("rebuild");
             let fresh_repo = BareRepo::open_or_init(&staging).await?;
-            let written = fresh_repo.write_history(&history, &Blobs(self.store().blobs().clone())).await?;
+            let written = fresh_repo
+                .write_history(&history, &Blobs::new(self.store().blobs().clone(), known))
+                .await?;
             if written != expected {
                 let _ = tokio::fs::remove_dir_all(&staging).await;
                 return Err(RegistryError::Internal(format!(
@@ -167,9 +196,9 @@ impl Registry {
         } else if head != Some(expected) || tags_missing {
             let started = std::time::Instant::now();
             // The versions up to the head are in the repo: their trees are not needed again.
-            let known = head.and_then(|h| versions.iter().position(|v| v.commit_id == h.to_hex()));
-            let history = self.history_from(tenant, plugin, &versions, known.map_or(0, |i| i + 1)).await?;
-            let bodies = Blobs(self.store().blobs().clone());
+            let at = head.and_then(|h| versions.iter().position(|v| v.commit_id == h.to_hex()));
+            let history = self.history_from(tenant, plugin, &versions, at.map_or(0, |i| i + 1)).await?;
+            let bodies = Blobs::new(self.store().blobs().clone(), known);
             let written = match repo.write_history_at(head, &history, &bodies).await {
                 Ok(head) => head,
                 Err(e) => {
@@ -293,7 +322,7 @@ impl Registry {
                 "plugin `{plugin_slug}` is external: clone it from its upstream"
             )));
         }
-        let (path, head) = self.materialise(tenant, &plugin, false).await?;
+        let (path, head) = self.materialise(tenant, &plugin, false, None).await?;
         Ok(ServedRepo {
             path,
             head,

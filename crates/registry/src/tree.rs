@@ -15,6 +15,11 @@ use crate::{Registry, RegistryError, Result};
 pub(crate) struct Bodies(std::sync::Arc<Vec<(String, Vec<u8>)>>);
 
 impl Bodies {
+    /// Every (sha256, body).
+    pub(crate) fn list(&self) -> &[(String, Vec<u8>)] {
+        &self.0
+    }
+
     /// One list of all parts' bodies, moved rather than copied when a part is not shared (a
     /// large upload must not be held in memory twice).
     pub(crate) fn merge(parts: impl IntoIterator<Item = Bodies>) -> Bodies {

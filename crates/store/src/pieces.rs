@@ -237,7 +237,7 @@ impl Tx {
 }
 
 /// Rows of files per statement: 6 parameters each, well below SQLite's and PostgreSQL's limits.
-const FILES_PER_INSERT: usize = 500;
+const FILES_PER_INSERT: usize = 100;
 
 /// Inserts the file rows of one version in a few multi-row statements (not a round trip per
 /// file). `table` names the table and its owner column: `piece_files (version_id`.

@@ -264,8 +264,13 @@ impl Registry {
             self.invalidate_catalogue(actor.tenant);
         }
         let row = self.plugin_row(actor.tenant, slug.as_str()).await?;
-        self.ensure_repo(actor.tenant, &row).await?;
-        let plugin = self.show_plugin(actor, slug.as_str()).await?;
+        // The repo is written while the answer is read from the database (they do not meet).
+        let (repo, plugin) = tokio::join!(
+            self.ensure_repo_with(actor.tenant, &row, &draft.bodies),
+            self.show_plugin(actor, slug.as_str())
+        );
+        repo?;
+        let plugin = plugin?;
         let mut warnings = name_warnings(slug);
         warnings.extend(draft.warnings.iter().cloned());
         if !created {
