@@ -55,19 +55,25 @@ fn new_request_id() -> HeaderValue {
     HeaderValue::from_bytes(&buf[..17 + digits]).unwrap_or_else(|_| HeaderValue::from_static("-"))
 }
 
-#[derive(Clone, Copy, Default)]
-pub struct EdgeLayer;
+/// With a state, the public catalogue is answered here, before the routers
+/// (`routes::public::catalogue_at_edge`); everything else goes on to them.
+#[derive(Clone, Default)]
+pub struct EdgeLayer(pub Option<crate::AppState>);
 
 impl<S> Layer<S> for EdgeLayer {
     type Service = Edge<S>;
     fn layer(&self, inner: S) -> Edge<S> {
-        Edge { inner }
+        Edge {
+            inner,
+            state: self.0.clone(),
+        }
     }
 }
 
 #[derive(Clone)]
 pub struct Edge<S> {
     inner: S,
+    state: Option<crate::AppState>,
 }
 
 impl<S> Service<Request<Body>> for Edge<S>
@@ -106,8 +112,23 @@ where
             request_id = %request_id.to_str().unwrap_or("")
         );
         let started = Instant::now();
-        // Called now, on the service our caller polled ready (no clone of it); awaited below.
-        let answer = self.inner.call(req);
+        let answer: Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>> = match &self.state {
+            Some(state) if req.uri().path().ends_with(crate::routes::public::CATALOGUE_ROUTE) => {
+                // The router is always ready: the one polled ready goes into the future, a clone stays.
+                let clone = self.inner.clone();
+                let mut inner = std::mem::replace(&mut self.inner, clone);
+                let state = state.clone();
+                let (parts, body) = req.into_parts();
+                Box::pin(async move {
+                    match crate::routes::public::catalogue_at_edge(&state, &parts).await {
+                        Some(res) => Ok(res),
+                        None => inner.call(Request::from_parts(parts, body)).await,
+                    }
+                })
+            }
+            // Called now, on the service our caller polled ready (no clone of it); awaited below.
+            _ => Box::pin(self.inner.call(req)),
+        };
         Box::pin(
             async move {
                 let Ok(res) = answer.await;

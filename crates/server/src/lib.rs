@@ -141,6 +141,7 @@ pub fn app(registry: Registry, config: ServerConfig) -> Router {
         .layer(metrics::TrackLayer(metrics.clone()))
         .with_state(state);
     let state = AppState(Arc::new(Shared { tenant_router, ..shared }));
+    let edge = edge::EdgeLayer(Some(state.clone()));
     Router::new()
         .route("/healthz", get(routes::ops::healthz))
         .route("/readyz", get(routes::ops::readyz))
@@ -150,7 +151,8 @@ pub fn app(registry: Registry, config: ServerConfig) -> Router {
         .with_state(state)
         .layer(DefaultBodyLimit::disable())
         // Request id, tracing span, error bodies, security headers: one layer (`edge.rs`).
-        .layer(edge::EdgeLayer)
+        // (and the public catalogue answered there, before the routers).
+        .layer(edge)
 }
 
 /// Runs the server on `listener` until `shutdown` resolves, then drains connections.

@@ -26,7 +26,7 @@ struct ReasonLabels {
 
 /// The method as a label from a closed set: anything else is `other`, so made-up methods
 /// cannot grow the label space.
-fn method_label(m: &axum::http::Method) -> &'static str {
+pub(crate) fn method_label(m: &axum::http::Method) -> &'static str {
     use axum::http::Method;
     match *m {
         Method::GET => "GET",
@@ -120,6 +120,15 @@ impl Metrics {
         self.git_refused.get_or_create(&ReasonLabels { reason }).inc();
     }
 
+    /// One answered request under its route template (`route`), method and status.
+    pub fn observe(&self, route: &str, method: &'static str, status: u16, started: Instant) {
+        let route = route.to_string();
+        self.latency
+            .get_or_create(&RouteLabels { route: route.clone() })
+            .observe(started.elapsed().as_secs_f64());
+        self.requests.get_or_create(&RequestLabels { route, method, status }).inc();
+    }
+
     pub fn pack_fetched(&self) {
         self.packs_fetched.inc();
     }
@@ -182,19 +191,8 @@ where
         let answer = self.inner.call(req);
         Box::pin(async move {
             let Ok(res) = answer.await;
-            let route = route.as_ref().map_or("unmatched", |m| m.as_str()).to_string();
-            metrics
-                .latency
-                .get_or_create(&RouteLabels { route: route.clone() })
-                .observe(started.elapsed().as_secs_f64());
-            metrics
-                .requests
-                .get_or_create(&RequestLabels {
-                    route,
-                    method,
-                    status: res.status().as_u16(),
-                })
-                .inc();
+            let route = route.as_ref().map_or("unmatched", |m| m.as_str());
+            metrics.observe(route, method, res.status().as_u16(), started);
             Ok(res)
         })
     }

@@ -599,6 +599,51 @@ async fn public_surface_is_rate_limited() {
         .find(|(st, _)| *st == StatusCode::TOO_MANY_REQUESTS)
         .expect("a 429 after the burst");
     assert!(limited.1.is_some(), "429 carries Retry-After");
+    // The catalogue is answered at the edge (before the routers): its refusals still carry the
+    // request id and the error shape, and it is counted in the metrics like any route.
+    let res = s
+        .http
+        .get(format!("{}/.claude-plugin/marketplace.json", t.root))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    let id = res.headers()["x-request-id"].to_str().unwrap().to_string();
+    assert_eq!(res.headers()["x-content-type-options"], "nosniff");
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "rate_limited");
+    assert_eq!(body["request_id"], id.as_str());
+    let metrics = s.http.get(format!("{}/metrics", s.url)).send().await.unwrap().text().await.unwrap();
+    let counted = |status: &str| {
+        metrics
+            .lines()
+            .find(|l| {
+                l.starts_with("skill_pool_http_requests_total{")
+                    && l.contains("route=\"/.claude-plugin/marketplace.json\"")
+                    && l.contains(&format!("status=\"{status}\""))
+            })
+            .and_then(|l| l.rsplit(' ').next())
+            .map(|n| n.parse::<u64>().unwrap())
+            .unwrap_or(0)
+    };
+    assert!(counted("200") >= 1, "{metrics}");
+    assert!(counted("429") >= 2, "{metrics}");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn the_catalogue_of_an_unknown_tenant_is_a_json_404() {
+    let s = TestServer::start(TestDb::sqlite()).await;
+    let res = s
+        .http
+        .get(format!("{}/t/nobody/.claude-plugin/marketplace.json", s.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "not_found");
+    assert!(body["message"].as_str().unwrap().contains("nobody"), "{body}");
     s.stop().await;
 }
 

@@ -68,6 +68,15 @@ async fn catalogue_of(
         state.registry.record_catalogue_fetch(tenant.id, address, agent);
         state.metrics.catalogue_fetched();
     }
+    Ok(catalogue_response(&rendered, headers, private))
+}
+
+/// The answer for a cached catalogue: `304`, the gzip bytes or the JSON, with its headers.
+pub(crate) fn catalogue_response(
+    rendered: &skill_pool_registry::catalogue::RenderedCatalogue,
+    headers: &HeaderMap,
+    private: bool,
+) -> Response {
     let (status, body, gzip) = if etag_matches(headers, &rendered.etag) {
         (StatusCode::NOT_MODIFIED, axum::body::Body::empty(), false)
     } else if accepts_gzip(headers) {
@@ -95,7 +104,65 @@ async fn catalogue_of(
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         h.insert(header::VARY, HeaderValue::from_static("Accept, Accept-Encoding"));
     }
-    Ok(res)
+    res
+}
+
+/// The route template of the catalogue, as the metrics label it.
+pub(crate) const CATALOGUE_ROUTE: &str = "/.claude-plugin/marketplace.json";
+
+/// `GET /t/<tenant>/.claude-plugin/marketplace.json` of a public tenant, answered at the edge
+/// (`edge.rs`) before the routers: the same checks and answer as [`catalogue`] — the tenant,
+/// its visibility, the rate limit, the client count, the metrics — without the two routers'
+/// work. `None` when the request is not that (the routers answer it, errors included).
+pub(crate) async fn catalogue_at_edge(state: &crate::AppState, req: &axum::http::request::Parts) -> Option<Response> {
+    let started = std::time::Instant::now();
+    let slug = fast_catalogue_slug(state, req)?;
+    let tenant = state.registry.route_tenant(slug).await.ok()??;
+    if tenant.visibility != skill_pool_core::api::Visibility::Public {
+        return None;
+    }
+    let client = crate::extract::client_addr(req);
+    let method = crate::metrics::method_label(&req.method);
+    if let (Some(limiter), Some(address)) = (&state.limiter, client)
+        && let Err(wait) = limiter.check(address)
+    {
+        let mut err = ApiError::new(
+            skill_pool_core::ErrorCode::RateLimited,
+            format!("too many requests from this address: try again in {wait} s"),
+        );
+        err.retry_after = Some(wait);
+        let res = err.into_response();
+        state.metrics.observe(CATALOGUE_ROUTE, method, res.status().as_u16(), started);
+        return Some(res);
+    }
+    let rendered = state.registry.catalogue(tenant.id).await.ok()?;
+    let headers = &req.headers;
+    if let Some(address) = client {
+        let agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
+        state.registry.record_catalogue_fetch(tenant.id, address, agent);
+        state.metrics.catalogue_fetched();
+    }
+    let res = catalogue_response(&rendered, headers, false);
+    state.metrics.observe(CATALOGUE_ROUTE, method, res.status().as_u16(), started);
+    Some(res)
+}
+
+/// The tenant's slug when `req` is a plain `GET <prefix>/t/<slug>/.claude-plugin/marketplace.json`
+/// that tenant routing would give to that tenant (no host-based tenants configured, one Host).
+fn fast_catalogue_slug<'a>(state: &crate::AppState, req: &'a axum::http::request::Parts) -> Option<&'a str> {
+    if req.method != axum::http::Method::GET || state.config.base_domain.is_some() {
+        return None;
+    }
+    let rest = req.uri.path().strip_prefix("/t/")?;
+    let (slug, path) = rest.split_once('/')?;
+    if path != &CATALOGUE_ROUTE[1..] || slug.is_empty() {
+        return None;
+    }
+    let mut hosts = req.headers.get_all(header::HOST).iter();
+    if hosts.next().is_some() && hosts.next().is_some() {
+        return None;
+    }
+    Some(slug)
 }
 
 /// The tenant root: the catalogue for Claude Code (and anything that does not ask for
