@@ -34,21 +34,23 @@ pub fn content_type_result() -> &'static str {
     "application/x-git-upload-pack-result"
 }
 
+/// The configuration `upload-pack` serves with (before the subcommand): filters, and wants of
+/// any object (what Claude Code's pinned-sha and partial clones need).
+pub const SERVE_CONFIG: [&str; 8] = [
+    "-c",
+    "uploadpack.allowFilter=true",
+    "-c",
+    "uploadpack.allowAnySHA1InWant=true",
+    "-c",
+    "uploadpack.allowTipSHA1InWant=true",
+    "-c",
+    "uploadpack.allowReachableSHA1InWant=true",
+];
+
 fn upload_pack_command(repo: &Path, protocol: Protocol, advertise: bool) -> Command {
     let repo = repo.to_string_lossy();
-    let mut args = vec![
-        "-c",
-        "uploadpack.allowFilter=true",
-        "-c",
-        "uploadpack.allowAnySHA1InWant=true",
-        "-c",
-        "uploadpack.allowTipSHA1InWant=true",
-        "-c",
-        "uploadpack.allowReachableSHA1InWant=true",
-        "upload-pack",
-        "--strict",
-        "--stateless-rpc",
-    ];
+    let mut args = SERVE_CONFIG.to_vec();
+    args.extend(["upload-pack", "--strict", "--stateless-rpc"]);
     if advertise {
         args.push("--advertise-refs");
     }

@@ -92,19 +92,8 @@ fn ls_refs(agent: &str) -> Vec<u8> {
 /// What `git upload-pack` itself answers on `repo` (the flags the server gives it).
 fn upload_pack_direct(repo: &Path, request: &[u8], advertise: bool) -> Vec<u8> {
     let mut cmd = Command::new("git");
-    cmd.args([
-        "-c",
-        "uploadpack.allowFilter=true",
-        "-c",
-        "uploadpack.allowAnySHA1InWant=true",
-        "-c",
-        "uploadpack.allowTipSHA1InWant=true",
-        "-c",
-        "uploadpack.allowReachableSHA1InWant=true",
-        "upload-pack",
-        "--strict",
-        "--stateless-rpc",
-    ]);
+    cmd.args(skill_pool_git::upload_pack::SERVE_CONFIG)
+        .args(["upload-pack", "--strict", "--stateless-rpc"]);
     if advertise {
         cmd.arg("--advertise-refs");
     }
