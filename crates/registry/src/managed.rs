@@ -131,7 +131,7 @@ impl Registry {
         let listed: BTreeSet<String> = self
             .catalogue(actor.tenant)
             .await?
-            .catalogue
+            .parsed()?
             .plugins
             .iter()
             .map(|e| e.name.clone())
