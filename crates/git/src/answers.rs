@@ -168,8 +168,6 @@ pub struct PackCache {
     root: PathBuf,
     budget: u64,
     index: Mutex<Index>,
-    hits: AtomicU64,
-    misses: AtomicU64,
 }
 
 #[derive(Default)]
@@ -199,8 +197,6 @@ impl PackCache {
             root,
             budget,
             index: Mutex::new(Index::default()),
-            hits: AtomicU64::new(0),
-            misses: AtomicU64::new(0),
         })
     }
 
@@ -218,11 +214,6 @@ impl PackCache {
         plugin_dir(&self.root, tenant_id, plugin_id)
             .join(head)
             .join(format!("{shape}.pack"))
-    }
-
-    /// (hits, misses) since the start.
-    pub fn stats(&self) -> (u64, u64) {
-        (self.hits.load(Ordering::Relaxed), self.misses.load(Ordering::Relaxed))
     }
 
     /// Counts what earlier runs left in the folder (and removes their unfinished files), then
@@ -273,11 +264,6 @@ impl PackCache {
             (None, None) => {}
         }
         drop(index);
-        if opened.is_some() {
-            self.hits.fetch_add(1, Ordering::Relaxed);
-        } else {
-            self.misses.fetch_add(1, Ordering::Relaxed);
-        }
         opened
     }
 
@@ -394,19 +380,7 @@ fn walk(dir: &Path, depth: usize, found: &mut Vec<(PathBuf, u64)>) {
 mod tests {
     use super::*;
 
-    fn pkt(lines: &[&str]) -> Vec<u8> {
-        let mut out = Vec::new();
-        for l in lines {
-            match *l {
-                "0000" | "0001" => out.extend_from_slice(l.as_bytes()),
-                text => {
-                    out.extend_from_slice(format!("{:04x}", text.len() + 4).as_bytes());
-                    out.extend_from_slice(text.as_bytes());
-                }
-            }
-        }
-        out
-    }
+    use crate::upload_pack::pkt;
 
     const WANT: &str = "want 0123456789abcdef0123456789abcdef01234567\n";
 

@@ -68,6 +68,19 @@ fn pkt_line(text: &str) -> Vec<u8> {
     out
 }
 
+/// A request built from pkt-line texts (`"0000"` and `"0001"` stand for flush and delimiter), for tests.
+#[cfg(test)]
+pub(crate) fn pkt(lines: &[&str]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for l in lines {
+        match *l {
+            "0000" | "0001" => out.extend_from_slice(l.as_bytes()),
+            text => out.extend_from_slice(&pkt_line(text)),
+        }
+    }
+    out
+}
+
 /// The `info/refs?service=git-upload-pack` answer. Protocol v0 starts with the service line
 /// and a flush; v2 answers with its capability advertisement alone (as `git http-backend`).
 pub async fn advertise_refs(repo: &Path, protocol: Protocol) -> Result<Bytes, GitError> {
@@ -474,16 +487,7 @@ mod request_tests {
         }
     }
 
-    fn pkt(lines: &[&str]) -> Vec<u8> {
-        let mut out = Vec::new();
-        for l in lines {
-            match *l {
-                "0000" | "0001" => out.extend_from_slice(l.as_bytes()),
-                text => out.extend_from_slice(&super::pkt_line(text)),
-            }
-        }
-        out
-    }
+    use super::pkt;
 
     #[test]
     fn which_requests_ask_for_a_pack() {

@@ -112,7 +112,9 @@ fn upload_pack_direct(repo: &Path, request: &[u8], advertise: bool) -> Vec<u8> {
     out.stdout
 }
 
-async fn post_git(s: &TestServer, t: &TestTenant, body: Vec<u8>) -> (reqwest::StatusCode, Vec<u8>) {
+/// The status, the body, and whether the answer was replayed from the pack cache (only a
+/// cached pack is sent with a `Content-Length`; git's answers stream chunked).
+async fn post_git(s: &TestServer, t: &TestTenant, body: Vec<u8>) -> (reqwest::StatusCode, Vec<u8>, bool) {
     let res = s
         .http
         .post(format!("{}/git/plugins/tool.git/git-upload-pack", t.root))
@@ -123,7 +125,8 @@ async fn post_git(s: &TestServer, t: &TestTenant, body: Vec<u8>) -> (reqwest::St
         .await
         .unwrap();
     let status = res.status();
-    (status, res.bytes().await.unwrap().to_vec())
+    let cached = res.headers().contains_key("content-length");
+    (status, res.bytes().await.unwrap().to_vec(), cached)
 }
 
 /// A v2 fetch answer as its sections: the lines before the `packfile` section, the pack (side
@@ -233,13 +236,15 @@ both_backends!(cached_answers_equal_git_upload_pack_byte_for_byte, |db: TestDb| 
     let data = s.data_dir().to_path_buf();
 
     // The first fetch runs git and is recorded; the second (another client's agent) is replayed.
-    let (st, first) = post_git(&s, &t, clone_fetch(&served.head, "git/2.47.3")).await;
+    let (st, first, cached) = post_git(&s, &t, clone_fetch(&served.head, "git/2.47.3")).await;
     assert_eq!(st, 200);
+    assert!(!cached, "the first fetch runs git");
     let packs = settled(&data).await;
     assert_eq!(packs.len(), 1, "{packs:?}");
     assert!(packs[0].starts_with(data.join("pack-cache")) && packs[0].to_string_lossy().contains(&served.head));
-    let (st, second) = post_git(&s, &t, clone_fetch(&served.head, "git/2.39.5")).await;
+    let (st, second, cached) = post_git(&s, &t, clone_fetch(&served.head, "git/2.39.5")).await;
     assert_eq!(st, 200);
+    assert!(cached, "the second is replayed from the pack cache");
     assert_eq!(first, second, "the replayed answer is the recorded one");
     let request = clone_fetch(&served.head, "git/2.47.3");
     let path = served.path.clone();
@@ -262,7 +267,7 @@ both_backends!(cached_answers_equal_git_upload_pack_byte_for_byte, |db: TestDb| 
     .await
     .unwrap();
     for agent in ["git/2.47.3", "git/2.39.5"] {
-        let (st, ls) = post_git(&s, &t, ls_refs(agent)).await;
+        let (st, ls, _) = post_git(&s, &t, ls_refs(agent)).await;
         assert_eq!(st, 200);
         assert_eq!(ls, ls_direct);
         let res = s
@@ -362,10 +367,12 @@ async fn an_answer_the_client_did_not_take_whole_is_not_kept() {
     }
     assert!(cache_files(&data).is_empty(), "{:?}", cache_files(&data));
     // Taken whole, it is kept, and the next clone is replayed from it.
-    let (_, whole) = post_git(&s, &t, clone_fetch(&served.head, "git/2.47.3")).await;
+    let (_, whole, cached) = post_git(&s, &t, clone_fetch(&served.head, "git/2.47.3")).await;
+    assert!(!cached, "nothing was kept of the dropped answer");
     assert!(whole.len() > 8 << 20);
     assert_eq!(settled(&data).await.len(), 1);
-    let (_, again) = post_git(&s, &t, clone_fetch(&served.head, "git/2.47.3")).await;
+    let (_, again, cached) = post_git(&s, &t, clone_fetch(&served.head, "git/2.47.3")).await;
+    assert!(cached);
     assert_eq!(whole, again);
     s.stop().await;
 }
