@@ -37,7 +37,7 @@ impl GitError {
                 _ => None,
             },
             GitError::Failed { stderr, .. } => {
-                // fast-import says "Out of diskspace" for a pack it cannot write.
+                // git says "Out of diskspace" for a pack it cannot write (repack, fetch).
                 let full = ["No space left on device", "Disk quota exceeded", "Out of diskspace"];
                 if full.iter().any(|m| stderr.contains(m)) {
                     Some(K::StorageFull)

@@ -1,6 +1,6 @@
 //! skill-pool's git side. Commit ids are computed in pure Rust ([`object`]) so the database can
-//! record them before anything touches the disk; repositories are written with `git
-//! fast-import` ([`repo`]) and served with `git upload-pack --stateless-rpc` ([`upload_pack`]),
+//! record them before anything touches the disk; repositories are written in-process,
+//! one pack per write ([`pack`], [`repo`]), and served with `git upload-pack --stateless-rpc` ([`upload_pack`]),
 //! always through one hardened command builder.
 
 pub mod answers;
@@ -8,6 +8,7 @@ mod command;
 mod error;
 pub mod fetch;
 pub mod object;
+pub mod pack;
 pub mod repo;
 pub mod upload_pack;
 

@@ -55,7 +55,7 @@ impl fmt::Debug for ObjectId {
     }
 }
 
-fn hash_object(kind: &str, body: &[u8]) -> ObjectId {
+pub(crate) fn hash_object(kind: &str, body: &[u8]) -> ObjectId {
     let mut h = Sha1::new();
     h.update(format!("{kind} {}\0", body.len()).as_bytes());
     h.update(body);
@@ -101,6 +101,14 @@ enum Node {
 
 /// The root tree id of `files`, exactly as git computes it.
 pub fn tree_id(files: &[TreeFile]) -> Result<ObjectId, GitError> {
+    Ok(tree_objects(files)?.0)
+}
+
+/// A tree object: its id and raw body.
+pub type TreeObject = (ObjectId, Vec<u8>);
+
+/// The root tree id of `files` and every tree object of it, the root last.
+pub fn tree_objects(files: &[TreeFile]) -> Result<(ObjectId, Vec<TreeObject>), GitError> {
     let mut root: BTreeMap<String, Node> = BTreeMap::new();
     for f in files {
         let parts: Vec<&str> = f.path.split('/').collect();
@@ -120,10 +128,12 @@ pub fn tree_id(files: &[TreeFile]) -> Result<ObjectId, GitError> {
             return Err(GitError::BadTree(format!("`{}` is listed twice or is also a folder", f.path)));
         }
     }
-    Ok(write_tree(&root))
+    let mut trees = Vec::new();
+    let id = write_tree(&root, &mut trees);
+    Ok((id, trees))
 }
 
-fn write_tree(entries: &BTreeMap<String, Node>) -> ObjectId {
+fn write_tree(entries: &BTreeMap<String, Node>, trees: &mut Vec<TreeObject>) -> ObjectId {
     // Git sorts entries by name, with folders compared as if their name ended in `/`.
     let mut sorted: Vec<(Vec<u8>, &str, ObjectId, &String)> = entries
         .iter()
@@ -132,7 +142,7 @@ fn write_tree(entries: &BTreeMap<String, Node>) -> ObjectId {
             Node::Dir(children) => {
                 let mut key = name.as_bytes().to_vec();
                 key.push(b'/');
-                (key, "40000", write_tree(children), name)
+                (key, "40000", write_tree(children, trees), name)
             }
         })
         .collect();
@@ -145,7 +155,9 @@ fn write_tree(entries: &BTreeMap<String, Node>) -> ObjectId {
         body.push(0);
         body.extend_from_slice(id.as_bytes());
     }
-    hash_object("tree", &body)
+    let id = hash_object("tree", &body);
+    trees.push((id, body));
+    id
 }
 
 /// The fixed author and committer of every skill-pool commit.

@@ -1,14 +1,16 @@
 //! Bare repositories written from the database: the whole linear history of a plugin, one
-//! commit per version, with `git fast-import`. Commit ids are known in advance
-//! ([`crate::object::commit_id`]) and checked after the write.
+//! commit per version, the new objects of a write as one pack made in-process
+//! ([`crate::pack`]), the refs as loose files. Commit ids are known in advance
+//! ([`crate::object::commit_id`]) and checked before anything is written.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::GitError;
 use crate::command::{describe, git, run};
-use crate::object::{EntryMode, IDENTITY, ObjectId, TreeFile, blob_id};
+use crate::object::{CommitSpec, ObjectId, TreeFile, blob_id, commit_body, hash_object, tree_objects};
+use crate::pack::{Kind, PackObject};
 
 /// Where file bodies come from (the content-addressed blob store).
 pub trait BodySource: Send + Sync {
@@ -109,7 +111,7 @@ impl BareRepo {
         if self.fresh.load(std::sync::atomic::Ordering::Relaxed) {
             return Ok(None);
         }
-        // The ref as fast-import writes it (a loose file), read without a process; anything
+        // The ref as this module writes it (a loose file), read without a process; anything
         // else (packed refs, a symbolic ref, garbage) is left to git. Whether the commit object
         // is there is checked by the write that follows (`write_history_at`).
         if let Ok(text) = tokio::fs::read_to_string(self.path.join(MAIN)).await
@@ -198,12 +200,14 @@ impl BareRepo {
             missing
         };
 
-        let mut stream: Vec<u8> = Vec::new();
-        let mut marks: HashMap<ObjectId, usize> = HashMap::new();
-        let mut next_mark = 1usize;
+        // The new objects: the missing bodies, then each new version's trees and commit, its
+        // id computed here and checked against the one the database recorded before anything
+        // is written.
+        let mut objects: Vec<PackObject> = Vec::new();
+        let mut packed: HashSet<ObjectId> = HashSet::new();
         for (i, v) in versions.iter().enumerate().skip(start) {
             for f in &v.files {
-                if missing.contains(&f.blob) && !marks.contains_key(&f.blob) {
+                if missing.contains(&f.blob) && packed.insert(f.blob) {
                     let data = bodies.read(&f.sha256).map_err(|source| GitError::Body {
                         path: f.path.clone(),
                         sha256: f.sha256.clone(),
@@ -216,117 +220,73 @@ impl BareRepo {
                             source: std::io::Error::other("stored body does not match its recorded git id (corrupt storage?)"),
                         });
                     }
-                    let _ = write!(Str(&mut stream), "blob\nmark :{next_mark}\ndata {}\n", data.len());
-                    stream.extend_from_slice(&data);
-                    stream.push(b'\n');
-                    marks.insert(f.blob, next_mark);
-                    next_mark += 1;
-                }
-            }
-            let commit_mark = 1_000_000_000 + i;
-            if i == 0 {
-                // No parent: start the branch from nothing, whatever it held before.
-                let _ = write!(Str(&mut stream), "reset {MAIN}\n\n");
-            }
-            let _ = write!(
-                Str(&mut stream),
-                "commit {MAIN}\nmark :{commit_mark}\nauthor {IDENTITY} {t} +0000\ncommitter {IDENTITY} {t} +0000\ndata {}\n",
-                v.message.len(),
-                t = v.time_secs
-            );
-            stream.extend_from_slice(v.message.as_bytes());
-            stream.push(b'\n');
-            if i > 0 {
-                let parent = if i == start {
-                    versions[i - 1].expected.to_hex()
-                } else {
-                    format!(":{}", 1_000_000_000 + i - 1)
-                };
-                let _ = writeln!(Str(&mut stream), "from {parent}");
-            }
-            stream.extend_from_slice(b"deleteall\n");
-            for f in &v.files {
-                let dataref = match marks.get(&f.blob) {
-                    Some(m) => format!(":{m}"),
-                    None => f.blob.to_hex(),
-                };
-                let mode = match f.mode {
-                    EntryMode::File => "100644",
-                    EntryMode::Executable => "100755",
-                    EntryMode::Symlink => "120000",
-                };
-                let _ = writeln!(Str(&mut stream), "M {mode} {dataref} {}", quote_path(&f.path));
-            }
-            stream.push(b'\n');
-        }
-        // Branch and tags point at the expected ids (also for versions already present).
-        if start == versions.len() {
-            let _ = write!(Str(&mut stream), "reset {MAIN}\nfrom {}\n\n", last.expected);
-        }
-        for (i, v) in versions.iter().enumerate() {
-            for tag in &v.tags {
-                check_ref_name(tag)?;
-                // Commits written by this stream are known to fast-import by mark only.
-                let target = if i >= start {
-                    format!(":{}", 1_000_000_000 + i)
-                } else {
-                    v.expected.to_hex()
-                };
-                let _ = write!(Str(&mut stream), "reset refs/tags/{tag}\nfrom {target}\n\n");
-            }
-        }
-        stream.extend_from_slice(b"done\n");
-
-        let marks_file = self.path.join("skill-pool-marks");
-        let marks_arg = format!("--export-marks={}", marks_file.display());
-        // One pack per write, never loose objects (fast-import's default below 100 objects):
-        // upload-pack then reuses the compressed objects instead of deflating each anew.
-        let args = [
-            "-c",
-            "fastimport.unpackLimit=0",
-            "fast-import",
-            "--quiet",
-            "--force",
-            "--done",
-            "--date-format=raw",
-            marks_arg.as_str(),
-        ];
-        run(git(Some(&self.path), &args), "fast-import".into(), Some(stream)).await?;
-        let exported = tokio::fs::read_to_string(&marks_file).await.unwrap_or_default();
-        let _ = tokio::fs::remove_file(&marks_file).await;
-        let mut last_checked = false;
-        for line in exported.lines() {
-            let Some((mark, id)) = line.split_once(' ') else { continue };
-            let Some(index) = mark
-                .strip_prefix(':')
-                .and_then(|m| m.parse::<usize>().ok())
-                .and_then(|m| m.checked_sub(1_000_000_000))
-            else {
-                continue;
-            };
-            if let Some(v) = versions.get(index) {
-                if id != v.expected.to_hex() {
-                    return Err(GitError::Mismatch {
-                        index,
-                        expected: v.expected.to_hex(),
-                        actual: id.to_string(),
+                    objects.push(PackObject {
+                        id: f.blob,
+                        kind: Kind::Blob,
+                        body: data,
                     });
                 }
-                last_checked |= index + 1 == versions.len();
             }
-        }
-        // fast-import wrote the last commit on `main` and its id was checked above; only a
-        // history already written (a `reset` of `main`) is read back.
-        if !last_checked {
-            let head = self.head_commit().await?;
-            if head != Some(last.expected) {
+            let (tree, trees) = tree_objects(&v.files)?;
+            for (id, body) in trees {
+                if packed.insert(id) {
+                    objects.push(PackObject {
+                        id,
+                        kind: Kind::Tree,
+                        body,
+                    });
+                }
+            }
+            let spec = CommitSpec {
+                tree,
+                parent: (i > 0).then(|| versions[i - 1].expected),
+                time_secs: v.time_secs,
+                message: v.message.clone(),
+            };
+            let body = commit_body(&spec);
+            let id = hash_object("commit", &body);
+            if id != v.expected {
                 return Err(GitError::Mismatch {
-                    index: versions.len() - 1,
-                    expected: last.expected.to_hex(),
-                    actual: head.map(|h| h.to_hex()).unwrap_or_else(|| "nothing".into()),
+                    index: i,
+                    expected: v.expected.to_hex(),
+                    actual: id.to_hex(),
+                });
+            }
+            if packed.insert(id) {
+                objects.push(PackObject {
+                    id,
+                    kind: Kind::Commit,
+                    body,
                 });
             }
         }
+        // One pack per write, never loose objects: upload-pack then reuses the compressed objects
+        // instead of deflating each anew. Objects first, refs after: a ref never names an object
+        // the repository lacks.
+        if !objects.is_empty() {
+            let dir = self.path.join("objects/pack");
+            let staged = tokio::task::spawn_blocking(move || {
+                std::fs::create_dir_all(&dir)?;
+                crate::pack::stage(&dir, &objects)?.install()
+            })
+            .await
+            .map_err(|e| GitError::Io {
+                command: "pack write".into(),
+                source: std::io::Error::other(e),
+            })?;
+            staged.map_err(|source| GitError::Io {
+                command: format!("pack write (in {})", self.path.display()),
+                source,
+            })?;
+        }
+        // Tags first and `main` last, each only when it names something else.
+        for v in versions {
+            for tag in &v.tags {
+                check_ref_name(tag)?;
+                self.set_ref(&format!("refs/tags/{tag}"), v.expected).await?;
+            }
+        }
+        self.set_ref(MAIN, last.expected).await?;
         // Refs of another history can only be there when this one did not resume from `main`
         // (and a repo made just now has none).
         if start == 0 && !fresh {
@@ -334,6 +294,28 @@ impl BareRepo {
         }
         self.repack_if_needed().await;
         Ok(last.expected)
+    }
+
+    /// Points the loose ref `name` at `id` unless it already does: the new value is written to
+    /// `<ref>.lock` and renamed over the ref, as git does (a lock left by a crash is replaced:
+    /// the registry's per-repo lock is what keeps writers apart).
+    async fn set_ref(&self, name: &str, id: ObjectId) -> Result<(), GitError> {
+        let path = self.path.join(name);
+        let value = format!("{id}\n");
+        if tokio::fs::read_to_string(&path).await.is_ok_and(|v| v == value) {
+            return Ok(());
+        }
+        let io = |source| GitError::Io {
+            command: format!("update-ref {name}"),
+            source,
+        };
+        if let Some(parent) = path.parent() {
+            tokio::fs::create_dir_all(parent).await.map_err(io)?;
+        }
+        let mut lock = path.clone().into_os_string();
+        lock.push(".lock");
+        tokio::fs::write(&lock, value).await.map_err(io)?;
+        tokio::fs::rename(&lock, &path).await.map_err(io)
     }
 
     /// The names of the repository's tags (`v1.0.0`, `hello--v1.0.0`).
@@ -371,13 +353,21 @@ impl BareRepo {
 
     /// Every write adds a pack; fold them when there are many (best effort).
     async fn repack_if_needed(&self) {
-        let packs = match std::fs::read_dir(self.path.join("objects/pack")) {
-            Ok(dir) => dir
-                .filter_map(|e| e.ok())
-                .filter(|e| e.path().extension().is_some_and(|x| x == "pack"))
-                .count(),
-            Err(_) => return,
+        let Ok(dir) = std::fs::read_dir(self.path.join("objects/pack")) else {
+            return;
         };
+        let mut packs = 0;
+        for entry in dir.filter_map(|e| e.ok()) {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.ends_with(".pack") && !name.starts_with("tmp_") {
+                packs += 1;
+            } else if name.starts_with("tmp_") && is_stale(&entry) {
+                // What a write killed half-way left (no ref names its objects); an hour old so
+                // that another process's write in progress is never touched.
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
         if packs > MAX_PACKS {
             let args = ["repack", "-a", "-d", "-q"];
             if let Err(e) = run(git(Some(&self.path), &args), describe(&args), None).await {
@@ -385,6 +375,16 @@ impl BareRepo {
             }
         }
     }
+}
+
+/// A temporary file untouched for an hour.
+fn is_stale(entry: &std::fs::DirEntry) -> bool {
+    entry
+        .metadata()
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age > std::time::Duration::from_secs(3600))
 }
 
 /// Makes an empty bare repository at `path` (HEAD → `main`), as `git init --bare` does.
@@ -413,36 +413,6 @@ async fn is_healthy_bare(path: &Path) -> bool {
         && tokio::fs::metadata(path.join("refs")).await.is_ok_and(|m| m.is_dir())
 }
 
-/// Lets `write!` append to a byte buffer.
-struct Str<'a>(&'a mut Vec<u8>);
-
-impl std::fmt::Write for Str<'_> {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        self.0.extend_from_slice(s.as_bytes());
-        Ok(())
-    }
-}
-
-/// C-style quoting as fast-import reads it: any path works, spaces and newlines included.
-fn quote_path(path: &str) -> String {
-    let mut out = String::with_capacity(path.len() + 2);
-    out.push('"');
-    for b in path.bytes() {
-        match b {
-            b'"' => out.push_str("\\\""),
-            b'\\' => out.push_str("\\\\"),
-            b'\n' => out.push_str("\\n"),
-            b'\t' => out.push_str("\\t"),
-            0x20..=0x7e => out.push(b as char),
-            other => {
-                let _ = write!(out, "\\{other:03o}");
-            }
-        }
-    }
-    out.push('"');
-    out
-}
-
 fn check_ref_name(tag: &str) -> Result<(), GitError> {
     let ok = !tag.is_empty()
         && !tag.starts_with(['-', '.', '/'])
@@ -461,13 +431,6 @@ fn check_ref_name(tag: &str) -> Result<(), GitError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn quoting() {
-        assert_eq!(quote_path("a b/c"), "\"a b/c\"");
-        assert_eq!(quote_path("q\"\\\n"), "\"q\\\"\\\\\\n\"");
-        assert_eq!(quote_path("é"), "\"\\303\\251\"");
-    }
 
     #[test]
     fn tag_names() {

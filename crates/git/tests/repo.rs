@@ -226,3 +226,125 @@ async fn a_missing_body_is_an_error() {
     let err = repo.write_history(&versions, &empty).await.unwrap_err();
     assert!(err.to_string().contains("reading the body"), "{err}");
 }
+
+/// The packs written in-process are what git itself reads: `verify-pack` checks the index
+/// against the pack (checksums, CRCs, offsets) and every object, with sizes that need
+/// several header bytes and a fan-out over many first bytes.
+#[tokio::test]
+async fn packs_written_in_process_verify_with_git() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("repos/1/3.git");
+    let mut bodies = Bodies::default();
+    let mut files = Vec::new();
+    // 1 MiB that deflate cannot shrink (a simple xorshift), and many small files.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let big: Vec<u8> = (0..1 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    files.push(bodies.file("data/big.bin", EntryMode::File, &big));
+    for i in 0..300 {
+        files.push(bodies.file(
+            &format!("skills/s{}/f{i}.md", i % 17),
+            EntryMode::File,
+            format!("file {i}\n").as_bytes(),
+        ));
+    }
+    files.push(bodies.file(".claude-plugin/plugin.json", EntryMode::File, b"{\"name\":\"p\"}\n"));
+    let expected = commit_id(&CommitSpec {
+        tree: tree_id(&files).unwrap(),
+        parent: None,
+        time_secs: 1_700_000_000,
+        message: "p 1.0.0\n".into(),
+    });
+    let versions = vec![HistoryVersion {
+        files,
+        time_secs: 1_700_000_000,
+        message: "p 1.0.0\n".into(),
+        tags: vec!["v1.0.0".into()],
+        expected,
+    }];
+    let repo = BareRepo::open_or_init(&path).await.unwrap();
+    assert_eq!(repo.write_history(&versions, &bodies).await.unwrap(), expected);
+    let packs: Vec<_> = std::fs::read_dir(path.join("objects/pack"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(packs.len(), 2, "a pack and its index, no temporary file left: {packs:?}");
+    let idx = packs.iter().find(|p| p.extension().is_some_and(|x| x == "idx")).unwrap();
+    let verified = git(&path, &["verify-pack", "-v", idx.to_str().unwrap()]);
+    // 302 blobs, 21 trees (root, .claude-plugin, data, skills and its 17 folders), one commit.
+    assert!(verified.contains("non delta: 324 objects"), "{verified}");
+    git(&path, &["fsck", "--strict", "--full"]);
+    let out = Command::new("git")
+        .args(["cat-file", "blob", "main:data/big.bin"])
+        .current_dir(&path)
+        .output()
+        .unwrap();
+    assert!(out.stdout == big, "the big body reads back whole");
+    assert_eq!(git(&path, &["rev-parse", "v1.0.0"]).trim(), expected.to_hex());
+
+    // A body that differs from its recorded id is refused before anything is written.
+    let mut wrong = versions.clone();
+    wrong[0].expected = commit_id(&CommitSpec {
+        tree: tree_id(&wrong[0].files).unwrap(),
+        parent: None,
+        time_secs: 1,
+        message: "other\n".into(),
+    });
+    wrong[0].tags.clear();
+    let fresh = BareRepo::open_or_init(&tmp.path().join("repos/1/4.git")).await.unwrap();
+    let err = fresh.write_history(&wrong, &bodies).await.unwrap_err();
+    assert!(err.to_string().contains("expected"), "{err}");
+    assert_eq!(std::fs::read_dir(tmp.path().join("repos/1/4.git/objects/pack")).unwrap().count(), 0);
+}
+
+/// What a write killed half-way leaves in `objects/pack` is removed by a later write once it is
+/// an hour old, and left alone while it may still be another process's write in progress.
+#[tokio::test]
+async fn stale_temporary_packs_are_removed_by_a_later_write() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("repos/1/5.git");
+    let mut bodies = Bodies::default();
+    let version = |files: Vec<TreeFile>, parent: Option<ObjectId>, n: u64| {
+        let message = format!("p 1.0.{n}\n");
+        HistoryVersion {
+            expected: commit_id(&CommitSpec {
+                tree: tree_id(&files).unwrap(),
+                parent,
+                time_secs: 1_700_000_000 + n as i64,
+                message: message.clone(),
+            }),
+            files,
+            time_secs: 1_700_000_000 + n as i64,
+            message,
+            tags: vec![],
+        }
+    };
+    let first = version(sample(&mut bodies, "one\n"), None, 0);
+    let repo = BareRepo::open_or_init(&path).await.unwrap();
+    repo.write_history(std::slice::from_ref(&first), &bodies).await.unwrap();
+
+    let pack_dir = path.join("objects/pack");
+    let old = pack_dir.join("tmp_pack_killed");
+    let recent = pack_dir.join("tmp_idx_in_progress");
+    std::fs::write(&old, b"PACK half").unwrap();
+    std::fs::write(&recent, b"half").unwrap();
+    let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    std::fs::File::options()
+        .write(true)
+        .open(&old)
+        .unwrap()
+        .set_modified(two_hours_ago)
+        .unwrap();
+
+    let second = version(sample(&mut bodies, "two\n"), Some(first.expected), 1);
+    repo.write_history(&[first, second], &bodies).await.unwrap();
+    assert!(!old.exists(), "the stale temporary pack is gone");
+    assert!(recent.exists(), "a recent temporary file is left alone");
+    git(&path, &["fsck", "--strict", "--full"]);
+}

@@ -258,7 +258,7 @@ mod tests {
         assert_eq!(io(std::io::ErrorKind::NotFound).code(), ErrorCode::Internal);
         let git = |stderr: &str| {
             RegistryError::Git(skill_pool_git::GitError::Failed {
-                command: "fast-import".into(),
+                command: "repack".into(),
                 status: "exit status: 128".into(),
                 stderr: stderr.into(),
             })
