@@ -190,28 +190,44 @@ impl CatalogueCache {
 impl Registry {
     /// The tenant's catalogue, from the cache when it is current.
     pub async fn catalogue(&self, tenant: TenantId) -> Result<Arc<RenderedCatalogue>> {
-        let cache = &self.inner.catalogues;
-        let cached = cache.get(tenant);
-        if let Some((rendered, checked)) = &cached {
-            let age = checked.elapsed();
-            if age < REVALIDATE_AFTER {
-                return Ok(rendered.clone());
-            }
-            if age < SERVE_STALE_FOR {
-                if cache.claim_revalidation(tenant) {
-                    let registry = self.clone();
-                    let stale = rendered.clone();
-                    tokio::spawn(async move {
-                        if let Err(e) = registry.revalidate_catalogue(tenant, Some(stale)).await {
-                            tracing::debug!(tenant = %tenant, error = %e, "revalidating a cached catalogue failed");
-                            registry.inner.catalogues.end_revalidation(tenant);
-                        }
-                    });
-                }
-                return Ok(rendered.clone());
-            }
+        match self.catalogue_lookup(tenant) {
+            Ok(rendered) => Ok(rendered),
+            Err(cached) => self.revalidate_catalogue(tenant, cached).await,
         }
-        self.revalidate_catalogue(tenant, cached.map(|(rendered, _)| rendered)).await
+    }
+
+    /// The cached catalogue when it may be served without waiting on the database (fresh, or
+    /// stale within bounds and being revalidated in the background), else `None`: the hot path
+    /// of a request answered before the routers, which falls back to [`Self::catalogue`].
+    pub fn catalogue_cached(&self, tenant: TenantId) -> Option<Arc<RenderedCatalogue>> {
+        self.catalogue_lookup(tenant).ok()
+    }
+
+    /// `Ok` when the cache can answer now; `Err` with what it holds (too old to serve) when the
+    /// database must be asked first.
+    fn catalogue_lookup(&self, tenant: TenantId) -> std::result::Result<Arc<RenderedCatalogue>, Option<Arc<RenderedCatalogue>>> {
+        let cache = &self.inner.catalogues;
+        let Some((rendered, checked)) = cache.get(tenant) else {
+            return Err(None);
+        };
+        let age = checked.elapsed();
+        if age < REVALIDATE_AFTER {
+            return Ok(rendered);
+        }
+        if age >= SERVE_STALE_FOR {
+            return Err(Some(rendered));
+        }
+        if cache.claim_revalidation(tenant) {
+            let registry = self.clone();
+            let stale = rendered.clone();
+            tokio::spawn(async move {
+                if let Err(e) = registry.revalidate_catalogue(tenant, Some(stale)).await {
+                    tracing::debug!(tenant = %tenant, error = %e, "revalidating a cached catalogue failed");
+                    registry.inner.catalogues.end_revalidation(tenant);
+                }
+            });
+        }
+        Ok(rendered)
     }
 
     /// Checks `cached` against the tenant's `catalogue_rev` and renders it again if it changed.

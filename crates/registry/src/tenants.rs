@@ -73,6 +73,12 @@ impl Registry {
         Ok(row)
     }
 
+    /// The tenant with this slug when the cache has it, without waiting on anything: the hot
+    /// path of a request answered before the routers, which falls back to [`Self::route_tenant`].
+    pub fn route_tenant_cached(&self, slug: &str) -> Option<Arc<TenantRow>> {
+        TenantCache::get(&self.inner.tenants.by_slug, slug)
+    }
+
     /// The tenant behind a routed id (cached briefly).
     pub(crate) async fn tenant_row(&self, tenant: TenantId) -> Result<TenantRow> {
         let cache = &self.inner.tenants;

@@ -55,6 +55,28 @@ fn new_request_id() -> HeaderValue {
     HeaderValue::from_bytes(&buf[..17 + digits]).unwrap_or_else(|_| HeaderValue::from_static("-"))
 }
 
+/// The answers given before tower and axum see a request (`listener.rs`): the public catalogue
+/// from the caches ([`crate::routes::public::catalogue_hot`]). They carry what this layer adds
+/// to every answer (`x-request-id`, the security headers) and are never errors, so nothing
+/// else of it applies. `None`: the request goes through the routers as any other.
+pub(crate) fn hot_answer<B>(state: &crate::AppState, req: &Request<B>, client: std::net::IpAddr) -> Option<Response> {
+    if !req.uri().path().ends_with(crate::routes::public::CATALOGUE_ROUTE) {
+        return None;
+    }
+    let mut res = crate::routes::public::catalogue_hot(state, req, client)?;
+    crate::portal::security_headers(&mut res);
+    let request_id = req.headers().get(&REQUEST_ID).cloned().unwrap_or_else(new_request_id);
+    tracing::debug!(
+        method = %req.method(),
+        path = %req.uri().path(),
+        request_id = %request_id.to_str().unwrap_or(""),
+        status = res.status().as_u16(),
+        "finished processing request (from the caches)"
+    );
+    res.headers_mut().insert(REQUEST_ID.clone(), request_id);
+    Some(res)
+}
+
 /// With a state, the public catalogue is answered here, before the routers
 /// (`routes::public::catalogue_at_edge`); everything else goes on to them.
 #[derive(Clone, Default)]

@@ -113,6 +113,11 @@ fn registry_with_queue(store: Store, config: &ServerConfig, queue: Option<skill_
 
 /// The whole application as a router (for tests that drive it in-process).
 pub fn app(registry: Registry, config: ServerConfig) -> Router {
+    app_and_state(registry, config).0
+}
+
+/// The application and the state its routes share (what the listener's hot path reads).
+fn app_and_state(registry: Registry, config: ServerConfig) -> (Router, AppState) {
     let config = Arc::new(config);
     let metrics = Arc::new(metrics::Metrics::new());
     let limiter = (config.rate_limit_per_min > 0).then(|| Arc::new(ratelimit::Limiter::new(config.rate_limit_per_min)));
@@ -142,17 +147,18 @@ pub fn app(registry: Registry, config: ServerConfig) -> Router {
         .with_state(state);
     let state = AppState(Arc::new(Shared { tenant_router, ..shared }));
     let edge = edge::EdgeLayer(Some(state.clone()));
-    Router::new()
+    let router = Router::new()
         .route("/healthz", get(routes::ops::healthz))
         .route("/readyz", get(routes::ops::readyz))
         .route("/metrics", get(routes::ops::metrics))
         .route_layer(metrics::TrackLayer(metrics))
         .fallback(tenant::dispatch)
-        .with_state(state)
+        .with_state(state.clone())
         .layer(DefaultBodyLimit::disable())
         // Request id, tracing span, error bodies, security headers: one layer (`edge.rs`).
         // (and the public catalogue answered there, before the routers).
-        .layer(edge)
+        .layer(edge);
+    (router, state)
 }
 
 /// Runs the server on `listener` until `shutdown` resolves, then drains connections.
@@ -239,8 +245,10 @@ pub async fn serve(
     tracing::info!(public_url = %config.public_url, database = %skill_pool_store::redact_url(&config.database_url), "skill-pool listening on {scheme}://{local}");
     let limits = config.limits;
     let tls = config.tls.as_ref().map(listener::tls_acceptor).transpose()?;
-    let app = app(registry, config);
-    listener::serve(listener, app, tls, limits, shutdown, std::time::Duration::from_secs(30))
+    let (app, state) = app_and_state(registry, config);
+    // The public catalogue straight from the caches, before tower and axum (`edge::hot_answer`).
+    let hot: listener::HotPath = Arc::new(move |req, client| edge::hot_answer(&state, req, client));
+    listener::serve(listener, app, Some(hot), tls, limits, shutdown, std::time::Duration::from_secs(30))
         .await
         .context("serving HTTP")?;
     let _ = stop_worker.send(true);

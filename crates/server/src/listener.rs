@@ -11,15 +11,49 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::convert::Infallible;
+
 use axum::Router;
 use axum::extract::ConnectInfo;
+use axum::http::Request;
+use axum::response::Response;
+use futures_util::future::Either;
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::service::TowerToHyperService;
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
 
 use crate::config::ConnectionLimits;
+
+/// Answers a request may get before tower and axum see it (`edge::hot_answer`), from the
+/// request and the client's address; `None` sends it to the application.
+pub type HotPath = Arc<dyn Fn(&Request<Incoming>, std::net::IpAddr) -> Option<Response> + Send + Sync>;
+
+/// What a connection runs for each request: the hot answer when there is one, else the
+/// application, with the client's address as `ConnectInfo`.
+#[derive(Clone)]
+struct ConnService {
+    app: Router,
+    hot: Option<HotPath>,
+    addr: std::net::SocketAddr,
+}
+
+impl hyper::service::Service<Request<Incoming>> for ConnService {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Either<std::future::Ready<Result<Response, Infallible>>, tower::util::Oneshot<Router, Request<Incoming>>>;
+
+    fn call(&self, mut req: Request<Incoming>) -> Self::Future {
+        if let Some(hot) = &self.hot
+            && let Some(res) = hot(&req, self.addr.ip())
+        {
+            return Either::Left(std::future::ready(Ok(res)));
+        }
+        req.extensions_mut().insert(ConnectInfo(self.addr));
+        Either::Right(self.app.clone().oneshot(req))
+    }
+}
 
 /// Descriptors kept free for the database, blobs, repos and git pipes.
 const FD_RESERVE: u64 = 64;
@@ -75,10 +109,13 @@ pub fn tls_acceptor(files: &crate::config::TlsFiles) -> anyhow::Result<tokio_rus
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then lets open connections finish
-/// (up to `drain`). With `tls`, every connection is a TLS one.
+/// (up to `drain`). With `tls`, every connection is a TLS one. With `hot`, a request it answers
+/// never reaches `app`.
+#[allow(clippy::too_many_arguments)]
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
+    hot: Option<HotPath>,
     tls: Option<tokio_rustls::TlsAcceptor>,
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -135,11 +172,11 @@ pub async fn serve(
         let mut io = tokio_io_timeout::TimeoutStream::new(stream);
         io.set_write_timeout(Some(limits.write_timeout));
         let io = Box::pin(io);
-        let service = app.clone().map_request(move |mut req: axum::http::Request<hyper::body::Incoming>| {
-            req.extensions_mut().insert(ConnectInfo(addr));
-            req
-        });
-        let service = TowerToHyperService::new(service);
+        let service = ConnService {
+            app: app.clone(),
+            hot: hot.clone(),
+            addr,
+        };
         let builder = builder.clone();
         let watcher = graceful.watcher();
         let tls = tls.clone();

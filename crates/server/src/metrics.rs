@@ -59,6 +59,9 @@ pub struct Metrics {
     git_refused: Family<ReasonLabels, Counter>,
     packs_fetched: Counter,
     catalogue_fetches: Counter,
+    /// The catalogue's series (latency, `200`, `304` of `GET`), looked up once: the hot path
+    /// records a request without hashing labels or allocating them.
+    catalogue: std::sync::OnceLock<(Histogram, Counter, Counter)>,
 }
 
 impl Metrics {
@@ -98,6 +101,7 @@ impl Metrics {
             catalogue_fetches.clone(),
         );
         Metrics {
+            catalogue: std::sync::OnceLock::new(),
             packs_fetched,
             catalogue_fetches,
             registry,
@@ -127,6 +131,30 @@ impl Metrics {
             .get_or_create(&RouteLabels { route: route.clone() })
             .observe(started.elapsed().as_secs_f64());
         self.requests.get_or_create(&RequestLabels { route, method, status }).inc();
+    }
+
+    /// [`Self::observe`] for a `GET` of the catalogue route.
+    pub fn observe_catalogue_get(&self, status: u16, started: Instant) {
+        let route = crate::routes::public::CATALOGUE_ROUTE;
+        let (latency, ok, not_modified) = self.catalogue.get_or_init(|| {
+            let counter = |status| {
+                self.requests
+                    .get_or_create(&RequestLabels {
+                        route: route.into(),
+                        method: "GET",
+                        status,
+                    })
+                    .clone()
+            };
+            let latency = self.latency.get_or_create(&RouteLabels { route: route.into() }).clone();
+            (latency, counter(200), counter(304))
+        });
+        match status {
+            200 => ok.inc(),
+            304 => not_modified.inc(),
+            _ => return self.observe(route, "GET", status, started),
+        };
+        latency.observe(started.elapsed().as_secs_f64());
     }
 
     pub fn pack_fetched(&self) {

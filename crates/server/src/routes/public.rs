@@ -116,13 +116,12 @@ pub(crate) const CATALOGUE_ROUTE: &str = "/.claude-plugin/marketplace.json";
 /// work. `None` when the request is not that (the routers answer it, errors included).
 pub(crate) async fn catalogue_at_edge(state: &crate::AppState, req: &axum::http::request::Parts) -> Option<Response> {
     let started = std::time::Instant::now();
-    let slug = fast_catalogue_slug(state, req)?;
+    let slug = fast_catalogue_slug(state, &req.method, &req.uri, &req.headers)?;
     let tenant = state.registry.route_tenant(slug).await.ok()??;
     if tenant.visibility != skill_pool_core::api::Visibility::Public {
         return None;
     }
     let client = crate::extract::client_addr(req);
-    let method = crate::metrics::method_label(&req.method);
     if let (Some(limiter), Some(address)) = (&state.limiter, client)
         && let Err(wait) = limiter.check(address)
     {
@@ -132,33 +131,78 @@ pub(crate) async fn catalogue_at_edge(state: &crate::AppState, req: &axum::http:
         );
         err.retry_after = Some(wait);
         let res = err.into_response();
-        state.metrics.observe(CATALOGUE_ROUTE, method, res.status().as_u16(), started);
+        state.metrics.observe_catalogue_get(res.status().as_u16(), started);
         return Some(res);
     }
     let rendered = state.registry.catalogue(tenant.id).await.ok()?;
-    let headers = &req.headers;
-    if let Some(address) = client {
-        let agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
-        state.registry.record_catalogue_fetch(tenant.id, address, agent);
-        state.metrics.catalogue_fetched();
-    }
-    let res = catalogue_response(&rendered, headers, false);
-    state.metrics.observe(CATALOGUE_ROUTE, method, res.status().as_u16(), started);
-    Some(res)
+    Some(public_catalogue_answer(state, tenant.id, &rendered, &req.headers, client, started))
 }
 
-/// The tenant's slug when `req` is a plain `GET <prefix>/t/<slug>/.claude-plugin/marketplace.json`
-/// that tenant routing would give to that tenant (no host-based tenants configured, one Host).
-fn fast_catalogue_slug<'a>(state: &crate::AppState, req: &'a axum::http::request::Parts) -> Option<&'a str> {
-    if req.method != axum::http::Method::GET || state.config.base_domain.is_some() {
+/// The same answer as [`catalogue_at_edge`], given before hyper's request reaches tower or
+/// axum (`listener.rs`), and only when nothing has to be waited for: the tenant and its
+/// rendered catalogue in the caches and the client within its rate limit. `None` otherwise,
+/// and the request goes the usual way (which answers the `429`, the misses and the errors).
+pub(crate) fn catalogue_hot<B>(state: &crate::AppState, req: &axum::http::Request<B>, client: std::net::IpAddr) -> Option<Response> {
+    let started = std::time::Instant::now();
+    let slug = fast_catalogue_slug(state, req.method(), req.uri(), req.headers())?;
+    let tenant = state.registry.route_tenant_cached(slug)?;
+    if tenant.visibility != skill_pool_core::api::Visibility::Public {
         return None;
     }
-    let rest = req.uri.path().strip_prefix("/t/")?;
+    let rendered = state.registry.catalogue_cached(tenant.id)?;
+    // A refused check takes nothing from the client's allowance: the routers check again and
+    // answer the 429.
+    if let Some(limiter) = &state.limiter
+        && limiter.check(client).is_err()
+    {
+        return None;
+    }
+    Some(public_catalogue_answer(
+        state,
+        tenant.id,
+        &rendered,
+        req.headers(),
+        Some(client),
+        started,
+    ))
+}
+
+/// A public catalogue fetch that passed its checks: counted (clients, metrics) and answered.
+fn public_catalogue_answer(
+    state: &crate::AppState,
+    tenant: skill_pool_store::TenantId,
+    rendered: &skill_pool_registry::catalogue::RenderedCatalogue,
+    headers: &HeaderMap,
+    client: Option<std::net::IpAddr>,
+    started: std::time::Instant,
+) -> Response {
+    if let Some(address) = client {
+        let agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
+        state.registry.record_catalogue_fetch(tenant, address, agent);
+        state.metrics.catalogue_fetched();
+    }
+    let res = catalogue_response(rendered, headers, false);
+    state.metrics.observe_catalogue_get(res.status().as_u16(), started);
+    res
+}
+
+/// The tenant's slug when the request is a plain `GET <prefix>/t/<slug>/.claude-plugin/marketplace.json`
+/// that tenant routing would give to that tenant (no host-based tenants configured, one Host).
+fn fast_catalogue_slug<'a>(
+    state: &crate::AppState,
+    method: &axum::http::Method,
+    uri: &'a axum::http::Uri,
+    headers: &HeaderMap,
+) -> Option<&'a str> {
+    if method != axum::http::Method::GET || state.config.base_domain.is_some() {
+        return None;
+    }
+    let rest = uri.path().strip_prefix("/t/")?;
     let (slug, path) = rest.split_once('/')?;
     if path != &CATALOGUE_ROUTE[1..] || slug.is_empty() {
         return None;
     }
-    let mut hosts = req.headers.get_all(header::HOST).iter();
+    let mut hosts = headers.get_all(header::HOST).iter();
     if hosts.next().is_some() && hosts.next().is_some() {
         return None;
     }
