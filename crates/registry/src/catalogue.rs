@@ -38,13 +38,59 @@ pub struct RenderedCatalogue {
     pub etag: String,
     /// The same ETag as shared bytes: a response header is made from it without a copy.
     pub etag_bytes: bytes::Bytes,
+    /// The gzip bytes again as a sealed in-memory file, made on first use for a large catalogue
+    /// ([`Self::gzip_file`]): the server sends it with `sendfile` instead of copying it into the
+    /// socket for every request.
+    gzip_file: std::sync::OnceLock<Option<Arc<std::fs::File>>>,
 }
 
+/// From this size on, the gzip bytes get a file copy ([`RenderedCatalogue::gzip_file`]): below
+/// it, copying into the socket costs less than the extra system call.
+pub const GZIP_FILE_MIN_BYTES: usize = 16 * 1024;
+
 impl RenderedCatalogue {
-    /// What it costs the cache: its bytes and a fixed overhead. (The parsed value is not kept:
-    /// its maps and strings took twice the JSON's size again, for every cached tenant.)
+    /// A rendering of these bytes (what [`Registry::catalogue`] caches).
+    pub fn new(rev: i64, json: bytes::Bytes, gzip: bytes::Bytes) -> RenderedCatalogue {
+        let etag = format!("\"{}\"", &hex::encode(Sha256::digest(&json))[..32]);
+        RenderedCatalogue {
+            rev,
+            json,
+            gzip,
+            etag_bytes: bytes::Bytes::copy_from_slice(etag.as_bytes()),
+            etag,
+            gzip_file: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// What it costs the cache: its bytes (a large catalogue's gzip bytes twice, for their file
+    /// copy) and a fixed overhead. (The parsed value is not kept: its maps and strings took twice
+    /// the JSON's size again, for every cached tenant.)
     pub fn weight(&self) -> usize {
-        self.json.len() + self.gzip.len() + self.etag.len() + 256
+        let file = if self.gzip.len() >= GZIP_FILE_MIN_BYTES {
+            self.gzip.len()
+        } else {
+            0
+        };
+        self.json.len() + self.gzip.len() + file + self.etag.len() + 256
+    }
+
+    /// The gzip bytes as a sealed in-memory file (`memfd`, nothing on disk) holding exactly
+    /// [`Self::gzip`], made on first use, for a catalogue of at least [`GZIP_FILE_MIN_BYTES`];
+    /// `None` for a smaller one or when the file cannot be made (the bytes are then sent as
+    /// they are).
+    pub fn gzip_file(&self) -> Option<&Arc<std::fs::File>> {
+        if self.gzip.len() < GZIP_FILE_MIN_BYTES {
+            return None;
+        }
+        self.gzip_file
+            .get_or_init(|| match sealed_memory_file(&self.gzip) {
+                Ok(file) => Some(Arc::new(file)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not make the catalogue's in-memory file; it is copied instead");
+                    None
+                }
+            })
+            .as_ref()
     }
 
     /// The catalogue as a value, parsed from the JSON (for the few readers that need it).
@@ -342,15 +388,18 @@ impl Registry {
         // Kept for as long as the tenant is cached: no spare capacity from the buffers' growth.
         json.shrink_to_fit();
         gzip.shrink_to_fit();
-        let etag = format!("\"{}\"", &hex::encode(Sha256::digest(&json))[..32]);
-        Ok(RenderedCatalogue {
-            rev,
-            json: json.into(),
-            gzip: gzip.into(),
-            etag_bytes: bytes::Bytes::copy_from_slice(etag.as_bytes()),
-            etag,
-        })
+        Ok(RenderedCatalogue::new(rev, json.into(), gzip.into()))
     }
+}
+
+/// `data` in a new memfd, sealed against any change of its size or content.
+fn sealed_memory_file(data: &[u8]) -> std::io::Result<std::fs::File> {
+    use rustix::fs::{MemfdFlags, SealFlags};
+    let fd = rustix::fs::memfd_create("skill-pool-catalogue", MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)?;
+    let mut file = std::fs::File::from(fd);
+    file.write_all(data)?;
+    rustix::fs::fcntl_add_seals(&file, SealFlags::WRITE | SealFlags::GROW | SealFlags::SHRINK | SealFlags::SEAL)?;
+    Ok(file)
 }
 
 /// A stored JSON object (absent or unreadable: empty).
@@ -366,13 +415,27 @@ mod tests {
     use super::*;
 
     fn rendered(size: usize) -> Arc<RenderedCatalogue> {
-        Arc::new(RenderedCatalogue {
-            rev: 1,
-            json: vec![b' '; size].into(),
-            gzip: vec![0; size / 10].into(),
-            etag: "\"e\"".into(),
-            etag_bytes: bytes::Bytes::from_static(b"\"e\""),
-        })
+        Arc::new(RenderedCatalogue::new(1, vec![b' '; size].into(), vec![0; size / 10].into()))
+    }
+
+    #[test]
+    fn a_large_catalogue_has_a_sealed_file_copy_of_its_gzip_bytes() {
+        use std::io::{Read, Seek, Write};
+        let small = RenderedCatalogue::new(1, "{}".into(), vec![7; GZIP_FILE_MIN_BYTES - 1].into());
+        assert!(small.gzip_file().is_none());
+        let gzip: Vec<u8> = (0..GZIP_FILE_MIN_BYTES * 3).map(|i| (i * 31 % 251) as u8).collect();
+        let large = RenderedCatalogue::new(1, "{}".into(), gzip.clone().into());
+        let file = large.gzip_file().expect("a file copy");
+        assert!(Arc::ptr_eq(file, large.gzip_file().unwrap()), "made once");
+        let mut copy = Vec::new();
+        (&**file).rewind().unwrap();
+        (&**file).read_to_end(&mut copy).unwrap();
+        assert!(copy == gzip);
+        // Sealed: neither written nor grown.
+        (&**file).rewind().unwrap();
+        assert!((&**file).write_all(b"x").is_err());
+        assert!(file.set_len(1).is_err());
+        assert_eq!(large.weight(), 2 + 2 * gzip.len() + large.etag.len() + 256);
     }
 
     #[test]

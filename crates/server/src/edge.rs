@@ -59,11 +59,16 @@ fn new_request_id() -> HeaderValue {
 /// from the caches ([`crate::routes::public::catalogue_hot`]). They carry what this layer adds
 /// to every answer (`x-request-id`, the security headers) and are never errors, so nothing
 /// else of it applies. `None`: the request goes through the routers as any other.
-pub(crate) fn hot_answer<B>(state: &crate::AppState, req: &Request<B>, client: std::net::IpAddr) -> Option<Response> {
+/// A large body comes with its file copy ([`crate::zerocopy`]).
+pub(crate) fn hot_answer<B>(
+    state: &crate::AppState,
+    req: &Request<B>,
+    client: std::net::IpAddr,
+) -> Option<(Response, Option<crate::zerocopy::FileBody>)> {
     if !req.uri().path().ends_with(crate::routes::public::CATALOGUE_ROUTE) {
         return None;
     }
-    let mut res = crate::routes::public::catalogue_hot(state, req, client)?;
+    let (mut res, file) = crate::routes::public::catalogue_hot(state, req, client)?;
     crate::portal::security_headers(&mut res);
     let request_id = req.headers().get(&REQUEST_ID).cloned().unwrap_or_else(new_request_id);
     tracing::debug!(
@@ -74,7 +79,7 @@ pub(crate) fn hot_answer<B>(state: &crate::AppState, req: &Request<B>, client: s
         "finished processing request (from the caches)"
     );
     res.headers_mut().insert(REQUEST_ID.clone(), request_id);
-    Some(res)
+    Some((res, file))
 }
 
 /// With a state, the public catalogue is answered here, before the routers

@@ -13,6 +13,7 @@ mod portal;
 mod ratelimit;
 mod routes;
 mod tenant;
+mod zerocopy;
 
 use std::future::Future;
 use std::sync::Arc;

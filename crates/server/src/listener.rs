@@ -25,18 +25,22 @@ use tokio::sync::Semaphore;
 use tower::ServiceExt;
 
 use crate::config::ConnectionLimits;
+use crate::zerocopy::{FileBody, Slot, ZeroCopyStream};
 
 /// Answers a request may get before tower and axum see it (`edge::hot_answer`), from the
-/// request and the client's address; `None` sends it to the application.
-pub type HotPath = Arc<dyn Fn(&Request<Incoming>, std::net::IpAddr) -> Option<Response> + Send + Sync>;
+/// request and the client's address, with the file copy of a large body; `None` sends it to the
+/// application.
+pub type HotPath = Arc<dyn Fn(&Request<Incoming>, std::net::IpAddr) -> Option<(Response, Option<FileBody>)> + Send + Sync>;
 
-/// What a connection runs for each request: the hot answer when there is one, else the
-/// application, with the client's address as `ConnectInfo`.
+/// What a connection runs for each request: the hot answer when there is one (its large body
+/// registered with the connection's socket, to be sent from its file), else the application,
+/// with the client's address as `ConnectInfo`.
 #[derive(Clone)]
 struct ConnService {
     app: Router,
     hot: Option<HotPath>,
     addr: std::net::SocketAddr,
+    slot: Slot,
 }
 
 impl hyper::service::Service<Request<Incoming>> for ConnService {
@@ -46,8 +50,11 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
 
     fn call(&self, mut req: Request<Incoming>) -> Self::Future {
         if let Some(hot) = &self.hot
-            && let Some(res) = hot(&req, self.addr.ip())
+            && let Some((res, file)) = hot(&req, self.addr.ip())
         {
+            if file.is_some() {
+                *self.slot.lock().unwrap_or_else(|p| p.into_inner()) = file;
+            }
             return Either::Left(std::future::ready(Ok(res)));
         }
         req.extensions_mut().insert(ConnectInfo(self.addr));
@@ -169,13 +176,15 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let mut io = tokio_io_timeout::TimeoutStream::new(stream);
+        let file_body = Slot::default();
+        let mut io = tokio_io_timeout::TimeoutStream::new(ZeroCopyStream::new(stream, file_body.clone()));
         io.set_write_timeout(Some(limits.write_timeout));
         let io = Box::pin(io);
         let service = ConnService {
             app: app.clone(),
             hot: hot.clone(),
             addr,
+            slot: file_body,
         };
         let builder = builder.clone();
         let watcher = graceful.watcher();

@@ -364,3 +364,62 @@ async fn cli_and_claude_code_read_an_imported_catalogue() {
     tokio::task::block_in_place(|| claude.marketplace_add(&t.root));
     s.stop().await;
 }
+
+// A catalogue past 16 KiB of gzip is sent from its in-memory file (`sendfile`) once the
+// caches hold it: on a kept-alive connection, the answers through the routers and from the
+// file are the same bytes, whole, and a small answer on the same connection after them too.
+both_backends!(a_large_catalogue_is_served_whole_from_its_file, |db: TestDb| async move {
+    let s = TestServer::start(db).await;
+    let t = s.tenant("acme").await;
+    // Descriptions that gzip cannot shrink much (hex of a simple generator): about 40 KB of JSON.
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    for i in 0..60 {
+        let description: String = (0..300)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                format!("{:02x}", x as u8)
+            })
+            .collect();
+        let body = json!({"slug": format!("big-{i}"), "mode": "external", "description": description,
+                          "source": {"source": "url", "url": format!("https://git.example.com/p{i}.git")}});
+        let (st, b) = post_json(&s, &t, "/v1/plugins", &body).await;
+        assert_eq!(st, StatusCode::CREATED, "{b}");
+    }
+    let url = format!("{}/.claude-plugin/marketplace.json", t.root);
+    // One connection for every request (the pool keeps it), gzip as Claude Code asks.
+    let raw = reqwest::Client::builder().no_gzip().pool_max_idle_per_host(1).build().unwrap();
+    let plain = raw.get(&url).header("accept-encoding", "identity").send().await.unwrap();
+    assert_eq!(plain.status(), StatusCode::OK);
+    let json = plain.bytes().await.unwrap();
+    let mut bodies = Vec::new();
+    for _ in 0..4 {
+        let res = raw
+            .get(&url)
+            .header("accept-encoding", "gzip, compress, deflate, br")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(res.headers()["content-encoding"], "gzip");
+        let length: usize = res.headers()["content-length"].to_str().unwrap().parse().unwrap();
+        let body = res.bytes().await.unwrap();
+        assert_eq!(body.len(), length);
+        bodies.push(body);
+    }
+    assert!(
+        bodies[0].len() >= 16 * 1024,
+        "the gzip body is past the file threshold: {}",
+        bodies[0].len()
+    );
+    assert!(bodies.iter().all(|b| *b == bodies[0]), "every answer is the same bytes");
+    let mut unzipped = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&bodies[0][..]), &mut unzipped).unwrap();
+    assert!(unzipped == json, "the gzip body is the JSON");
+    // A small answer on the same connection afterwards is written as it comes.
+    let res = raw.get(format!("{}/healthz", s.url)).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(!res.bytes().await.unwrap().is_empty());
+    s.stop().await;
+});

@@ -142,7 +142,14 @@ pub(crate) async fn catalogue_at_edge(state: &crate::AppState, req: &axum::http:
 /// axum (`listener.rs`), and only when nothing has to be waited for: the tenant and its
 /// rendered catalogue in the caches and the client within its rate limit. `None` otherwise,
 /// and the request goes the usual way (which answers the `429`, the misses and the errors).
-pub(crate) fn catalogue_hot<B>(state: &crate::AppState, req: &axum::http::Request<B>, client: std::net::IpAddr) -> Option<Response> {
+///
+/// A gzip answer of a large catalogue comes with its file copy, for the socket to send with
+/// `sendfile` (`zerocopy.rs`).
+pub(crate) fn catalogue_hot<B>(
+    state: &crate::AppState,
+    req: &axum::http::Request<B>,
+    client: std::net::IpAddr,
+) -> Option<(Response, Option<crate::zerocopy::FileBody>)> {
     let started = std::time::Instant::now();
     let slug = fast_catalogue_slug(state, req.method(), req.uri(), req.headers())?;
     let tenant = state.registry.route_tenant_cached(slug)?;
@@ -157,14 +164,15 @@ pub(crate) fn catalogue_hot<B>(state: &crate::AppState, req: &axum::http::Reques
     {
         return None;
     }
-    Some(public_catalogue_answer(
-        state,
-        tenant.id,
-        &rendered,
-        req.headers(),
-        Some(client),
-        started,
-    ))
+    let res = public_catalogue_answer(state, tenant.id, &rendered, req.headers(), Some(client), started);
+    let file = (res.status() == StatusCode::OK && res.headers().contains_key(header::CONTENT_ENCODING))
+        .then(|| rendered.gzip_file())
+        .flatten()
+        .map(|file| crate::zerocopy::FileBody {
+            bytes: rendered.gzip.clone(),
+            file: file.clone(),
+        });
+    Some((res, file))
 }
 
 /// A public catalogue fetch that passed its checks: counted (clients, metrics) and answered.
