@@ -371,17 +371,9 @@ async fn cli_and_claude_code_read_an_imported_catalogue() {
 both_backends!(a_large_catalogue_is_served_whole_from_its_file, |db: TestDb| async move {
     let s = TestServer::start(db).await;
     let t = s.tenant("acme").await;
-    // Descriptions that gzip cannot shrink much (hex of a simple generator): about 40 KB of JSON.
-    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    // Descriptions that gzip cannot shrink much (hex of noise): about 40 KB of JSON.
     for i in 0..60 {
-        let description: String = (0..300)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                format!("{:02x}", x as u8)
-            })
-            .collect();
+        let description = hex::encode(common::server::noise(300, i + 1));
         let body = json!({"slug": format!("big-{i}"), "mode": "external", "description": description,
                           "source": {"source": "url", "url": format!("https://git.example.com/p{i}.git")}});
         let (st, b) = post_json(&s, &t, "/v1/plugins", &body).await;
