@@ -353,21 +353,9 @@ impl BareRepo {
 
     /// Every write adds a pack; fold them when there are many (best effort).
     async fn repack_if_needed(&self) {
-        let Ok(dir) = std::fs::read_dir(self.path.join("objects/pack")) else {
-            return;
-        };
-        let mut packs = 0;
-        for entry in dir.filter_map(|e| e.ok()) {
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            if name.ends_with(".pack") && !name.starts_with("tmp_") {
-                packs += 1;
-            } else if name.starts_with("tmp_") && is_stale(&entry) {
-                // What a write killed half-way left (no ref names its objects); an hour old so
-                // that another process's write in progress is never touched.
-                let _ = std::fs::remove_file(entry.path());
-            }
-        }
+        // The folder is read off the async runtime's threads.
+        let dir = self.path.join("objects/pack");
+        let packs = tokio::task::spawn_blocking(move || count_packs_and_sweep(&dir)).await.unwrap_or(0);
         if packs > MAX_PACKS {
             let args = ["repack", "-a", "-d", "-q"];
             if let Err(e) = run(git(Some(&self.path), &args), describe(&args), None).await {
@@ -375,6 +363,26 @@ impl BareRepo {
             }
         }
     }
+}
+
+/// The packs in `dir`; what a write killed half-way left there (`tmp_*`, no ref names its
+/// objects) is removed once an hour old, so that another process's write in progress is never
+/// touched.
+fn count_packs_and_sweep(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut packs = 0;
+    for entry in entries.filter_map(|e| e.ok()) {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.ends_with(".pack") && !name.starts_with("tmp_") {
+            packs += 1;
+        } else if name.starts_with("tmp_") && is_stale(&entry) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+    packs
 }
 
 /// A temporary file untouched for an hour.
