@@ -82,7 +82,17 @@ fn is_hfs_ignorable(c: char) -> bool {
 /// names with the same fold are one file on some developer's machine.
 pub fn fold(name: &str) -> String {
     let decomposed: String = name.chars().filter(|c| !is_hfs_ignorable(*c)).nfd().collect();
-    decomposed.to_uppercase().to_lowercase().nfc().collect()
+    let mut folded = decomposed.to_uppercase().to_lowercase();
+    // Some letters fold in two steps (`ẞ` → `ß` → `ss`): again until nothing changes, so that
+    // folding a folded name changes nothing (bounded: the mappings settle after two rounds).
+    for _ in 0..4 {
+        let again = folded.to_uppercase().to_lowercase();
+        if again == folded {
+            break;
+        }
+        folded = again;
+    }
+    folded.nfc().collect()
 }
 
 /// Windows device names: `CON`, `aux.txt`, `com1.tar.gz`, `LPT9 .md`… (any case, any extension).
@@ -576,6 +586,9 @@ mod tests {
         assert_eq!(fold("caf\u{e9}"), fold("cafe\u{301}"), "NFC and NFD");
         assert_eq!(fold(".g\u{200c}it"), ".git", "HFS+ ignorable");
         assert_eq!(fold("STRASSE"), fold("stra\u{df}e"));
+        // Capital sharp s folds in two steps; a folded name folds to itself.
+        assert_eq!(fold("\u{1e9e}"), "ss");
+        assert_eq!(fold(&fold("\u{1e9e}")), fold("\u{1e9e}"));
         assert_ne!(fold("a"), fold("b"));
     }
 
