@@ -90,7 +90,7 @@ impl AsyncWrite for ZeroCopyStream {
     fn poll_write_vectored(mut self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[IoSlice<'_>]) -> Poll<io::Result<usize>> {
         let registered = self.slot.lock().unwrap_or_else(|p| p.into_inner()).clone();
         if let Some(body) = registered
-            && let Some(i) = bufs.iter().position(|b| body.offset_of(b).is_some())
+            && let Some((i, offset)) = bufs.iter().enumerate().find_map(|(i, b)| body.offset_of(b).map(|o| (i, o)))
         {
             if i > 0 {
                 // What comes before the body (the response's head), held back for the body.
@@ -105,7 +105,7 @@ impl AsyncWrite for ZeroCopyStream {
                     )?)
                 });
             }
-            let (offset, len) = (body.offset_of(&bufs[0]).unwrap_or(0), bufs[0].len());
+            let len = bufs[0].len();
             let sent = ready!(self.poll_send(cx, |s| {
                 let mut at = offset;
                 Ok(rustix::fs::sendfile(s, &*body.file, Some(&mut at), len)?)
