@@ -348,3 +348,49 @@ async fn stale_temporary_packs_are_removed_by_a_later_write() {
     assert!(recent.exists(), "a recent temporary file is left alone");
     git(&path, &["fsck", "--strict", "--full"]);
 }
+
+/// Every write adds a pack; past sixteen the repo is repacked into one after the write, so a
+/// plugin published hundreds of times is served from a few packs, and nothing is lost on the way.
+#[tokio::test]
+async fn many_writes_are_folded_into_few_packs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("repos/1/6.git");
+    let mut bodies = Bodies::default();
+    let repo = BareRepo::open_or_init(&path).await.unwrap();
+    let pack_dir = path.join("objects/pack");
+    let packs = || {
+        std::fs::read_dir(&pack_dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".pack"))
+            .count()
+    };
+    let mut versions: Vec<HistoryVersion> = Vec::new();
+    let mut most = 0;
+    for n in 0..24u64 {
+        let files = sample(&mut bodies, &format!("version {n}\n"));
+        let message = format!("p 1.0.{n}\n");
+        let time_secs = 1_700_000_000 + n as i64;
+        let expected = commit_id(&CommitSpec {
+            tree: tree_id(&files).unwrap(),
+            parent: versions.last().map(|v| v.expected),
+            time_secs,
+            message: message.clone(),
+        });
+        versions.push(HistoryVersion {
+            expected,
+            files,
+            time_secs,
+            message,
+            tags: vec![],
+        });
+        repo.write_history(&versions, &bodies).await.unwrap();
+        most = most.max(packs());
+    }
+    assert!(most <= 17, "never more than one pack past the bound: {most}");
+    assert!(packs() < 16, "the packs were folded: {} left", packs());
+    git(&path, &["fsck", "--strict", "--full"]);
+    let log = git(&path, &["log", "--format=%s", "main"]);
+    assert_eq!(log.lines().count(), 24, "every version is still there:\n{log}");
+    assert_eq!(log.lines().next(), Some("p 1.0.23"));
+}

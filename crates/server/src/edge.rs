@@ -69,6 +69,7 @@ pub(crate) fn hot_answer<B>(
         return None;
     }
     let (mut res, file) = crate::routes::public::catalogue_hot(state, req, client)?;
+    state.metrics.catalogue_answered_early();
     crate::portal::security_headers(&mut res);
     let request_id = req.headers().get(&REQUEST_ID).cloned().unwrap_or_else(new_request_id);
     tracing::debug!(

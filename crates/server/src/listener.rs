@@ -52,8 +52,8 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
         if let Some(hot) = &self.hot
             && let Some((res, file)) = hot(&req, self.addr.ip())
         {
-            if file.is_some() {
-                *self.slot.lock().unwrap_or_else(|p| p.into_inner()) = file;
+            if let Some(file) = file {
+                self.slot.set(file);
             }
             return Either::Left(std::future::ready(Ok(res)));
         }

@@ -59,6 +59,10 @@ pub struct Metrics {
     git_refused: Family<ReasonLabels, Counter>,
     packs_fetched: Counter,
     catalogue_fetches: Counter,
+    /// Catalogue answers given from the caches before the routers (`edge::hot_answer`).
+    catalogue_early: Counter,
+    /// Catalogue bytes sent from their file with `sendfile` (`zerocopy.rs`).
+    pub(crate) catalogue_file_bytes: Counter,
     /// The catalogue's series (latency, `200`, `304` of `GET`), looked up once: the hot path
     /// records a request without hashing labels or allocating them.
     catalogue: std::sync::OnceLock<(Histogram, Counter, Counter)>,
@@ -100,8 +104,22 @@ impl Metrics {
             "catalogue fetches (marketplace.json and the tenant root), all tenants",
             catalogue_fetches.clone(),
         );
+        let catalogue_early = Counter::default();
+        registry.register(
+            "catalogue_early_answers",
+            "catalogue answers given from the caches before the routers (the fast path), all tenants",
+            catalogue_early.clone(),
+        );
+        let catalogue_file_bytes = Counter::default();
+        registry.register(
+            "catalogue_sendfile_bytes",
+            "catalogue bytes sent straight from their file with sendfile (large gzip answers), all tenants",
+            catalogue_file_bytes.clone(),
+        );
         Metrics {
             catalogue: std::sync::OnceLock::new(),
+            catalogue_early,
+            catalogue_file_bytes,
             packs_fetched,
             catalogue_fetches,
             registry,
@@ -163,6 +181,11 @@ impl Metrics {
 
     pub fn catalogue_fetched(&self) {
         self.catalogue_fetches.inc();
+    }
+
+    /// One catalogue answer from the caches, before the routers.
+    pub fn catalogue_answered_early(&self) {
+        self.catalogue_early.inc();
     }
 
     /// The Prometheus text exposition, with the pool gauges read now.

@@ -15,6 +15,7 @@
 
 use std::io::{self, IoSlice};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 
@@ -27,6 +28,8 @@ use tokio::net::TcpStream;
 pub struct FileBody {
     pub bytes: Bytes,
     pub file: Arc<std::fs::File>,
+    /// Counts the bytes sent from the file (a metric).
+    pub sent: prometheus_client::metrics::counter::Counter,
 }
 
 impl FileBody {
@@ -39,7 +42,32 @@ impl FileBody {
 }
 
 /// The connection's registration, shared by its service (which sets it) and its socket.
-pub type Slot = Arc<Mutex<Option<FileBody>>>;
+///
+/// Most connections never register anything (small answers, the routers' answers): a flag
+/// spares their writes the lock.
+#[derive(Clone, Default)]
+pub struct Slot(Arc<SlotInner>);
+
+#[derive(Default)]
+struct SlotInner {
+    armed: AtomicBool,
+    body: Mutex<Option<FileBody>>,
+}
+
+impl Slot {
+    /// Registers `body` for the connection's next writes (replacing an earlier one).
+    pub fn set(&self, body: FileBody) {
+        *self.0.body.lock().unwrap_or_else(|p| p.into_inner()) = Some(body);
+        self.0.armed.store(true, Ordering::Release);
+    }
+
+    fn current(&self) -> Option<FileBody> {
+        if !self.0.armed.load(Ordering::Acquire) {
+            return None;
+        }
+        self.0.body.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
 
 /// A TCP socket that sends registered bytes from their file (see the module's comment).
 pub struct ZeroCopyStream {
@@ -88,7 +116,7 @@ impl AsyncWrite for ZeroCopyStream {
     }
 
     fn poll_write_vectored(mut self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[IoSlice<'_>]) -> Poll<io::Result<usize>> {
-        let registered = self.slot.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let registered = self.slot.current();
         if let Some(body) = registered
             && let Some((i, offset)) = bufs.iter().enumerate().find_map(|(i, b)| body.offset_of(b).map(|o| (i, o)))
         {
@@ -111,6 +139,7 @@ impl AsyncWrite for ZeroCopyStream {
                 Ok(rustix::fs::sendfile(s, &*body.file, Some(&mut at), len)?)
             }))?;
             self.from_files += sent as u64;
+            body.sent.inc_by(sent as u64);
             return Poll::Ready(Ok(sent));
         }
         Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
@@ -168,9 +197,11 @@ mod tests {
         rustix::net::sockopt::set_socket_send_buffer_size(&socket, 8192).unwrap();
         let body: Bytes = (0..4u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
         let slot: Slot = Default::default();
-        *slot.lock().unwrap() = Some(FileBody {
+        let sent = prometheus_client::metrics::counter::Counter::default();
+        slot.set(FileBody {
             bytes: body.clone(),
             file: file_of(&body),
+            sent: sent.clone(),
         });
         let mut stream = ZeroCopyStream::new(socket, slot);
         let head = b"HTTP/1.1 200 OK\r\ncontent-length: 4194304\r\n\r\n".to_vec();
@@ -186,6 +217,7 @@ mod tests {
             body_left = &body_left[n..];
         }
         assert_eq!(stream.sent_from_files(), body.len() as u64, "the whole body left from the file");
+        assert_eq!(sent.get(), body.len() as u64, "and was counted");
         stream.write_all(b"trailing, unregistered").await.unwrap();
         assert_eq!(stream.sent_from_files(), body.len() as u64);
         stream.shutdown().await.unwrap();
@@ -204,6 +236,7 @@ mod tests {
         let body = FileBody {
             bytes: bytes.clone(),
             file: file_of(&bytes),
+            sent: Default::default(),
         };
         assert_eq!(body.offset_of(&bytes[..]), Some(0));
         assert_eq!(body.offset_of(&bytes[40..60]), Some(40));

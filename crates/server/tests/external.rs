@@ -409,6 +409,21 @@ both_backends!(a_large_catalogue_is_served_whole_from_its_file, |db: TestDb| asy
     let mut unzipped = Vec::new();
     std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&bodies[0][..]), &mut unzipped).unwrap();
     assert!(unzipped == json, "the gzip body is the JSON");
+    // The answers came the fast way, from the file: the metrics count them (the first request,
+    // through the routers, filled the caches).
+    let metrics = s.http.get(format!("{}/metrics", s.url)).send().await.unwrap().text().await.unwrap();
+    let counter = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} in /metrics:\n{metrics}"))
+    };
+    assert!(counter("skill_pool_catalogue_early_answers_total") >= 3, "{metrics}");
+    let from_file = counter("skill_pool_catalogue_sendfile_bytes_total");
+    assert!(
+        from_file >= 3 * bodies[0].len() as u64,
+        "at least three gzip answers left from the file: {from_file} bytes"
+    );
     // A small answer on the same connection afterwards is written as it comes.
     let res = raw.get(format!("{}/healthz", s.url)).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);

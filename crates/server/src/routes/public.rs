@@ -171,6 +171,7 @@ pub(crate) fn catalogue_hot<B>(
         .map(|file| crate::zerocopy::FileBody {
             bytes: rendered.gzip.clone(),
             file: file.clone(),
+            sent: state.metrics.catalogue_file_bytes.clone(),
         });
     Some((res, file))
 }
