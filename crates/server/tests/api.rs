@@ -693,6 +693,10 @@ both_backends!(catalogue_headers_and_request_ids, |db: TestDb| async move {
     assert_eq!(not_modified.status(), StatusCode::NOT_MODIFIED);
     assert_eq!(header(&not_modified, "etag").as_deref(), Some(etag.as_str()));
     assert_eq!(header(&not_modified, "cache-control").as_deref(), Some("no-cache"));
+    assert_eq!(header(&not_modified, "vary").as_deref(), Some("Accept, Accept-Encoding"));
+    // No representation headers: a cache keeps those of the 200 it holds.
+    assert_eq!(header(&not_modified, "content-type"), None);
+    assert_eq!(header(&not_modified, "x-content-type-options"), None);
     let not_modified_id = header(&not_modified, "x-request-id").expect("a request id");
     assert!(not_modified.bytes().await.unwrap().is_empty());
     // Request ids are unique per request.

@@ -26,9 +26,13 @@ pub use session::{MaybeSession, Session, session_from_headers};
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; \
                        object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
-/// Security headers on every HTML answer (pages and error pages): a CSP without inline
-/// script, no framing, no MIME sniffing, no referrer to other sites.
+/// Security headers on every answer with a body: no MIME sniffing, and on HTML (pages and
+/// error pages) a CSP without inline script, no framing, no referrer to other sites.
 pub fn security_headers(res: &mut Response) {
+    if res.status() == axum::http::StatusCode::NOT_MODIFIED {
+        // No body to sniff or frame; a cache keeps the headers of the `200` it holds.
+        return;
+    }
     let html = res
         .headers()
         .get(header::CONTENT_TYPE)

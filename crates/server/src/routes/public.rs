@@ -88,7 +88,11 @@ pub(crate) fn catalogue_response(
     *res.status_mut() = status;
     let h = res.headers_mut();
     h.reserve(10);
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    // A `304` carries no representation: what a cache keeps from the `200` stays (RFC 9111
+    // §4.3.4), and the answer Claude Code's fleet sends most is a few bytes shorter.
+    if status == StatusCode::OK {
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    }
     if gzip {
         h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     }
