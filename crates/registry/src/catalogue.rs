@@ -120,9 +120,20 @@ struct Entries {
     sizes: HashMap<TenantId, (usize, usize)>,
 }
 
+/// A public tenant's cached catalogue, as the catalogue's fast path uses it
+/// ([`Registry::hot_catalogue`]).
+pub struct HotCatalogue {
+    pub tenant: Arc<skill_pool_store::tenants::TenantRow>,
+    pub rendered: Arc<RenderedCatalogue>,
+    /// Until when both may be used again without asking the caches.
+    pub fresh_until: Instant,
+}
+
 pub(crate) struct CatalogueCache {
     entries: Mutex<Entries>,
     max_bytes: usize,
+    /// Bumped whenever an entry is stored or dropped ([`Registry::cache_generation`]).
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl CatalogueCache {
@@ -130,11 +141,20 @@ impl CatalogueCache {
         CatalogueCache {
             entries: Mutex::new(Entries::default()),
             max_bytes: usize::try_from(max_bytes).unwrap_or(usize::MAX),
+            generation: Default::default(),
         }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn bump(&self) {
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 
     /// The cached catalogue and when it was last checked, counted as a use.
@@ -151,6 +171,7 @@ impl CatalogueCache {
     /// cache holds more than its bound (down to 7/8 of it, so that the sort is rare).
     fn put(&self, tenant: TenantId, rendered: Arc<RenderedCatalogue>) {
         let mut entries = self.lock();
+        self.bump();
         entries.uses += 1;
         let used = entries.uses;
         let weight = rendered.weight();
@@ -202,6 +223,7 @@ impl CatalogueCache {
 
     fn remove(&self, tenant: TenantId) {
         let mut entries = self.lock();
+        self.bump();
         if let Some(old) = entries.map.remove(&tenant) {
             entries.bytes -= old.rendered.weight();
         }
@@ -247,6 +269,40 @@ impl Registry {
     /// of a request answered before the routers, which falls back to [`Self::catalogue`].
     pub fn catalogue_cached(&self, tenant: TenantId) -> Option<Arc<RenderedCatalogue>> {
         self.catalogue_lookup(tenant).ok()
+    }
+
+    /// A public tenant's catalogue from the caches alone, with the instant until which the
+    /// pair may be used again without asking the caches (the tenant's row and the rendering are
+    /// both fresh until then, as long as [`Self::cache_generation`] has not moved). `None` when
+    /// either is not cached, the tenant is not public, or the rendering must be revalidated.
+    pub fn hot_catalogue(&self, slug: &str, now: Instant) -> Option<HotCatalogue> {
+        let (tenant, tenant_at) = self.route_tenant_cached_at(slug)?;
+        if tenant.visibility != skill_pool_core::api::Visibility::Public {
+            return None;
+        }
+        let (rendered, checked) = self.inner.catalogues.get(tenant.id)?;
+        let fresh_until = (checked + REVALIDATE_AFTER).min(tenant_at + crate::tenants::TENANT_TTL);
+        if now >= fresh_until {
+            // Stale: the usual lookup revalidates it (and may still serve it).
+            let rendered = self.catalogue_cached(tenant.id)?;
+            return Some(HotCatalogue {
+                tenant,
+                rendered,
+                fresh_until: now,
+            });
+        }
+        Some(HotCatalogue {
+            tenant,
+            rendered,
+            fresh_until,
+        })
+    }
+
+    /// Moves whenever a cached tenant row or catalogue is stored or dropped: what
+    /// [`Self::hot_catalogue`] gave stays right while this has not moved (and before its
+    /// `fresh_until`).
+    pub fn cache_generation(&self) -> u64 {
+        self.inner.catalogues.generation().wrapping_add(self.inner.tenants.generation())
     }
 
     /// `Ok` when the cache can answer now; `Err` with what it holds (too old to serve) when the

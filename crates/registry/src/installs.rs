@@ -28,6 +28,11 @@ const MAX_PENDING: usize = 50_000;
 const MAX_WANTS: usize = 8;
 const DAY_MS: i64 = 86_400_000;
 
+/// Today's number as [`Registry::record_catalogue_fetch`] counts days (since 1970-01-01, UTC).
+pub fn today_number() -> i64 {
+    now_ms().div_euclid(DAY_MS)
+}
+
 /// A plugin and its versions, to map wanted commits.
 type Versions = (PluginId, Vec<PluginVersionRow>);
 
@@ -144,7 +149,10 @@ impl Registry {
 
     /// Counts a catalogue fetch by a client (its address and user agent stay in memory until
     /// the next flush, which keeps only a salted hash of them).
-    pub fn record_catalogue_fetch(&self, tenant: TenantId, address: IpAddr, user_agent: &str) {
+    ///
+    /// Returns the day (days since 1970-01-01, UTC) under which the client is counted, `None`
+    /// when the buffer was full and the fetch was dropped.
+    pub fn record_catalogue_fetch(&self, tenant: TenantId, address: IpAddr, user_agent: &str) -> Option<i64> {
         // At most 256 characters of the user agent are kept.
         let user_agent = user_agent.char_indices().nth(256).map_or(user_agent, |(i, _)| &user_agent[..i]);
         let now = now_ms();
@@ -158,11 +166,11 @@ impl Registry {
         // A repeat client (the common case) costs a lookup, no allocation.
         let seen = (tenant, pending.day.1.as_str(), address, user_agent);
         if pending.clients.contains(&seen as &dyn ClientKeyView) {
-            return;
+            return Some(day_number);
         }
         if pending.packs.len() + pending.clients.len() >= MAX_PENDING {
             buffer.dropped.fetch_add(1, Ordering::Relaxed);
-            return;
+            return None;
         }
         let key = ClientKey {
             tenant,
@@ -171,6 +179,7 @@ impl Registry {
             user_agent: user_agent.to_string(),
         };
         pending.clients.insert(key);
+        Some(day_number)
     }
 
     /// Counts dropped because the buffer was full, since the start.

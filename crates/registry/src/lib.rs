@@ -30,6 +30,7 @@ use std::sync::{Arc, Mutex};
 pub use actor::{Actor, Principal};
 pub use error::{RegistryError, StorageFault};
 pub use gc::SweepReport;
+pub use installs::today_number;
 use skill_pool_store::{PluginId, Store};
 
 pub type Result<T, E = RegistryError> = std::result::Result<T, E>;
@@ -75,6 +76,8 @@ struct Inner {
     pull_slots: tokio::sync::Semaphore,
     /// Install counts not written yet.
     installs: installs::InstallBuffer,
+    /// Unique per registry in the process ([`Registry::instance_id`]).
+    id: usize,
 }
 
 impl Registry {
@@ -99,6 +102,10 @@ impl Registry {
                 queue,
                 pull_slots: tokio::sync::Semaphore::new(pull_slots),
                 installs: installs::InstallBuffer::default(),
+                id: {
+                    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
+                    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                },
             }),
         }
     }
@@ -109,6 +116,12 @@ impl Registry {
 
     pub(crate) fn config(&self) -> &RegistryConfig {
         &self.inner.config
+    }
+
+    /// A number no other registry of this process has (per-thread memos are keyed by it:
+    /// several servers share a process in the tests).
+    pub fn instance_id(&self) -> usize {
+        self.inner.id
     }
 
     /// The base of every absolute URL in catalogues.

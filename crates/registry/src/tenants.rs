@@ -31,9 +31,11 @@ pub struct Bootstrap {
 pub(crate) struct TenantCache {
     by_slug: Mutex<HashMap<String, (Arc<TenantRow>, Instant)>>,
     by_id: Mutex<HashMap<TenantId, (Arc<TenantRow>, Instant)>>,
+    /// Bumped whenever a row is stored or dropped ([`Registry::cache_generation`]).
+    generation: std::sync::atomic::AtomicU64,
 }
 
-const TENANT_TTL: Duration = Duration::from_secs(10);
+pub(crate) const TENANT_TTL: Duration = Duration::from_secs(10);
 
 impl TenantCache {
     fn get<K: std::hash::Hash + Eq + std::borrow::Borrow<Q>, Q: std::hash::Hash + Eq + ?Sized>(
@@ -44,7 +46,12 @@ impl TenantCache {
         map.get(key).filter(|(_, at)| at.elapsed() < TENANT_TTL).map(|(row, _)| row.clone())
     }
 
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     fn put(&self, row: Arc<TenantRow>) {
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         let now = Instant::now();
         self.by_slug
             .lock()
@@ -79,6 +86,12 @@ impl Registry {
         TenantCache::get(&self.inner.tenants.by_slug, slug)
     }
 
+    /// As [`Self::route_tenant_cached`], with when the row was read.
+    pub(crate) fn route_tenant_cached_at(&self, slug: &str) -> Option<(Arc<TenantRow>, Instant)> {
+        let map = self.inner.tenants.by_slug.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(slug).filter(|(_, at)| at.elapsed() < TENANT_TTL).cloned()
+    }
+
     /// The tenant behind a routed id (cached briefly).
     pub(crate) async fn tenant_row(&self, tenant: TenantId) -> Result<TenantRow> {
         let cache = &self.inner.tenants;
@@ -97,6 +110,7 @@ impl Registry {
     /// Drops the cached row of a tenant that changed (branding), so this process sees it at once.
     pub(crate) fn forget_tenant(&self, tenant: TenantId) {
         let cache = &self.inner.tenants;
+        cache.generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         cache.by_id.lock().unwrap_or_else(|p| p.into_inner()).remove(&tenant);
         cache
             .by_slug

@@ -22,8 +22,13 @@ use crate::error::{ErrorFormat, REQUEST_ID_HEADER};
 
 static REQUEST_ID: HeaderName = HeaderName::from_static(REQUEST_ID_HEADER);
 
+/// Request ids a thread takes from the shared counter at once: the counter's cache line moves
+/// between cores once per block instead of once per request.
+const ID_BLOCK: u64 = 1024;
+
 /// A per-process random prefix (so that ids of several servers on one database, and of
-/// restarts, do not collide) and a counter: unique, cheap, and short.
+/// restarts, do not collide) and a counter: unique, cheap, and short. Each thread numbers from
+/// a block of its own, so ids are unique but not in the order of the requests across threads.
 fn new_request_id() -> HeaderValue {
     static PREFIX: OnceLock<u64> = OnceLock::new();
     static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -40,7 +45,19 @@ fn new_request_id() -> HeaderValue {
         );
         h.finish()
     });
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    thread_local! {
+        // The next id of this thread's block and the block's end.
+        static BLOCK: std::cell::Cell<(u64, u64)> = const { std::cell::Cell::new((0, 0)) };
+    }
+    let n = BLOCK.with(|block| {
+        let (mut next, mut end) = block.get();
+        if next == end {
+            next = COUNTER.fetch_add(ID_BLOCK, Ordering::Relaxed);
+            end = next + ID_BLOCK;
+        }
+        block.set((next + 1, end));
+        next
+    });
     // 16 hex digits, '-', then the counter in hex: at most 33 bytes, built on the stack.
     let mut buf = [0u8; 33];
     let hex = b"0123456789abcdef";
@@ -200,5 +217,21 @@ mod tests {
         assert!(a.bytes().all(|c| c.is_ascii_hexdigit() || c == b'-'), "{a}");
         let many: std::collections::HashSet<String> = (0..1000).map(|_| new_request_id().to_str().unwrap().to_string()).collect();
         assert_eq!(many.len(), 1000);
+        // Threads number from blocks of their own: still unique across them, past a block each.
+        let per_thread = ID_BLOCK as usize + 10;
+        let all: Vec<String> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..4)
+                .map(|_| {
+                    s.spawn(move || {
+                        (0..per_thread)
+                            .map(|_| new_request_id().to_str().unwrap().to_string())
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+        });
+        let distinct: std::collections::HashSet<&String> = all.iter().collect();
+        assert_eq!(distinct.len(), 4 * per_thread);
     }
 }

@@ -2,6 +2,7 @@
 //! endpoint, the portal (HTML), health and metrics. Handlers parse, make one `registry` call, and render.
 
 pub mod config;
+mod conntimer;
 mod edge;
 pub mod error;
 mod extract;
@@ -12,6 +13,7 @@ mod openapi;
 mod portal;
 mod ratelimit;
 mod routes;
+mod shards;
 mod tenant;
 mod zerocopy;
 

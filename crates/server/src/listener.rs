@@ -144,6 +144,8 @@ pub async fn serve(
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
         .keep_alive(true);
+    // Each connection gets its own copy with its own timer (`conntimer.rs`): one sleep per
+    // connection for the header-read timeout instead of one per request.
     builder
         .http2()
         .timer(TokioTimer::new())
@@ -186,7 +188,11 @@ pub async fn serve(
             addr,
             slot: file_body,
         };
-        let builder = builder.clone();
+        let builder = {
+            let mut own = (*builder).clone();
+            own.http1().timer(crate::conntimer::ConnTimer::default());
+            own
+        };
         let watcher = graceful.watcher();
         let tls = tls.clone();
         let handshake_timeout = limits.header_timeout;

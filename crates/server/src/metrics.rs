@@ -9,8 +9,9 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+
+use crate::shards::{ShardedCounter, ShardedHistogram};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -52,29 +53,29 @@ struct PoolLabels {
 
 pub struct Metrics {
     registry: Registry,
-    requests: Family<RequestLabels, Counter>,
-    latency: Family<RouteLabels, Histogram>,
+    /// Requests and latencies are written by every request on every core: sharded per thread.
+    requests: Family<RequestLabels, ShardedCounter>,
+    latency: Family<RouteLabels, ShardedHistogram>,
     pool: Family<PoolLabels, Gauge>,
     auth_failures: Family<ReasonLabels, Counter>,
     git_refused: Family<ReasonLabels, Counter>,
     packs_fetched: Counter,
-    catalogue_fetches: Counter,
+    catalogue_fetches: ShardedCounter,
     /// Catalogue answers given from the caches before the routers (`edge::hot_answer`).
-    catalogue_early: Counter,
+    catalogue_early: ShardedCounter,
     /// Catalogue bytes sent from their file with `sendfile` (`zerocopy.rs`).
     pub(crate) catalogue_file_bytes: Counter,
     /// The catalogue's series (latency, `200`, `304` of `GET`), looked up once: the hot path
     /// records a request without hashing labels or allocating them.
-    catalogue: std::sync::OnceLock<(Histogram, Counter, Counter)>,
+    catalogue: std::sync::OnceLock<(ShardedHistogram, ShardedCounter, ShardedCounter)>,
 }
 
 impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix("skill_pool");
-        let requests = Family::<RequestLabels, Counter>::default();
-        let latency = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
-            Histogram::new([0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0])
-        });
+        let requests = Family::<RequestLabels, ShardedCounter>::default();
+        // Buckets: `shards::LATENCY_BUCKETS`.
+        let latency = Family::<RouteLabels, ShardedHistogram>::default();
         let pool = Family::<PoolLabels, Gauge>::default();
         registry.register("http_requests", "HTTP requests by route, method and status", requests.clone());
         registry.register("http_request_duration_seconds", "HTTP request latency by route", latency.clone());
@@ -98,13 +99,13 @@ impl Metrics {
             "git fetches that downloaded a pack of a plugin (installs and updates), all tenants",
             packs_fetched.clone(),
         );
-        let catalogue_fetches = Counter::default();
+        let catalogue_fetches = ShardedCounter::default();
         registry.register(
             "catalogue_fetches",
             "catalogue fetches (marketplace.json and the tenant root), all tenants",
             catalogue_fetches.clone(),
         );
-        let catalogue_early = Counter::default();
+        let catalogue_early = ShardedCounter::default();
         registry.register(
             "catalogue_early_answers",
             "catalogue answers given from the caches before the routers (the fast path), all tenants",
@@ -147,7 +148,7 @@ impl Metrics {
         let route = route.to_string();
         self.latency
             .get_or_create(&RouteLabels { route: route.clone() })
-            .observe(started.elapsed().as_secs_f64());
+            .observe(started.elapsed());
         self.requests.get_or_create(&RequestLabels { route, method, status }).inc();
     }
 
@@ -172,7 +173,7 @@ impl Metrics {
             304 => not_modified.inc(),
             _ => return self.observe(route, "GET", status, started),
         };
-        latency.observe(started.elapsed().as_secs_f64());
+        latency.observe(started.elapsed());
     }
 
     pub fn pack_fetched(&self) {

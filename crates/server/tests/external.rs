@@ -430,3 +430,42 @@ both_backends!(a_large_catalogue_is_served_whole_from_its_file, |db: TestDb| asy
     assert!(!res.bytes().await.unwrap().is_empty());
     s.stop().await;
 });
+
+// The fast path remembers, per thread, the catalogue it served last; a change through the API
+// is served at once all the same, on every connection and thread: a new listing is in the next
+// answer, and a tenant made private is no longer answered without a token.
+both_backends!(the_fast_path_serves_every_change_at_once, |db: TestDb| async move {
+    let s = TestServer::start(db).await;
+    let t = s.tenant("acme").await;
+    let url = format!("{}/.claude-plugin/marketplace.json", t.root);
+    let listing = |i: usize| {
+        json!({"slug": format!("tool-{i}"), "mode": "external",
+               "source": {"source": "url", "url": format!("https://git.example.com/t{i}.git")}})
+    };
+    for i in 0..3 {
+        let (st, b) = post_json(&s, &t, "/v1/plugins", &listing(i)).await;
+        assert_eq!(st, StatusCode::CREATED, "{b}");
+        // Enough fetches, on fresh connections and the kept one, for every worker to remember it.
+        for _ in 0..20 {
+            let (_, v, _) = catalogue(&s, &t).await;
+            assert_eq!(v["plugins"].as_array().unwrap().len(), i + 1, "{v}");
+            let fresh = reqwest::Client::new().get(&url).send().await.unwrap();
+            let v: Value = fresh.json().await.unwrap();
+            assert_eq!(v["plugins"].as_array().unwrap().len(), i + 1, "{v}");
+        }
+    }
+    let res = s
+        .http
+        .patch(format!("{}/v1/tenant", t.root))
+        .bearer_auth(&t.admin)
+        .json(&json!({"visibility": "private"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    for _ in 0..20 {
+        let res = s.http.get(&url).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "a private tenant's catalogue needs a token");
+    }
+    s.stop().await;
+});

@@ -65,10 +65,47 @@ async fn catalogue_of(
     // A distinct-clients count (in memory; only a salted hash is ever written).
     if let Some(address) = client {
         let agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
-        state.registry.record_catalogue_fetch(tenant.id, address, agent);
+        count_client(state, tenant.id, address, agent);
         state.metrics.catalogue_fetched();
     }
     Ok(catalogue_response(&rendered, headers, private))
+}
+
+/// What a catalogue answer is made of: the rendering's shared bytes, or a thread's own copy of
+/// them (the fast path's memo, [`catalogue_hot`]).
+pub(crate) struct CatalogueBytes {
+    etag: HeaderValue,
+    gzip: bytes::Bytes,
+    json: bytes::Bytes,
+}
+
+impl CatalogueBytes {
+    /// The rendering's own bytes (shared, no copy).
+    fn shared(rendered: &skill_pool_registry::catalogue::RenderedCatalogue) -> CatalogueBytes {
+        CatalogueBytes {
+            etag: HeaderValue::from_maybe_shared(rendered.etag_bytes.clone()).unwrap_or_else(|_| HeaderValue::from_static("\"\"")),
+            gzip: rendered.gzip.clone(),
+            json: rendered.json.clone(),
+        }
+    }
+
+    /// A copy of the ETag and of the bodies up to `max_copy` bytes, for one thread's memo: their
+    /// reference counts are then that thread's alone. Larger bodies stay shared (and the gzip one
+    /// keeps its address, which the file copy is recognised by).
+    fn copied(rendered: &skill_pool_registry::catalogue::RenderedCatalogue, max_copy: usize) -> CatalogueBytes {
+        let own = |b: &bytes::Bytes| {
+            if b.len() <= max_copy {
+                bytes::Bytes::copy_from_slice(b)
+            } else {
+                b.clone()
+            }
+        };
+        CatalogueBytes {
+            etag: HeaderValue::from_bytes(&rendered.etag_bytes).unwrap_or_else(|_| HeaderValue::from_static("\"\"")),
+            gzip: own(&rendered.gzip),
+            json: own(&rendered.json),
+        }
+    }
 }
 
 /// The answer for a cached catalogue: `304`, the gzip bytes or the JSON, with its headers.
@@ -77,12 +114,17 @@ pub(crate) fn catalogue_response(
     headers: &HeaderMap,
     private: bool,
 ) -> Response {
-    let (status, body, gzip) = if etag_matches(headers, &rendered.etag) {
+    catalogue_answer(&CatalogueBytes::shared(rendered), headers, private)
+}
+
+fn catalogue_answer(bytes: &CatalogueBytes, headers: &HeaderMap, private: bool) -> Response {
+    let etag = bytes.etag.to_str().unwrap_or("");
+    let (status, body, gzip) = if etag_matches(headers, etag) {
         (StatusCode::NOT_MODIFIED, axum::body::Body::empty(), false)
     } else if accepts_gzip(headers) {
-        (StatusCode::OK, axum::body::Body::from(rendered.gzip.clone()), true)
+        (StatusCode::OK, axum::body::Body::from(bytes.gzip.clone()), true)
     } else {
-        (StatusCode::OK, axum::body::Body::from(rendered.json.clone()), false)
+        (StatusCode::OK, axum::body::Body::from(bytes.json.clone()), false)
     };
     let mut res = Response::new(body);
     *res.status_mut() = status;
@@ -96,10 +138,7 @@ pub(crate) fn catalogue_response(
     if gzip {
         h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     }
-    // Shared bytes, no copy.
-    if let Ok(etag) = HeaderValue::from_maybe_shared(rendered.etag_bytes.clone()) {
-        h.insert(header::ETAG, etag);
-    }
+    h.insert(header::ETAG, bytes.etag.clone());
     if private {
         // Only for the one who asked: no shared cache may keep it or answer another client.
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
@@ -139,7 +178,8 @@ pub(crate) async fn catalogue_at_edge(state: &crate::AppState, req: &axum::http:
         return Some(res);
     }
     let rendered = state.registry.catalogue(tenant.id).await.ok()?;
-    Some(public_catalogue_answer(state, tenant.id, &rendered, &req.headers, client, started))
+    let bytes = CatalogueBytes::shared(&rendered);
+    Some(public_catalogue_answer(state, tenant.id, &bytes, &req.headers, client, started))
 }
 
 /// The same answer as [`catalogue_at_edge`], given before hyper's request reaches tower or
@@ -156,47 +196,128 @@ pub(crate) fn catalogue_hot<B>(
 ) -> Option<(Response, Option<crate::zerocopy::FileBody>)> {
     let started = std::time::Instant::now();
     let slug = fast_catalogue_slug(state, req.method(), req.uri(), req.headers())?;
-    let tenant = state.registry.route_tenant_cached(slug)?;
-    if tenant.visibility != skill_pool_core::api::Visibility::Public {
-        return None;
-    }
-    let rendered = state.registry.catalogue_cached(tenant.id)?;
     // A refused check takes nothing from the client's allowance: the routers check again and
     // answer the 429.
-    if let Some(limiter) = &state.limiter
-        && limiter.check(client).is_err()
-    {
-        return None;
+    let within_limit = |state: &crate::AppState| state.limiter.as_ref().is_none_or(|l| l.check(client).is_ok());
+    HOT_MEMO.with(|memo| {
+        let mut memo = memo.borrow_mut();
+        let entry = memo.entry_for(state, slug, started)?;
+        if !within_limit(state) {
+            return None;
+        }
+        let tenant = entry.tenant;
+        let res = public_catalogue_answer(state, tenant, &entry.bytes, req.headers(), Some(client), started);
+        let file = (res.status() == StatusCode::OK && res.headers().contains_key(header::CONTENT_ENCODING))
+            .then(|| entry.rendered.gzip_file())
+            .flatten()
+            .map(|file| crate::zerocopy::FileBody {
+                bytes: entry.rendered.gzip.clone(),
+                file: file.clone(),
+                sent: state.metrics.catalogue_file_bytes.clone(),
+            });
+        Some((res, file))
+    })
+}
+
+/// Bodies up to this size are copied into a thread's memo; larger ones stay shared.
+const MEMO_COPY_MAX: usize = 16 * 1024;
+/// Catalogues a thread's memo holds at most (it is emptied when full).
+const MEMO_ENTRIES: usize = 256;
+
+thread_local! {
+    static HOT_MEMO: std::cell::RefCell<HotMemo> = std::cell::RefCell::new(HotMemo::default());
+    /// The client fetches this thread counted last.
+    static COUNTED: std::cell::RefCell<std::collections::HashSet<CountedClient>> =
+        std::cell::RefCell::new(std::collections::HashSet::new());
+}
+
+/// (registry, tenant, day, address, user agent's hash) of a counted catalogue client.
+type CountedClient = (usize, i64, i64, std::net::IpAddr, u64);
+
+/// What the fast path served last on this thread, per tenant slug: the tenant, the rendering
+/// and a copy of its small bytes, reused while the registry's caches have not changed
+/// ([`skill_pool_registry::Registry::cache_generation`]) and the pair is fresh. A hit touches
+/// nothing another core writes: no lock, no shared reference count.
+#[derive(Default)]
+struct HotMemo {
+    /// The registry (by address: several servers share a process in the tests) and the
+    /// caches' generation the entries belong to.
+    owner: (usize, u64),
+    entries: std::collections::HashMap<Box<str>, MemoEntry>,
+}
+
+struct MemoEntry {
+    tenant: skill_pool_store::TenantId,
+    rendered: std::sync::Arc<skill_pool_registry::catalogue::RenderedCatalogue>,
+    bytes: CatalogueBytes,
+    fresh_until: std::time::Instant,
+}
+
+impl HotMemo {
+    /// The entry for `slug`, from the memo while it is current, else from the registry's caches
+    /// (kept when fresh). `None` when the caches cannot answer now.
+    fn entry_for(&mut self, state: &crate::AppState, slug: &str, now: std::time::Instant) -> Option<&MemoEntry> {
+        let registry = state.registry.instance_id();
+        let owner = (registry, state.registry.cache_generation());
+        if self.owner != owner {
+            self.entries.clear();
+            self.owner = owner;
+        }
+        let current = self.entries.get(slug).is_some_and(|e| now < e.fresh_until);
+        if !current {
+            let hot = state.registry.hot_catalogue(slug, now)?;
+            let entry = MemoEntry {
+                tenant: hot.tenant.id,
+                bytes: CatalogueBytes::copied(&hot.rendered, MEMO_COPY_MAX),
+                rendered: hot.rendered,
+                fresh_until: hot.fresh_until,
+            };
+            if self.entries.len() >= MEMO_ENTRIES {
+                self.entries.clear();
+            }
+            self.entries.insert(slug.into(), entry);
+        }
+        self.entries.get(slug)
     }
-    let res = public_catalogue_answer(state, tenant.id, &rendered, req.headers(), Some(client), started);
-    let file = (res.status() == StatusCode::OK && res.headers().contains_key(header::CONTENT_ENCODING))
-        .then(|| rendered.gzip_file())
-        .flatten()
-        .map(|file| crate::zerocopy::FileBody {
-            bytes: rendered.gzip.clone(),
-            file: file.clone(),
-            sent: state.metrics.catalogue_file_bytes.clone(),
-        });
-    Some((res, file))
 }
 
 /// A public catalogue fetch that passed its checks: counted (clients, metrics) and answered.
 fn public_catalogue_answer(
     state: &crate::AppState,
     tenant: skill_pool_store::TenantId,
-    rendered: &skill_pool_registry::catalogue::RenderedCatalogue,
+    bytes: &CatalogueBytes,
     headers: &HeaderMap,
     client: Option<std::net::IpAddr>,
     started: std::time::Instant,
 ) -> Response {
     if let Some(address) = client {
         let agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
-        state.registry.record_catalogue_fetch(tenant, address, agent);
+        count_client(state, tenant, address, agent);
         state.metrics.catalogue_fetched();
     }
-    let res = catalogue_response(rendered, headers, false);
+    let res = catalogue_answer(bytes, headers, false);
     state.metrics.observe_catalogue_get(res.status().as_u16(), started);
     res
+}
+
+/// Counts a distinct client of the day, once per thread and day: a client this thread already
+/// counted today is not looked up in the registry's shared buffer again.
+fn count_client(state: &crate::AppState, tenant: skill_pool_store::TenantId, address: std::net::IpAddr, agent: &str) {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    let day = skill_pool_registry::today_number();
+    let agent_hash = BuildHasherDefault::<std::hash::DefaultHasher>::default().hash_one(agent);
+    let key = (state.registry.instance_id(), tenant.get(), day, address, agent_hash);
+    if COUNTED.with_borrow(|counted| counted.contains(&key)) {
+        return;
+    }
+    if state.registry.record_catalogue_fetch(tenant, address, agent) == Some(day) {
+        COUNTED.with_borrow_mut(|counted| {
+            if counted.len() >= 4096 {
+                counted.clear();
+            }
+            counted.insert(key);
+        });
+    }
 }
 
 /// The tenant's slug when the request is a plain `GET <prefix>/t/<slug>/.claude-plugin/marketplace.json`
