@@ -42,8 +42,16 @@ impl TenantCache {
         map: &Mutex<HashMap<K, (Arc<TenantRow>, Instant)>>,
         key: &Q,
     ) -> Option<Arc<TenantRow>> {
+        Self::get_at(map, key).map(|(row, _)| row)
+    }
+
+    /// As [`Self::get`], with when the row was read.
+    fn get_at<K: std::hash::Hash + Eq + std::borrow::Borrow<Q>, Q: std::hash::Hash + Eq + ?Sized>(
+        map: &Mutex<HashMap<K, (Arc<TenantRow>, Instant)>>,
+        key: &Q,
+    ) -> Option<(Arc<TenantRow>, Instant)> {
         let map = map.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(key).filter(|(_, at)| at.elapsed() < TENANT_TTL).map(|(row, _)| row.clone())
+        map.get(key).filter(|(_, at)| at.elapsed() < TENANT_TTL).cloned()
     }
 
     pub(crate) fn generation(&self) -> u64 {
@@ -88,8 +96,7 @@ impl Registry {
 
     /// As [`Self::route_tenant_cached`], with when the row was read.
     pub(crate) fn route_tenant_cached_at(&self, slug: &str) -> Option<(Arc<TenantRow>, Instant)> {
-        let map = self.inner.tenants.by_slug.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(slug).filter(|(_, at)| at.elapsed() < TENANT_TTL).cloned()
+        TenantCache::get_at(&self.inner.tenants.by_slug, slug)
     }
 
     /// The tenant behind a routed id (cached briefly).
