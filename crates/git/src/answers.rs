@@ -328,9 +328,14 @@ impl PackCache {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
+        Ok(Self::temp_name(path))
+    }
+
+    /// A fresh temporary name beside `path`; its folder may not exist yet.
+    pub fn temp_name(path: &Path) -> PathBuf {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        Ok(path.with_extension(format!("tmp.{}.{n}", std::process::id())))
+        path.with_extension(format!("tmp.{}.{n}", std::process::id()))
     }
 }
 

@@ -362,18 +362,19 @@ impl Record {
     /// Starts the writer: chunks go through the returned sender; the file is kept when the
     /// stream was complete (`complete`) and git succeeded (`status`), else removed.
     fn start(self, status: oneshot::Receiver<bool>, complete: Arc<AtomicBool>) -> Option<mpsc::UnboundedSender<Bytes>> {
-        let tmp = match self.cache.temp_for(&self.path) {
-            Ok(tmp) => tmp,
-            Err(e) => {
-                tracing::warn!(path = %self.path.display(), error = %e, "the pack cache's folder cannot be made");
-                return None;
-            }
-        };
+        let tmp = PackCache::temp_name(&self.path);
         let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
         tokio::spawn(async move {
             let max = self.cache.max_entry();
             let mut size = 0u64;
             let mut whole = true;
+            // The folder is made here, off the request's path (a first fetch of a head).
+            if let Some(dir) = self.path.parent()
+                && let Err(e) = tokio::fs::create_dir_all(dir).await
+            {
+                tracing::warn!(path = %dir.display(), error = %e, "the pack cache's folder cannot be made");
+                return;
+            }
             match tokio::fs::File::create(&tmp).await {
                 Ok(mut file) => {
                     while let Some(chunk) = rx.recv().await {

@@ -71,16 +71,10 @@ async fn publish(s: &TestServer, t: &TestTenant, files: &[(String, u32, Vec<u8>)
 }
 
 async fn serve_as(s: &TestServer, t: &TestTenant, mode: &str) -> (u16, Value) {
-    let res = s
-        .http
-        .patch(format!("{}/v1/tenant", t.root))
-        .bearer_auth(&t.admin)
-        .json(&json!({ "serve_as": mode }))
-        .send()
-        .await
-        .unwrap();
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
+    let (status, v) = s
+        .patch_json(&format!("{}/v1/tenant", t.root), &t.admin, &json!({ "serve_as": mode }))
+        .await;
+    (status.as_u16(), v)
 }
 
 async fn entry(s: &TestServer, t: &TestTenant) -> Value {

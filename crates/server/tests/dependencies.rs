@@ -316,14 +316,5 @@ async fn plugin_json(s: &TestServer, t: &TestTenant, slug: &str) -> Value {
 }
 
 async fn patch(s: &TestServer, t: &TestTenant, slug: &str, body: Value) -> (StatusCode, Value) {
-    let res = s
-        .http
-        .patch(format!("{}/v1/plugins/{slug}", t.root))
-        .bearer_auth(&t.admin)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = res.status();
-    (status, res.json().await.unwrap_or(Value::Null))
+    s.patch_json(&format!("{}/v1/plugins/{slug}", t.root), &t.admin, &body).await
 }

@@ -454,15 +454,10 @@ both_backends!(the_fast_path_serves_every_change_at_once, |db: TestDb| async mov
             assert_eq!(v["plugins"].as_array().unwrap().len(), i + 1, "{v}");
         }
     }
-    let res = s
-        .http
-        .patch(format!("{}/v1/tenant", t.root))
-        .bearer_auth(&t.admin)
-        .json(&json!({"visibility": "private"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
+    let (status, _) = s
+        .patch_json(&format!("{}/v1/tenant", t.root), &t.admin, &json!({"visibility": "private"}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
     for _ in 0..20 {
         let res = s.http.get(&url).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "a private tenant's catalogue needs a token");

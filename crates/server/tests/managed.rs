@@ -65,15 +65,10 @@ both_backends!(
         );
 
         // A private tenant's marketplace carries the headers helper; the allow-list entry does not.
-        let res = s
-            .http
-            .patch(format!("{}/v1/tenant", t.root))
-            .bearer_auth(&t.admin)
-            .json(&json!({"visibility": "private"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200);
+        let (status, _) = s
+            .patch_json(&format!("{}/v1/tenant", t.root), &t.admin, &json!({"visibility": "private"}))
+            .await;
+        assert_eq!(status, 200);
         let (_, v) = s.get_json(&format!("{}/v1/managed-settings", t.root), &t.admin).await;
         assert_eq!(
             v["extraKnownMarketplaces"]["acme"]["source"],

@@ -456,15 +456,14 @@ both_backends!(every_route_answers_every_credential_as_its_class_allows, |db: Te
     // Private (and serving archives, so that the zip exists): the public surface needs a token
     // of the tenant (any role); the tenant's bytes (its plugin `p`, the skill `greet`, commit
     // ids, the zip) never reach anyone else.
-    let res = s
-        .http
-        .patch(format!("{}/v1/tenant", t.root))
-        .bearer_auth(&t.admin)
-        .json(&json!({"visibility": "private", "serve_as": "archive"}))
-        .send()
-        .await
-        .unwrap();
-    assert!(res.status().is_success());
+    let (status, _) = s
+        .patch_json(
+            &format!("{}/v1/tenant", t.root),
+            &t.admin,
+            &json!({"visibility": "private", "serve_as": "archive"}),
+        )
+        .await;
+    assert!(status.is_success());
     let (_, listed) = s.get_json(&format!("{}/v1/plugins/p", t.root), &t.admin).await;
     let commit = listed["versions"][0]["commit"].as_str().expect("a commit id").to_string();
     let zip = format!(

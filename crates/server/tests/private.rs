@@ -319,24 +319,14 @@ both_backends!(tokens_expire_and_members_cannot_change_the_tenant, |db: TestDb| 
     // A member reads the settings but cannot change them; bad values are refused with a reason.
     let (status, _) = s.get_json(&format!("{}/v1/tenant", t.root), &t.member).await;
     assert_eq!(status, StatusCode::OK);
-    let res = s
-        .http
-        .patch(format!("{}/v1/tenant", t.root))
-        .bearer_auth(&t.member)
-        .json(&json!({"visibility": "private"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::FORBIDDEN);
-    let res = s
-        .http
-        .patch(format!("{}/v1/tenant", t.root))
-        .bearer_auth(&t.admin)
-        .json(&json!({"visibility": "secret"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let (status, _) = s
+        .patch_json(&format!("{}/v1/tenant", t.root), &t.member, &json!({"visibility": "private"}))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = s
+        .patch_json(&format!("{}/v1/tenant", t.root), &t.admin, &json!({"visibility": "secret"}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
     let (_, settings) = s.get_json(&format!("{}/v1/tenant", t.root), &t.member).await;
     assert_eq!(settings["visibility"], "public");
     s.stop().await;

@@ -266,16 +266,28 @@ impl HotMemo {
         let current = self.entries.get(slug).is_some_and(|e| now < e.fresh_until);
         if !current {
             let hot = state.registry.hot_catalogue(slug, now)?;
+            // A stale pair is served while the registry revalidates it, for as long as that
+            // takes: its bytes are shared, not copied for every request until then.
+            let bytes = if now < hot.fresh_until {
+                CatalogueBytes::copied(&hot.rendered, MEMO_COPY_MAX)
+            } else {
+                CatalogueBytes::shared(&hot.rendered)
+            };
             let entry = MemoEntry {
                 tenant: hot.tenant.id,
-                bytes: CatalogueBytes::copied(&hot.rendered, MEMO_COPY_MAX),
+                bytes,
                 rendered: hot.rendered,
                 fresh_until: hot.fresh_until,
             };
-            if self.entries.len() >= MEMO_ENTRIES {
-                self.entries.clear();
+            match self.entries.get_mut(slug) {
+                Some(old) => *old = entry,
+                None => {
+                    if self.entries.len() >= MEMO_ENTRIES {
+                        self.entries.clear();
+                    }
+                    self.entries.insert(slug.into(), entry);
+                }
             }
-            self.entries.insert(slug.into(), entry);
         }
         self.entries.get(slug)
     }

@@ -172,6 +172,13 @@ impl TestServer {
         (status, res.json().await.unwrap_or(serde_json::Value::Null))
     }
 
+    /// PATCH a JSON value with a token; answers the status and JSON body.
+    pub async fn patch_json(&self, url: &str, token: &str, body: &serde_json::Value) -> (reqwest::StatusCode, serde_json::Value) {
+        let res = self.http.patch(url).bearer_auth(token).json(body).send().await.expect("request");
+        let status = res.status();
+        (status, res.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
     /// POST a JSON value with a token; answers the status and JSON body.
     pub async fn post_json(&self, url: &str, token: &str, body: &serde_json::Value) -> (reqwest::StatusCode, serde_json::Value) {
         self.post_bytes(url, token, "application/json", body.to_string().into_bytes()).await
