@@ -29,7 +29,8 @@
 #   QUIET_WAIT          the harness's wait for a quiet machine per measurement [300; QUICK: 0]
 #   BENCH_KEEP_DATA [0] 1 = keep the servers' data dirs after a successful run (kept after a failed one)
 # Output: <out>/ratios.md (the table; its path is the last line printed), <out>/all (run-all.sh's
-# summary.md and raw files), <out>/*.json|tsv (latency, publish, scale), <out>/*.log (servers, steps).
+# summary.md and raw files), <out>/*.json|tsv (latency, publish, scale, the server's memory during
+# run-all.sh), <out>/*.log (servers, steps).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -164,12 +165,21 @@ fi
 ANCHOR=http://127.0.0.1:$ANCHOR_PORT
 
 # ---------------------------------------------------------------- run-all.sh: anchors and skill-pool, same run
+# The server's memory under the run's load (goal 6): its RSS now, and its peak during run-all.sh (the
+# peak is reset first — `5 > clear_refs` — so that the loading's own peak is not counted).
+status_kib() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$SERVER_PID/status"; }
+rss_loaded=$(status_kib VmRSS)
+peak_reset=true
+{ echo 5 > "/proc/$SERVER_PID/clear_refs"; } 2>/dev/null || peak_reset=false
 log "run-all.sh (sections: $SECTIONS)"
 t0=$SECONDS
 SECTIONS=$SECTIONS "$H/run-all.sh" > "$OUT/run-all.log" 2>&1 || die "run-all.sh failed: $OUT/run-all.log"
 ALL=$(ls -d "$H"/out/*-all | tail -n 1)
 ln -s "$ALL" "$OUT/all"
 log "run-all.sh done in $((SECONDS - t0)) s: $OUT/all/summary.md"
+printf '{"rss_loaded_kib": %s, "peak_kib": %s, "rss_after_kib": %s, "peak_reset": %s}\n' \
+    "$rss_loaded" "$(status_kib VmHWM)" "$(status_kib VmRSS)" "$peak_reset" > "$OUT/memory.json"
+log "server RSS: $((rss_loaded / 1024)) MiB after loading, peak $(($(status_kib VmHWM) / 1024)) MiB during run-all.sh"
 
 # ---------------------------------------------------------------- one client: latency per request
 # curl, one request at a time on a fresh loopback connection (time_total: connect to last byte).

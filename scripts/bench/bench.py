@@ -485,6 +485,26 @@ def cmd_report(out):
                 p = os.path.join(allp, f"clone-{side}", f"hf-depth1-{repo}.json")
                 vals.append(statistics.median(json.load(open(p))["results"][0]["times"]) * 1000 if os.path.exists(p) else None)
             row(f"one `git clone --depth 1`, {repo}: wall ms", "git http-backend", *vals)
+    mp = os.path.join(out, "memory.json")
+    if os.path.exists(mp) and "replay" in sections:
+        # Goal 6: answers are streamed, not buffered. The yardstick is what holding the answers of
+        # the run's most concurrent clones of its largest repo would take (C × one depth-1 answer).
+        mem = json.load(open(mp))
+        rt = load("replay-target", "runs.tsv")
+        repos = [r for r in ("large", "medium", "small") if any(x["repo"] == r for x in rt)]
+        if repos:
+            repo = repos[0]
+            c = max(int(x["concurrency"]) for x in rt if x["repo"] == repo)
+            mib_s = med(rt, "MB_per_s", repo=repo, concurrency=c)
+            per_s = med(rt, "clone_equiv_per_s", repo=repo, concurrency=c)
+            answer_mib = mib_s / per_s if mib_s and per_s else None
+            grown = max(0, mem["peak_kib"] - mem["rss_loaded_kib"]) / 1024
+            since = "" if mem.get("peak_reset", True) else " (peak since start: includes the loading)"
+            row(f"server RSS growth during run-all.sh, MiB: peak {mem['peak_kib'] / 1024:.0f} over {mem['rss_loaded_kib'] / 1024:.0f} "
+                f"after loading{since}; with {c} concurrent depth-1 clones of {repo}",
+                f"{c} answers held in memory ({c} × {fmt(answer_mib)} MiB)", c * answer_mib if answer_mib else None, grown, "≤0.5")
+    elif "replay" in sections:
+        missing.append(mp)
     lp = os.path.join(out, "latency.tsv")
     if os.path.exists(lp):
         lat = tsv(lp)
