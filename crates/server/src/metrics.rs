@@ -42,6 +42,34 @@ pub(crate) fn method_label(m: &axum::http::Method) -> &'static str {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct GitAnswerLabels {
+    kind: &'static str,
+    from: &'static str,
+}
+
+/// What a git answer was (the label `kind` of `skill_pool_git_answers_total`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GitAnswerKind {
+    /// `info/refs` (v0 or v2).
+    Advertisement,
+    /// A v2 `ls-refs` command.
+    LsRefs,
+    /// A fetch (the pack), or any other `git-upload-pack` request.
+    Fetch,
+}
+
+/// Where a git answer came from (the label `from`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GitAnswerFrom {
+    /// The in-memory answers (advertisements, `ls-refs`).
+    Memory,
+    /// The pack cache on disk (a first fetch).
+    PackCache,
+    /// A `git upload-pack` process.
+    Git,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
     route: String,
 }
@@ -60,6 +88,7 @@ pub struct Metrics {
     auth_failures: Family<ReasonLabels, Counter>,
     git_refused: Family<ReasonLabels, Counter>,
     packs_fetched: Counter,
+    git_answers: Family<GitAnswerLabels, Counter>,
     catalogue_fetches: ShardedCounter,
     /// Catalogue answers given from the caches before the routers (`edge::hot_answer`).
     catalogue_early: ShardedCounter,
@@ -99,6 +128,13 @@ impl Metrics {
             "git fetches that downloaded a pack of a plugin (installs and updates), all tenants",
             packs_fetched.clone(),
         );
+        let git_answers = Family::<GitAnswerLabels, Counter>::default();
+        registry.register(
+            "git_answers",
+            "git smart-HTTP answers by kind (advertisement, ls-refs, fetch) and where they came from \
+             (memory, pack_cache, git: a git upload-pack process), all tenants",
+            git_answers.clone(),
+        );
         let catalogue_fetches = ShardedCounter::default();
         registry.register(
             "catalogue_fetches",
@@ -122,6 +158,7 @@ impl Metrics {
             catalogue_early,
             catalogue_file_bytes,
             packs_fetched,
+            git_answers,
             catalogue_fetches,
             registry,
             requests,
@@ -174,6 +211,21 @@ impl Metrics {
             _ => return self.observe(route, "GET", status, started),
         };
         latency.observe(started.elapsed());
+    }
+
+    /// One git answer given: what it was and where it came from.
+    pub fn git_answered(&self, kind: GitAnswerKind, from: GitAnswerFrom) {
+        let kind = match kind {
+            GitAnswerKind::Advertisement => "advertisement",
+            GitAnswerKind::LsRefs => "ls-refs",
+            GitAnswerKind::Fetch => "fetch",
+        };
+        let from = match from {
+            GitAnswerFrom::Memory => "memory",
+            GitAnswerFrom::PackCache => "pack_cache",
+            GitAnswerFrom::Git => "git",
+        };
+        self.git_answers.get_or_create(&GitAnswerLabels { kind, from }).inc();
     }
 
     pub fn pack_fetched(&self) {

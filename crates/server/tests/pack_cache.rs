@@ -227,6 +227,19 @@ async fn packs_fetched(s: &TestServer) -> u64 {
         .unwrap_or(0)
 }
 
+/// `skill_pool_git_answers_total` by `kind/from` (e.g. `ls-refs/memory`), the series present.
+async fn git_answers(s: &TestServer) -> std::collections::BTreeMap<String, u64> {
+    let text = s.http.get(format!("{}/metrics", s.url)).send().await.unwrap().text().await.unwrap();
+    text.lines()
+        .filter_map(|l| l.strip_prefix("skill_pool_git_answers_total{kind=\""))
+        .filter_map(|rest| {
+            let (kind, rest) = rest.split_once("\",from=\"")?;
+            let (from, value) = rest.split_once("\"} ")?;
+            Some((format!("{kind}/{from}"), value.trim().parse().ok()?))
+        })
+        .collect()
+}
+
 both_backends!(cached_answers_equal_git_upload_pack_byte_for_byte, |db: TestDb| async move {
     let s = TestServer::start(db).await;
     let t = s.tenant("acme").await;
@@ -282,6 +295,20 @@ both_backends!(cached_answers_equal_git_upload_pack_byte_for_byte, |db: TestDb| 
         assert_eq!(res.bytes().await.unwrap().to_vec(), adv_direct);
     }
     assert!(String::from_utf8_lossy(&ls_direct).contains("refs/tags/v1.0.0"));
+    // What operators see: each kind answered once by git, then from memory or the pack cache.
+    let answered = git_answers(&s).await;
+    let expected: std::collections::BTreeMap<String, u64> = [
+        ("advertisement/git", 1),
+        ("advertisement/memory", 1),
+        ("fetch/git", 1),
+        ("fetch/pack_cache", 1),
+        ("ls-refs/git", 1),
+        ("ls-refs/memory", 1),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    assert_eq!(answered, expected);
 
     // Real git clones from the caches: depth 1, whole, partial; each a counted install.
     let before = packs_fetched(&s).await;

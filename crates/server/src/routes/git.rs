@@ -18,6 +18,7 @@ use tokio_util::io::ReaderStream;
 
 use crate::error::ApiError;
 use crate::extract::{ClientAddr, GitAccess, Path, Query};
+use crate::metrics::{GitAnswerFrom, GitAnswerKind};
 use crate::{AppState, gitslots};
 
 /// Negotiation requests are small; a bound keeps a hostile body from costing memory.
@@ -77,12 +78,16 @@ pub async fn info_refs(
         if protocol == Protocol::V2 { "info/refs v2" } else { "info/refs v0" },
     );
     let body = match state.git_answers.get(&key) {
-        Some(body) => body,
+        Some(body) => {
+            state.metrics.git_answered(GitAnswerKind::Advertisement, GitAnswerFrom::Memory);
+            body
+        }
         None => {
             let body = upload_pack::advertise_refs(&served.path, protocol)
                 .await
                 .map_err(skill_pool_registry::RegistryError::from)?;
             state.git_answers.put(key, body.clone());
+            state.metrics.git_answered(GitAnswerKind::Advertisement, GitAnswerFrom::Git);
             body
         }
     };
@@ -122,10 +127,16 @@ pub async fn upload_pack(
     // Answers that depend on the head alone are replayed: `ls-refs` from memory, the pack of a
     // first fetch from disk (recorded below the first time). No git process, so no slot.
     let mut record = None;
-    match answers::shape(protocol, &request) {
+    let shape = answers::shape(protocol, &request);
+    let kind = match &shape {
+        Some(Shape::LsRefs(_)) => GitAnswerKind::LsRefs,
+        _ => GitAnswerKind::Fetch,
+    };
+    match shape {
         Some(Shape::LsRefs(shape)) => {
             let key = SmallAnswers::key(&served.path, &served.head, &shape);
             if let Some(body) = state.git_answers.get(&key) {
+                state.metrics.git_answered(kind, GitAnswerFrom::Memory);
                 return Ok(git_result(Body::from(body), None));
             }
             // git refusing the request (an error) goes through the streamed path below.
@@ -134,6 +145,7 @@ pub async fn upload_pack(
             drop(slot);
             if let Ok(body) = answered {
                 state.git_answers.put(key, body.clone());
+                state.metrics.git_answered(kind, GitAnswerFrom::Git);
                 return Ok(git_result(Body::from(body), None));
             }
         }
@@ -141,6 +153,7 @@ pub async fn upload_pack(
             if let Some(cache) = &state.pack_cache {
                 let at = cache.entry_path(served.tenant_id, served.plugin_id, &served.head, &shape);
                 if let Some(pack) = cache.open(&at).await {
+                    state.metrics.git_answered(kind, GitAnswerFrom::PackCache);
                     let stream = ReaderStream::with_capacity(pack.file, 64 * 1024);
                     let stream = count_install(&state, tenant.id, slug, protocol, &request, stream, ());
                     return Ok(git_result(Body::from_stream(stream), Some(pack.size)));
@@ -157,6 +170,7 @@ pub async fn upload_pack(
     let stream = upload_pack::upload_pack(&served.path, protocol, request.clone(), state.config.git.stream, record)
         .await
         .map_err(skill_pool_registry::RegistryError::from)?;
+    state.metrics.git_answered(kind, GitAnswerFrom::Git);
     // The slot lives as long as the answer's stream.
     let stream = count_install(&state, tenant.id, slug, protocol, &request, stream, slot);
     Ok(git_result(Body::from_stream(stream), None))
