@@ -323,8 +323,10 @@ impl PackCache {
         self.index.lock().unwrap_or_else(|p| p.into_inner()).total
     }
 
-    /// A fresh temporary name beside `path` (same folder: the rename is atomic), the folder made.
-    pub fn temp_for(&self, path: &Path) -> std::io::Result<PathBuf> {
+    /// A fresh temporary name beside `path` (same folder: the rename is atomic), the folder made
+    /// (the tests' way to fill the cache; the recorder makes the folder off the runtime).
+    #[cfg(test)]
+    fn temp_for(&self, path: &Path) -> std::io::Result<PathBuf> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }

@@ -275,7 +275,7 @@ pub async fn upload_pack(
     let repo_name = repo.display().to_string();
     let (status_tx, status_rx) = oneshot::channel::<bool>();
     let complete = Arc::new(AtomicBool::new(false));
-    let recorder = record.and_then(|record| record.start(status_rx, complete.clone()));
+    let recorder = record.map(|record| record.start(status_rx, complete.clone()));
     {
         let progress = progress.clone();
         let waiting = waiting.clone();
@@ -361,7 +361,7 @@ pub struct Record {
 impl Record {
     /// Starts the writer: chunks go through the returned sender; the file is kept when the
     /// stream was complete (`complete`) and git succeeded (`status`), else removed.
-    fn start(self, status: oneshot::Receiver<bool>, complete: Arc<AtomicBool>) -> Option<mpsc::UnboundedSender<Bytes>> {
+    fn start(self, status: oneshot::Receiver<bool>, complete: Arc<AtomicBool>) -> mpsc::UnboundedSender<Bytes> {
         let tmp = PackCache::temp_name(&self.path);
         let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
         tokio::spawn(async move {
@@ -403,7 +403,7 @@ impl Record {
             })
             .await;
         });
-        Some(tx)
+        tx
     }
 }
 

@@ -58,8 +58,12 @@ impl TenantCache {
         self.generation.load(std::sync::atomic::Ordering::Acquire)
     }
 
-    fn put(&self, row: Arc<TenantRow>) {
+    fn bump(&self) {
         self.generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    fn put(&self, row: Arc<TenantRow>) {
+        self.bump();
         let now = Instant::now();
         self.by_slug
             .lock()
@@ -117,7 +121,7 @@ impl Registry {
     /// Drops the cached row of a tenant that changed (branding), so this process sees it at once.
     pub(crate) fn forget_tenant(&self, tenant: TenantId) {
         let cache = &self.inner.tenants;
-        cache.generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        cache.bump();
         cache.by_id.lock().unwrap_or_else(|p| p.into_inner()).remove(&tenant);
         cache
             .by_slug

@@ -464,3 +464,52 @@ both_backends!(the_fast_path_serves_every_change_at_once, |db: TestDb| async mov
     }
     s.stop().await;
 });
+
+// A change made through another server on the same database reaches this one by the catalogue's
+// revalidation alone (nothing invalidates its caches): the fast path, whose per-thread memo
+// holds the older catalogue, serves it within the stale bound all the same.
+both_backends!(
+    the_fast_path_serves_another_servers_change_within_the_bound,
+    |db: TestDb| async move {
+        let s = TestServer::start(db).await;
+        let t = s.tenant("acme").await;
+        let listing = |i: usize| {
+            json!({"slug": format!("tool-{i}"), "mode": "external",
+               "source": {"source": "url", "url": format!("https://git.example.com/t{i}.git")}})
+        };
+        let (st, b) = post_json(&s, &t, "/v1/plugins", &listing(0)).await;
+        assert_eq!(st, StatusCode::CREATED, "{b}");
+        for _ in 0..20 {
+            let (_, v, _) = catalogue(&s, &t).await;
+            assert_eq!(v["plugins"].as_array().unwrap().len(), 1, "{v}");
+        }
+        let (second, stop, task) = s.second_server().await;
+        let (st, b) = s
+            .post_json(
+                &format!("{}/v1/plugins", t.root.replacen(&s.url, &second, 1)),
+                &t.admin,
+                &listing(1),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{b}");
+        let early_before = s.counter("skill_pool_catalogue_early_answers_total").await.unwrap_or(0);
+        let started = std::time::Instant::now();
+        let bound = skill_pool_registry::catalogue::SERVE_STALE_FOR + std::time::Duration::from_secs(5);
+        loop {
+            let (_, v, _) = catalogue(&s, &t).await;
+            if v["plugins"].as_array().unwrap().len() == 2 {
+                break;
+            }
+            assert!(
+                started.elapsed() < bound,
+                "the other server's change was not served within {bound:?}: {v}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let early = s.counter("skill_pool_catalogue_early_answers_total").await.unwrap_or(0);
+        assert!(early > early_before, "the fast path answered while the change was on its way");
+        let _ = stop.send(());
+        task.await.unwrap().unwrap();
+        s.stop().await;
+    }
+);

@@ -220,11 +220,7 @@ async fn clone(url: String, extra: &'static [&'static str]) -> (String, String) 
 }
 
 async fn packs_fetched(s: &TestServer) -> u64 {
-    let text = s.http.get(format!("{}/metrics", s.url)).send().await.unwrap().text().await.unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix("skill_pool_git_packs_fetched_total "))
-        .map(|v| v.trim().parse().unwrap())
-        .unwrap_or(0)
+    s.counter("skill_pool_git_packs_fetched_total").await.unwrap_or(0)
 }
 
 /// `skill_pool_git_answers_total` by `kind/from` (e.g. `ls-refs/memory`), the series present.

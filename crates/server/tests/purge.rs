@@ -351,38 +351,6 @@ both_backends!(a_collection_waits_for_a_publish_in_flight, |db: TestDb| async mo
     s.stop().await;
 });
 
-/// A second server on the same database and data folder (another process, or this one restarted:
-/// nothing cached); answers its URL, a stop signal and its task.
-async fn second_server(
-    s: &TestServer,
-) -> (
-    String,
-    tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<anyhow::Result<()>>,
-) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let mut config = skill_pool_server::ServerConfig::for_data_dir(s.data_dir().to_path_buf(), addr);
-    config.database_url = s.db.url.clone();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(skill_pool_server::serve(config, listener, async move {
-        let _ = rx.await;
-    }));
-    let url = format!("http://{addr}");
-    for _ in 0..400 {
-        if s.http
-            .get(format!("{url}/healthz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
-    (url, tx, task)
-}
-
 both_backends!(
     a_purge_killed_before_its_rebuild_is_finished_by_the_next_server,
     |db: TestDb| async move {
@@ -413,7 +381,7 @@ both_backends!(
         assert!(Command::new("cp").arg("-a").arg(&saved).arg(&aside).status().unwrap().success());
         std::fs::create_dir_all(repo.with_extension("rebuild").join("objects")).unwrap();
 
-        let (url, stop, task) = second_server(&s).await;
+        let (url, stop, task) = s.second_server().await;
         let git_url = format!("{url}/t/acme/git/plugins/tools.git");
         let _clone = tokio::task::block_in_place(|| assert_clone_serves(&git_url, "protocol.version=2", &c3b, &[&c2, &c3]));
         let gd = repo.to_str().unwrap();
@@ -510,7 +478,7 @@ both_backends!(the_operators_sweep_deletes_every_unreferenced_body, |db: TestDb|
     let dest = tmp.path().join("c");
     let url = format!("{}/git/plugins/tools.git", t.root);
     // (the running server verified the repo already; a fresh one rebuilds it from the bodies)
-    let (second, stop, task) = second_server(&s).await;
+    let (second, stop, task) = s.second_server().await;
     let url = url.replacen(&s.url, &second, 1);
     tokio::task::block_in_place(|| git_ok(&["clone", "-q", &url, dest.to_str().unwrap()], None));
     assert_eq!(std::fs::read_to_string(dest.join("LICENSE")).unwrap(), SHARED);

@@ -240,8 +240,8 @@ type CountedClient = (usize, i64, i64, std::net::IpAddr, u64);
 /// nothing another core writes: no lock, no shared reference count.
 #[derive(Default)]
 struct HotMemo {
-    /// The registry (by address: several servers share a process in the tests) and the
-    /// caches' generation the entries belong to.
+    /// The registry ([`skill_pool_registry::Registry::instance_id`]: several servers share a
+    /// process in the tests) and the caches' generation the entries belong to.
     owner: (usize, u64),
     entries: std::collections::HashMap<Box<str>, MemoEntry>,
 }

@@ -172,6 +172,54 @@ impl TestServer {
         (status, res.json().await.unwrap_or(serde_json::Value::Null))
     }
 
+    /// A second server on the same database and data folder (another process, or this one
+    /// restarted: nothing cached); answers its URL, a stop signal and its task.
+    pub async fn second_server(
+        &self,
+    ) -> (
+        String,
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<anyhow::Result<()>>,
+    ) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut config = ServerConfig::for_data_dir(self.data_dir().to_path_buf(), addr);
+        config.database_url = self.db.url.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(skill_pool_server::serve(config, listener, async move {
+            let _ = rx.await;
+        }));
+        let url = format!("http://{addr}");
+        for _ in 0..400 {
+            if self
+                .http
+                .get(format!("{url}/healthz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        (url, tx, task)
+    }
+
+    /// A counter without labels from `/metrics` (`None` when absent).
+    pub async fn counter(&self, name: &str) -> Option<u64> {
+        let text = self
+            .http
+            .get(format!("{}/metrics", self.url))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text");
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+    }
+
     /// PATCH a JSON value with a token; answers the status and JSON body.
     pub async fn patch_json(&self, url: &str, token: &str, body: &serde_json::Value) -> (reqwest::StatusCode, serde_json::Value) {
         let res = self.http.patch(url).bearer_auth(token).json(body).send().await.expect("request");
